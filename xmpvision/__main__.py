@@ -1,0 +1,3 @@
+from xmpvision.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""Rendering rows as a table, JSON, Markdown, CSV or TSV. Only the CLI prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+
+class TableFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    MD = "md"
+    CSV = "csv"
+    TSV = "tsv"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: TableFormat) -> str:
+    if fmt is TableFormat.JSON:
+        return json.dumps(list(rows), indent=2, ensure_ascii=False)
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    header = [c.capitalize() for c in columns]
+    if fmt in (TableFormat.CSV, TableFormat.TSV):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter="," if fmt is TableFormat.CSV else "\t",
+                            lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(cells)
+        return buffer.getvalue().rstrip("\n")
+    if fmt is TableFormat.MD:
+        def line(values: Sequence[str]) -> str:
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+        return "\n".join([line(header), line(["---"] * len(header)), *map(line, cells)])
+    return _plain_table(header, cells)
+
+
+def _plain_table(header: list[str], cells: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+              for r in cells]
+    return "\n".join(lines)
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: TableFormat) -> None:
+    if fmt is TableFormat.TABLE and sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*[c.capitalize() for c in columns])
+        for row in rows:
+            table.add_row(*[_cell(row.get(c)) for c in columns])
+        Console().print(table)
+        return
+    print(render(rows, columns, fmt))

@@ -1,0 +1,29 @@
+"""vision.yml: models, loading, defaults."""
+
+from xmpvision.config.defaults import builtin_model, ollama_host
+from xmpvision.config.loader import LoadedConfig, find_config, load_config, parse_config
+from xmpvision.config.models import (
+    SUPPORTED_TYPES,
+    ModelConfig,
+    ModelOptions,
+    ServiceConfig,
+    SidecarConfig,
+    Thresholds,
+    VisionConfig,
+)
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "LoadedConfig",
+    "ModelConfig",
+    "ModelOptions",
+    "ServiceConfig",
+    "SidecarConfig",
+    "Thresholds",
+    "VisionConfig",
+    "builtin_model",
+    "find_config",
+    "load_config",
+    "ollama_host",
+    "parse_config",
+]

@@ -1,0 +1,40 @@
+"""Result values that flow from the engines through normalisation to the sidecar writer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Label:
+    """One keyword produced by a model, already normalised (see labels.py)."""
+
+    name: str
+    confidence: float  # 0..1
+    source: str  # "ollama", "image" or a --source override
+    model: str  # e.g. "gemma3:latest" or "nasnet"
+    engine: str  # "ollama" | "tensorflow"
+    topicality: float = 0.0  # 0..1
+    priority: int = 0  # PhotoPrism's -3..5 scale, from topicality
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One generated caption, already cleaned (see captions.py)."""
+
+    text: str
+    source: str
+    model: str
+    engine: str
+    language: str | None = None  # BCP-47 tag requested from the model, if any
+    confidence: float = 1.0
+
+
+@dataclass
+class PhotoResult:
+    """What the chain produced for one photo, per model type."""
+
+    labels: list[Label] | None = None  # None: labels were not asked for / not produced
+    caption: Caption | None = None
+    models: dict[str, str] = field(default_factory=dict)  # type -> "engine:model" that answered
+    errors: dict[str, str] = field(default_factory=dict)  # type -> why every model failed
