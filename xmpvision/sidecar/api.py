@@ -1,0 +1,172 @@
+"""update_sidecar / reset_sidecar: locate, read, merge, write atomically, report the change."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from xmpvision import __version__
+from xmpvision.errors import SidecarError
+from xmpvision.results import PhotoResult
+from xmpvision.sidecar import merge, rdf
+from xmpvision.sidecar.embedded import embedded_keywords
+from xmpvision.sidecar.model import parse_sidecar, state_of
+from xmpvision.sidecar.paths import Naming, find_sidecar
+from xmpvision.sidecar.sanitize import photo_id
+from xmpvision.sidecar.writer import (
+    ConcurrentChange,
+    atomic_replace,
+    discard_stale_temp,
+    folder_lock,
+    read_current,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5  # re-read/re-merge rounds when another program keeps writing the sidecar
+
+
+@dataclass(frozen=True)
+class SidecarChange:
+    """What an update or reset did (or, with dry_run, would do) to one sidecar."""
+
+    path: Path
+    changed: bool  # the file was (or would be) written
+    created: bool  # the sidecar did not exist before
+    dry_run: bool
+    keywords_added: tuple[str, ...]
+    keywords_removed: tuple[str, ...]
+    caption_added: str | None  # the caption now in x-default, when we changed it
+    caption_removed: str | None  # the x-default caption we replaced or took out
+    keywords: tuple[str, ...]  # dc:subject after the change
+    caption: str | None  # x-default dc:description after the change
+    caption_source: str | None  # our record's source, "xmp" for the user's, None if no caption
+    notes: tuple[str, ...]  # why values were kept or skipped, for -v output
+
+    @property
+    def status(self) -> str:
+        """"done" or "unchanged", as in `scan --json`."""
+        return "done" if self.changed else "unchanged"
+
+
+def _timestamp(now: datetime | None) -> str:
+    moment = (now or datetime.now()).astimezone()  # naive means local time
+    return moment.isoformat(timespec="seconds")
+
+
+def _load(path: Path, data: bytes | None) -> rdf.Packet:
+    # A zero-byte or blank sidecar holds nothing to lose (some tools touch one); fill it in.
+    if data is None or not data.strip():
+        return rdf.Packet.new(f"xmpvision {__version__}")
+    return parse_sidecar(path, data)
+
+
+def _apply(
+    photo: Path,
+    naming: Naming,
+    dry_run: bool,
+    now: datetime | None,
+    operation: Callable[[rdf.Packet, str], merge.MergeOutcome],
+) -> SidecarChange:
+    sidecar = find_sidecar(photo, naming)
+    # Write through a symlinked sidecar to its target instead of replacing the link.
+    target = Path(os.path.realpath(sidecar)) if os.path.islink(sidecar) else sidecar
+    stamp = _timestamp(now)
+    for _attempt in range(MAX_ATTEMPTS):
+        with folder_lock(target.parent) as locked:
+            if locked and not dry_run:
+                discard_stale_temp(target)
+            before = read_current(target)
+            packet = _load(target, before)
+            outcome = operation(packet, stamp)
+            data = packet.to_bytes() if outcome.changed else None
+            if data is not None and not dry_run:
+                try:
+                    atomic_replace(target, data, expected=before, locked=locked)
+                except ConcurrentChange:
+                    log.info("%s changed on disk while we worked; merging again", target)
+                    continue
+        return _change(sidecar, packet, outcome, created=before is None, dry_run=dry_run)
+    raise SidecarError(sidecar, f"changed by another program in each of {MAX_ATTEMPTS} attempts")
+
+
+def _change(
+    path: Path, packet: rdf.Packet, outcome: merge.MergeOutcome, *, created: bool, dry_run: bool
+) -> SidecarChange:
+    state = state_of(packet)
+    caption = state.caption if state.caption and state.caption.strip() else None
+    return SidecarChange(
+        path=path,
+        changed=outcome.changed,
+        created=created and outcome.changed,
+        dry_run=dry_run,
+        keywords_added=tuple(outcome.keywords_added),
+        keywords_removed=tuple(outcome.keywords_removed),
+        caption_added=outcome.caption_added,
+        caption_removed=outcome.caption_removed,
+        keywords=state.subjects,
+        caption=caption,
+        caption_source=outcome.caption_source,
+        notes=tuple(outcome.notes),
+    )
+
+
+def update_sidecar(
+    photo: Path,
+    result: PhotoResult,
+    *,
+    naming: Naming = "full",
+    force: bool = False,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    source: str | None = None,
+) -> SidecarChange:
+    """Merge a photo's result into its sidecar (created if none exists), atomically.
+
+    `result.labels` None leaves keywords alone; a list (even empty) regenerates: our keywords
+    of this photo whose source priority is <= the run's are replaced by the new ones. `source`
+    is the `--source` override; it only matters for an empty list, whose run source is
+    otherwise taken from `result.models["labels"]` (tensorflow -> image, else ollama).
+    Raises SidecarError for a corrupt, unreadable or unwritable sidecar (left untouched).
+    """
+    embedded = embedded_keywords(photo) if result.labels else set()
+    ident = photo_id(photo.name)
+
+    def operation(packet: rdf.Packet, stamp: str) -> merge.MergeOutcome:
+        return merge.apply_update(
+            packet,
+            result,
+            photo=ident,
+            now=stamp,
+            force=force,
+            source=source,
+            embedded=embedded,
+        )
+
+    return _apply(photo, naming, dry_run, now, operation)
+
+
+def reset_sidecar(
+    photo: Path,
+    types: set[str],
+    source: str,
+    *,
+    naming: Naming = "full",
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> SidecarChange:
+    """Remove the keywords ("labels") and/or caption ("caption") we wrote for `photo` with
+    `source`; user values and values of other sources stay. No sidecar: nothing to do."""
+    unknown = types - {"labels", "caption"}
+    if unknown:
+        raise ValueError(f"unknown model types {sorted(unknown)}; allowed: labels, caption")
+    ident = photo_id(photo.name)
+
+    def operation(packet: rdf.Packet, stamp: str) -> merge.MergeOutcome:
+        return merge.apply_reset(packet, types=types, source=source, photo=ident, now=stamp)
+
+    return _apply(photo, naming, dry_run, now, operation)
