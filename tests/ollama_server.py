@@ -1,0 +1,668 @@
+"""A real loopback HTTP server that speaks Ollama's API, for tests and benchmarks.
+
+Never imported by the package. Usable without pytest: bench/ puts the repository root on
+sys.path and imports `tests.ollama_server` (or puts tests/ there and imports `ollama_server`).
+
+    with OllamaServer(models=["gemma3:latest"], latency=0.5, parallel=2) as server:
+        uri = server.url                       # http://127.0.0.1:<port>
+        server.ideal_throughput()              # 4.0 requests/second
+
+Latency and parallel semantics (like OLLAMA_NUM_PARALLEL): every /api/generate or /api/chat
+request holds one of `parallel` slots for `latency` seconds (plus `chunk_delay` per streamed
+chunk); requests beyond the capacity queue for a slot. The ideal throughput of a saturated
+server is therefore parallel / latency requests per second. Other endpoints answer at once.
+
+Endpoints: GET /api/version, GET /api/tags, POST /api/show, GET /api/ps, POST /api/generate,
+POST /api/chat; stream (application/x-ndjson chunks, then a final `done: true` object with
+durations and counts) and non-stream; errors as Ollama sends them ({"error": "..."} with 400,
+404, 429, 500). Every request is recorded (path, headers, JSON body, decoded image sizes).
+
+Answers come from responders: a function of the request returning text or a `Reply`, set per
+model and kind ("labels" when the request carries a `format` or mentions labels, else
+"caption"). Faults are queued and consumed by the generate/chat requests they match.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal, Self
+
+from PIL import Image
+
+VERSION = "0.12.6"
+GIB = 1024**3
+
+Kind = Literal["labels", "caption"]
+FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow"]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    width: int
+    height: int
+    format: str | None  # "JPEG", ... or None when the bytes are not an image
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # names lower-cased
+    body: Any  # the parsed JSON body, or None
+    images: list[ImageInfo] = field(default_factory=list)
+
+    @property
+    def kind(self) -> Kind:
+        return request_kind(self.body)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A model answer: `response` text and, for reasoning models, `thinking` text."""
+
+    response: str
+    thinking: str = ""
+
+
+@dataclass
+class Fault:
+    """A planned misbehaviour, consumed by the next `times` generate/chat requests.
+
+    status: answer `status` with {"error": error} (429 adds Retry-After: retry_after).
+    hang: never answer until the client gives up (or the server stops); holds no slot.
+    reset: stream `after_chunks` chunks (0 for a non-stream request), then drop the
+        connection with a TCP reset.
+    stream_error: stream `after_chunks` chunks, then an {"error": ...} line (status stays 200).
+    garbage: answer 200 with a body that is not JSON.
+    slow: stream with `delay` seconds between chunks.
+    """
+
+    kind: FaultKind
+    times: int = 1
+    status: int = 500
+    error: str = "an error was encountered while running the model"
+    retry_after: float | None = None
+    after_chunks: int = 1
+    delay: float = 0.0
+    model: str | None = None  # only requests for this model; None for any
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    size: int = 3 * GIB
+    capabilities: tuple[str, ...] = ("completion", "vision")
+    loaded: bool = False  # listed by /api/ps; set by the first generate, as Ollama loads
+    size_vram: int | None = None  # None: all of `size` (fully on the GPU)
+
+
+Responder = Callable[[RecordedRequest], "str | Reply"]
+
+DEFAULT_LABELS = json.dumps(
+    {
+        "labels": [
+            {"name": "dog", "confidence": 0.95, "topicality": 0.9},
+            {"name": "beach", "confidence": 0.8, "topicality": 0.6},
+        ]
+    }
+)
+DEFAULT_CAPTION = "A brown dog runs along a sandy beach at sunset."
+
+
+def request_kind(body: Any) -> Kind:
+    """Whether a generate/chat body asks for labels (a `format`, or "label" in the prompt)."""
+    if not isinstance(body, dict):
+        return "caption"
+    if body.get("format"):
+        return "labels"
+    text = json.dumps([body.get("prompt"), body.get("system"), body.get("messages")]).lower()
+    return "labels" if "label" in text else "caption"
+
+
+def default_responder(request: RecordedRequest) -> Reply:
+    return Reply(DEFAULT_LABELS if request.kind == "labels" else DEFAULT_CAPTION)
+
+
+def normalize_model(name: str) -> str:
+    """Ollama's model reference: a missing tag means latest."""
+    return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _chunks(text: str, size: int = 12) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] if text else []
+
+
+class OllamaServer:
+    """The emulator. Knobs are plain attributes and methods, safe to change from any thread."""
+
+    def __init__(
+        self,
+        *,
+        models: list[str] | None = None,
+        latency: float = 0.0,
+        parallel: int = 1,
+        chunk_delay: float = 0.0,
+        require_key: str | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._models: dict[str, ModelEntry] = {}
+        for name in models if models is not None else ["gemma3:latest"]:
+            self.add_model(name)
+        self.latency = latency
+        self.chunk_delay = chunk_delay
+        self.require_key = require_key  # when set, requests without this bearer token get 401
+        self._parallel = parallel
+        self._slots = threading.Semaphore(parallel)
+        self._responders: dict[tuple[str, str], Responder] = {}
+        self._faults: list[Fault] = []
+        self._requests: list[RecordedRequest] = []
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most generate requests holding a slot at once
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        httpd = _Server(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="ollama-emulator"
+        )
+        self._thread.daemon = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging handlers
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def ideal_throughput(self) -> float:
+        """Requests per second a saturated server completes: parallel / latency."""
+        return float("inf") if self.latency <= 0 else self.parallel / self.latency
+
+    # --- knobs -------------------------------------------------------------------------------
+
+    @property
+    def parallel(self) -> int:
+        return self._parallel
+
+    @parallel.setter
+    def parallel(self, value: int) -> None:
+        with self._lock:  # requests in flight release the semaphore they acquired
+            self._parallel = value
+            self._slots = threading.Semaphore(value)
+
+    def add_model(self, name: str, **details: Any) -> ModelEntry:
+        entry = ModelEntry(normalize_model(name), **details)
+        with self._lock:
+            self._models[entry.name] = entry
+        return entry
+
+    def remove_model(self, name: str) -> None:
+        with self._lock:
+            self._models.pop(normalize_model(name), None)
+
+    def model(self, name: str) -> ModelEntry | None:
+        with self._lock:
+            return self._models.get(normalize_model(name))
+
+    def lose_gpu(self) -> None:
+        """The documented failure: models stay loaded but fall back to CPU (size_vram 0)."""
+        with self._lock:
+            for entry in self._models.values():
+                entry.size_vram = 0
+
+    def respond(self, responder: Responder | str | Reply, *, model: str = "*",
+                kind: str = "*") -> None:
+        """Answer generate/chat requests for `model` and `kind` ("labels", "caption" or "*")."""
+        if isinstance(responder, str | Reply):
+            fixed = responder
+            responder = lambda _request: fixed  # noqa: E731
+        key = (normalize_model(model) if model != "*" else "*", kind)
+        with self._lock:
+            self._responders[key] = responder
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def fail(self, status: int = 500, *, times: int = 1, error: str | None = None,
+             retry_after: float | None = None) -> None:
+        self.add_fault(Fault("status", times=times, status=status,
+                             error=error or f"{status} error", retry_after=retry_after))
+
+    def rate_limit(self, retry_after: float = 0.0, *, times: int = 1) -> None:
+        self.fail(429, times=times, error="too many requests", retry_after=retry_after)
+
+    def hang(self, *, times: int = 1) -> None:
+        self.add_fault(Fault("hang", times=times))
+
+    def reset(self, *, after_chunks: int = 1, times: int = 1) -> None:
+        self.add_fault(Fault("reset", times=times, after_chunks=after_chunks))
+
+    def stream_error(self, *, after_chunks: int = 1, error: str | None = None) -> None:
+        self.add_fault(Fault("stream_error", after_chunks=after_chunks,
+                             error=error or Fault.error))
+
+    def garbage(self, *, times: int = 1) -> None:
+        self.add_fault(Fault("garbage", times=times))
+
+    def slow_stream(self, delay: float, *, times: int = 1) -> None:
+        self.add_fault(Fault("slow", times=times, delay=delay))
+
+    # --- what was sent -----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def generate_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path in ("/api/generate", "/api/chat")]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self.max_in_flight = 0
+
+    # --- used by the handler -----------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _take_fault(self, model: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.model is None or normalize_model(fault.model) == model:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _answer(self, request: RecordedRequest, model: str) -> Reply:
+        kind = request.kind
+        with self._lock:
+            responder = (
+                self._responders.get((model, kind))
+                or self._responders.get((model, "*"))
+                or self._responders.get(("*", kind))
+                or self._responders.get(("*", "*"))
+                or default_responder
+            )
+        reply = responder(request)
+        return Reply(reply) if isinstance(reply, str) else reply
+
+    def _acquire_slot(self) -> threading.Semaphore:
+        with self._lock:
+            slots = self._slots
+        slots.acquire()
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        return slots
+
+    def _release_slot(self, slots: threading.Semaphore) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        slots.release()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or was reset on purpose is part of the test, not a bug.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: OllamaServer
+    protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as Ollama (Go) does
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read recordings
+        pass
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self._send_bytes(status, data, "application/json; charset=utf-8", headers)
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str,
+                    headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send_json(status, {"error": message}, headers)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _write_chunk(self, payload: Any) -> None:
+        data = (json.dumps(payload) + "\n").encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _reset_connection(self) -> None:
+        """Drop the connection with a TCP RST, as a crashed server or proxy does."""
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _hang(self) -> None:
+        """Answer nothing until the client disconnects or the server stops."""
+        while not self.emulator._stopping.is_set():
+            readable, _, _ = select.select([self.connection], [], [], 0.02)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        break  # client closed (timed out)
+                except OSError:
+                    break
+                time.sleep(0.02)  # pipelined data: keep waiting
+        self.close_connection = True
+
+    def _authorized(self) -> bool:
+        key = self.emulator.require_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._error(401, "unauthorized")
+        return False
+
+    def _record(self, body: Any, images: list[ImageInfo] | None = None) -> RecordedRequest:
+        request = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            images=images or [],
+        )
+        self.emulator._record(request)
+        return request
+
+    # --- routes ------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if not self._authorized():
+            return
+        emulator = self.emulator
+        if self.path == "/api/version":
+            self._send_json(200, {"version": VERSION})
+        elif self.path == "/api/tags":
+            with emulator._lock:
+                models = list(emulator._models.values())
+            self._send_json(200, {"models": [self._tag(m) for m in models]})
+        elif self.path == "/api/ps":
+            with emulator._lock:
+                loaded = [m for m in emulator._models.values() if m.loaded]
+            self._send_json(200, {"models": [self._running(m) for m in loaded]})
+        else:
+            self._send_bytes(404, b"404 page not found", "text/plain")
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            self._record(None)
+            self._error(400, "invalid character in request body")
+            return
+        if self.path in ("/api/generate", "/api/chat"):
+            self._generate(body)
+            return
+        self._record(body)
+        if not self._authorized():
+            return
+        if self.path == "/api/show":
+            self._show(body)
+        else:
+            self._send_bytes(404, b"404 page not found", "text/plain")
+
+    def _show(self, body: Any) -> None:
+        name = body.get("model") or body.get("name") if isinstance(body, dict) else None
+        if not name:
+            self._error(400, "model is required")
+            return
+        entry = self.emulator.model(name)
+        if entry is None:
+            self._error(404, f"model '{name}' not found")
+            return
+        self._send_json(200, {
+            "modelfile": f"FROM {entry.name}",
+            "parameters": "temperature 1",
+            "template": "{{ .Prompt }}",
+            "details": self._details(entry),
+            "model_info": {"general.architecture": entry.name.split(":")[0]},
+            "capabilities": list(entry.capabilities),
+            "modified_at": _now(),
+        })
+
+    def _generate(self, body: Any) -> None:
+        chat = self.path == "/api/chat"
+        images, bad_image = self._images(body)
+        request = self._record(body, images)
+        if not self._authorized():
+            return
+        if not isinstance(body, dict) or not body.get("model"):
+            self._error(400, "model is required")
+            return
+        if bad_image is not None:
+            self._error(400, bad_image)
+            return
+        model = normalize_model(str(body["model"]))
+        entry = self.emulator.model(model)
+        if entry is None:
+            self._error(404, f"model '{body['model']}' not found")
+            return
+        stream = body.get("stream", True) is not False  # Ollama streams unless told not to
+        fault = self.emulator._take_fault(model)
+        if fault is not None and fault.kind == "status":
+            headers = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = f"{fault.retry_after:g}"
+            self._error(fault.status, fault.error, headers)
+            return
+        if fault is not None and fault.kind == "hang":
+            self._hang()
+            return
+        slots = self.emulator._acquire_slot()
+        try:
+            time.sleep(self.emulator.latency)
+            with self.emulator._lock:
+                entry.loaded = True
+            reply = self.emulator._answer(request, model)
+            if fault is not None and fault.kind == "garbage":
+                self._send_bytes(200, b'{"model": "broken', "application/json")
+            elif stream:
+                self._stream(body, reply, chat, fault)
+            elif fault is not None and fault.kind == "reset":
+                self._reset_connection()
+            else:
+                self._send_json(200, self._final(body, reply, chat, full=True))
+        finally:
+            self.emulator._release_slot(slots)
+
+    def _stream(self, body: dict[str, Any], reply: Reply, chat: bool, fault: Fault | None) -> None:
+        self._start_stream()
+        delay = fault.delay if fault is not None and fault.kind == "slow" else 0.0
+        delay = delay or self.emulator.chunk_delay
+        parts = [("thinking", c) for c in _chunks(reply.thinking)]
+        parts += [("response", c) for c in _chunks(reply.response)]
+        for index, (field_name, text) in enumerate(parts):
+            if fault is not None and index == fault.after_chunks:
+                if fault.kind == "reset":
+                    self._reset_connection()
+                    return
+                if fault.kind == "stream_error":
+                    self._write_chunk({"error": fault.error})
+                    self._end_stream()
+                    return
+            if delay:
+                time.sleep(delay)
+            self._write_chunk(self._chunk(body, field_name, text, chat))
+        if fault is not None and fault.kind in ("reset", "stream_error") and (
+            fault.after_chunks >= len(parts)
+        ):
+            if fault.kind == "reset":
+                self._reset_connection()
+                return
+            self._write_chunk({"error": fault.error})
+            self._end_stream()
+            return
+        self._write_chunk(self._final(body, reply, chat, full=False))
+        self._end_stream()
+
+    # --- payloads ----------------------------------------------------------------------------
+
+    def _images(self, body: Any) -> tuple[list[ImageInfo], str | None]:
+        """Decoded sizes of the request's images, and a 400 message for invalid base64."""
+        if not isinstance(body, dict):
+            return [], None
+        encoded: list[Any] = list(body.get("images") or [])
+        for message in body.get("messages") or []:
+            if isinstance(message, dict):
+                encoded += message.get("images") or []
+        infos: list[ImageInfo] = []
+        for item in encoded:
+            try:
+                data = base64.b64decode(str(item), validate=True)
+            except ValueError:
+                return infos, "illegal base64 data at input byte 0"
+            try:
+                with Image.open(io.BytesIO(data)) as image:
+                    infos.append(ImageInfo(image.width, image.height, image.format))
+            except OSError:
+                infos.append(ImageInfo(0, 0, None))
+        return infos, None
+
+    @staticmethod
+    def _chunk(body: dict[str, Any], field_name: str, text: str, chat: bool) -> dict[str, Any]:
+        base: dict[str, Any] = {"model": body["model"], "created_at": _now()}
+        if chat:
+            base["message"] = {"role": "assistant", "content": "" if field_name == "thinking"
+                               else text}
+            if field_name == "thinking":
+                base["message"]["thinking"] = text
+        else:
+            base["response"] = "" if field_name == "thinking" else text
+            if field_name == "thinking":
+                base["thinking"] = text
+        base["done"] = False
+        return base
+
+    @staticmethod
+    def _final(body: dict[str, Any], reply: Reply, chat: bool, *, full: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": body["model"], "created_at": _now()}
+        response = reply.response if full else ""
+        thinking = reply.thinking if full else ""
+        if chat:
+            payload["message"] = {"role": "assistant", "content": response}
+            if thinking:
+                payload["message"]["thinking"] = thinking
+        else:
+            payload["response"] = response
+            if thinking:
+                payload["thinking"] = thinking
+        tokens = max(1, len(reply.response + reply.thinking) // 4)
+        payload.update({
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1_500_000_000,
+            "load_duration": 50_000_000,
+            "prompt_eval_count": 300,
+            "prompt_eval_duration": 400_000_000,
+            "eval_count": tokens,
+            "eval_duration": 1_000_000_000,
+        })
+        return payload
+
+    @staticmethod
+    def _details(entry: ModelEntry) -> dict[str, Any]:
+        family = entry.name.split(":")[0].split("/")[-1]
+        return {
+            "parent_model": "",
+            "format": "gguf",
+            "family": family,
+            "families": [family],
+            "parameter_size": "4.3B",
+            "quantization_level": "Q4_K_M",
+        }
+
+    def _tag(self, entry: ModelEntry) -> dict[str, Any]:
+        return {
+            "name": entry.name,
+            "model": entry.name,
+            "modified_at": _now(),
+            "size": entry.size,
+            "digest": f"{abs(hash(entry.name)):064x}"[:64],
+            "details": self._details(entry),
+        }
+
+    def _running(self, entry: ModelEntry) -> dict[str, Any]:
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        return {
+            **self._tag(entry),
+            "expires_at": expires.isoformat(),
+            "size_vram": entry.size if entry.size_vram is None else entry.size_vram,
+            "context_length": 4096,
+        }

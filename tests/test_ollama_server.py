@@ -1,0 +1,187 @@
+"""The Ollama emulator speaks the API the way Ollama does (shapes, streams, errors, faults)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.ollama_server import OllamaServer, Reply
+
+
+def _image_b64(size: tuple[int, int] = (64, 32)) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "red").save(buffer, "JPEG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _generate(server: OllamaServer, **body: Any) -> httpx.Response:
+    payload = {"model": "gemma3", "prompt": "Describe.", "stream": False, **body}
+    return httpx.post(f"{server.url}/api/generate", json=payload, timeout=5)
+
+
+def test_version_tags_show(ollama_server: OllamaServer) -> None:
+    assert httpx.get(f"{ollama_server.url}/api/version").json() == {"version": "0.12.6"}
+    tags = httpx.get(f"{ollama_server.url}/api/tags").json()
+    assert [m["name"] for m in tags["models"]] == ["gemma3:latest"]
+    assert {"size", "digest", "details", "modified_at"} <= tags["models"][0].keys()
+    show = httpx.post(f"{ollama_server.url}/api/show", json={"model": "gemma3"}).json()
+    assert "vision" in show["capabilities"]
+    missing = httpx.post(f"{ollama_server.url}/api/show", json={"model": "llava"})
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "model 'llava' not found"}
+
+
+def test_non_stream_generate_shape(ollama_server: OllamaServer) -> None:
+    response = _generate(ollama_server, images=[_image_b64()])
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["response"] == "A brown dog runs along a sandy beach at sunset."
+    assert body["done"] is True and body["done_reason"] == "stop"
+    assert {"total_duration", "eval_count", "prompt_eval_count", "load_duration"} <= body.keys()
+    recorded = ollama_server.generate_requests()[0]
+    assert recorded.images[0].width == 64 and recorded.images[0].format == "JPEG"
+    assert recorded.kind == "caption"
+
+
+def test_stream_is_ndjson_chunks_then_done(ollama_server: OllamaServer) -> None:
+    ollama_server.respond(Reply("Hello world, this is long.", thinking="hmm"))
+    with httpx.stream(
+        "POST", f"{ollama_server.url}/api/generate", json={"model": "gemma3", "prompt": "x"}
+    ) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert all(line["done"] is False for line in lines[:-1])
+    assert lines[-1]["done"] is True and "eval_count" in lines[-1]
+    assert "".join(line.get("thinking", "") for line in lines) == "hmm"
+    assert "".join(line["response"] for line in lines) == "Hello world, this is long."
+
+
+def test_chat_endpoint(ollama_server: OllamaServer) -> None:
+    response = httpx.post(
+        f"{ollama_server.url}/api/chat",
+        json={
+            "model": "gemma3",
+            "stream": False,
+            "messages": [{"role": "user", "content": "hi", "images": [_image_b64((10, 20))]}],
+        },
+    )
+    body = response.json()
+    assert body["message"]["role"] == "assistant" and body["message"]["content"]
+    assert ollama_server.generate_requests()[0].images[0].height == 20
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"prompt": "x", "stream": False}, 400, "model is required"),
+        ({"model": "llava", "prompt": "x"}, 404, "model 'llava' not found"),
+        ({"model": "gemma3", "images": ["***"], "stream": False}, 400, "illegal base64 data"),
+    ],
+)
+def test_request_errors(
+    ollama_server: OllamaServer, body: dict[str, Any], status: int, error: str
+) -> None:
+    response = httpx.post(f"{ollama_server.url}/api/generate", json=body)
+    assert response.status_code == status
+    assert error in response.json()["error"]
+
+
+def test_labels_and_caption_responders(ollama_server: OllamaServer) -> None:
+    ollama_server.respond('{"labels": []}', kind="labels")
+    ollama_server.respond("A cat.", kind="caption")
+    assert _generate(ollama_server, format="json").json()["response"] == '{"labels": []}'
+    assert _generate(ollama_server).json()["response"] == "A cat."
+    ollama_server.respond(lambda request: f"saw {request.body['prompt']}", model="gemma3")
+    assert _generate(ollama_server, prompt="it").json()["response"] == "saw it"
+
+
+def test_fail_n_times_then_ok(ollama_server: OllamaServer) -> None:
+    ollama_server.fail(500, times=2, error="boom")
+    statuses = [_generate(ollama_server).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+
+
+def test_rate_limit_sends_retry_after(ollama_server: OllamaServer) -> None:
+    ollama_server.rate_limit(retry_after=2)
+    response = _generate(ollama_server)
+    assert response.status_code == 429 and response.headers["retry-after"] == "2"
+
+
+def test_garbage_body(ollama_server: OllamaServer) -> None:
+    ollama_server.garbage()
+    with pytest.raises(json.JSONDecodeError):
+        _generate(ollama_server).json()
+
+
+def test_hang_until_client_times_out(ollama_server: OllamaServer) -> None:
+    ollama_server.hang()
+    with pytest.raises(httpx.ReadTimeout):
+        _generate_timeout(ollama_server, 0.2)
+    assert _generate(ollama_server).status_code == 200  # the fault was used up
+
+
+def _generate_timeout(server: OllamaServer, seconds: float) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/generate",
+        json={"model": "gemma3", "prompt": "x", "stream": False},
+        timeout=seconds,
+    )
+
+
+def test_reset_mid_stream(ollama_server: OllamaServer) -> None:
+    ollama_server.reset(after_chunks=1)
+    with pytest.raises(httpx.TransportError), httpx.stream(
+        "POST", f"{ollama_server.url}/api/generate", json={"model": "gemma3", "prompt": "x"}
+    ) as response:
+        list(response.iter_lines())
+
+
+def test_error_line_mid_stream(ollama_server: OllamaServer) -> None:
+    ollama_server.stream_error(after_chunks=2, error="model crashed")
+    with httpx.stream(
+        "POST", f"{ollama_server.url}/api/generate", json={"model": "gemma3", "prompt": "x"}
+    ) as response:
+        assert response.status_code == 200
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert len(lines) == 3 and lines[-1] == {"error": "model crashed"}
+
+
+def test_ps_and_gpu_loss(ollama_server: OllamaServer) -> None:
+    assert httpx.get(f"{ollama_server.url}/api/ps").json() == {"models": []}
+    _generate(ollama_server)
+    running = httpx.get(f"{ollama_server.url}/api/ps").json()["models"]
+    assert running[0]["size_vram"] == running[0]["size"] > 0
+    ollama_server.lose_gpu()
+    running = httpx.get(f"{ollama_server.url}/api/ps").json()["models"]
+    assert running[0]["size_vram"] == 0 and running[0]["size"] > 0
+
+
+def test_parallel_capacity_queues_requests() -> None:
+    with OllamaServer(latency=0.05, parallel=2) as server:
+        threads = [threading.Thread(target=_generate, args=(server,)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(server.generate_requests()) == 6
+        assert server.max_in_flight == 2
+        assert server.ideal_throughput() == pytest.approx(40.0)
+
+
+def test_require_key(ollama_server: OllamaServer) -> None:
+    ollama_server.require_key = "s3cret"
+    assert _generate(ollama_server).status_code == 401
+    ok = httpx.post(
+        f"{ollama_server.url}/api/generate",
+        json={"model": "gemma3", "prompt": "x", "stream": False},
+        headers={"Authorization": "Bearer s3cret"},
+    )
+    assert ok.status_code == 200
