@@ -15,7 +15,13 @@ COLUMNS = (
 
 
 def redact_uri(uri: str) -> str:
-    """The URI without userinfo (user:password@), which must never be printed."""
+    """The URI without userinfo (user:password@), which must never be printed.
+
+    Accepts an endpoint with a method in front ("POST http://...") too.
+    """
+    method, sep, rest = uri.partition(" ")
+    if sep and "://" in rest:
+        return f"{method} {redact_uri(rest)}"
     parts = urlsplit(uri)
     if parts.username is None and parts.password is None:
         return uri

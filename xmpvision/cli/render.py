@@ -8,7 +8,10 @@ import json
 import sys
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xmpvision.report import PhotoReport
 
 
 class TableFormat(StrEnum):
@@ -68,3 +71,21 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Tab
         Console().print(table)
         return
     print(render(rows, columns, fmt))
+
+
+def print_photo(report: PhotoReport) -> None:
+    """A human-readable account of one photo's result."""
+    record = report.to_dict()
+    print(f"{record['path']}: {record['status']}")
+    if record["sidecar"]:
+        print(f"  sidecar: {record['sidecar']}")
+    for model_type, model in record["models"].items():
+        print(f"  {model_type} from {model}")
+    if record["caption"] is not None:
+        language = f" [{record['caption_language']}]" if record["caption_language"] else ""
+        print(f"  caption{language}: {record['caption']}")
+    if record["labels"]:
+        labels = ", ".join(f"{x['name']} ({x['confidence']:.0%})" for x in record["labels"])
+        print(f"  labels: {labels}")
+    if record["error"]:
+        print(f"  error: {record['error']}")

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from xmpvision.analyze import MANUAL_CONTEXTS, build_analyzer
 from xmpvision.cli.options import (
     ConfigOption,
+    Exit,
     QuietOption,
     VerboseOption,
     get_config,
     setup_logging,
 )
-from xmpvision.cli.render import TableFormat, print_table
+from xmpvision.cli.render import TableFormat, print_photo, print_table
+from xmpvision.cli.types_option import TypesOption, parse_types
+from xmpvision.errors import ImageError
+from xmpvision.images import PhotoImage
 from xmpvision.listing import COLUMNS, model_rows
+from xmpvision.report import PhotoReport, json_line
+from xmpvision.sidecar import find_sidecar
 from xmpvision.sources import SOURCE_PRIORITY
 
 app = typer.Typer(help="Inspect and run the vision models.", no_args_is_help=True)
@@ -62,3 +70,38 @@ def sources(
     rows = [{"source": name, "priority": prio}
             for name, prio in sorted(SOURCE_PRIORITY.items(), key=lambda kv: (-kv[1], kv[0]))]
     print_table(rows, ("source", "priority"), _format(json_, md, csv_, tsv))
+
+
+@app.command("test")
+def test(
+    image: Annotated[Path, typer.Argument(help="The photo to analyse.", show_default=False)],
+    models: TypesOption = "caption",
+    config: ConfigOption = None,
+    json_: JsonFlag = False,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Run the chain on one photo and print the result; writes nothing (for prompt tuning)."""
+    setup_logging(verbose, quiet)
+    types = parse_types(models)
+    loaded = get_config(config)
+    analyzer = build_analyzer(loaded.config, types, MANUAL_CONTEXTS)
+    sidecar = find_sidecar(image, loaded.config.sidecar.naming)
+    try:
+        with PhotoImage(image) as photo:
+            result = analyzer.analyze(photo)
+        failed = len(result.errors) == len(types)
+        report = PhotoReport(
+            path=image, sidecar=sidecar, status="failed" if failed else "done", result=result,
+            error="; ".join(f"{t}: {e}" for t, e in result.errors.items()) or None,
+        )
+    except ImageError as exc:
+        report = PhotoReport(path=image, sidecar=sidecar, status="failed", error=str(exc))
+    finally:
+        analyzer.close()
+    if json_:
+        print(json_line(report.to_dict()))
+    else:
+        print_photo(report)
+    if report.status == "failed":
+        raise typer.Exit(int(Exit.FAILED))

@@ -1,0 +1,184 @@
+"""`vision ls`, `vision sources` and `vision test` through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from tests.config.test_loader import SPEC_EXAMPLE
+from tests.ollama_server import OllamaServer
+from xmpvision.cli import app
+
+runner = CliRunner()
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "vision.yml"
+    path.write_text(text)
+    return path
+
+
+def _ls(config: Path, *flags: str) -> str:
+    result = runner.invoke(app, ["vision", "ls", "--config", str(config), *flags])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_ls_json_on_spec_example(tmp_path: Path) -> None:
+    rows = json.loads(_ls(_write(tmp_path, SPEC_EXAMPLE), "--json"))
+    labels = [r for r in rows if r["type"] == "labels"]
+    assert [(r["order"], r["active"], r["engine"], r["model"]) for r in labels] == [
+        (1, True, "ollama", "gemma3:latest"),
+        (2, False, "tensorflow", "nasnet"),
+    ]
+    first = labels[0]
+    assert first["endpoint"] == "POST http://localhost:11434/api/generate"
+    assert first["run"] == "newly-indexed" and first["status"] == "enabled"
+    assert first["resolution"] == 720
+    assert first["options"]["temperature"] == 0.1
+    assert first["format"] == "json-schema"
+    captions = [r for r in rows if r["type"] == "caption"]
+    assert [(r["order"], r["active"], r["model"]) for r in captions] == [
+        (1, True, "gemma3:latest")
+    ]
+    assert set(rows[0]) >= {"type", "order", "active", "model", "engine", "endpoint", "format",
+                            "resolution", "options", "run", "status"}
+
+
+def test_disabling_the_active_model_promotes_the_next(tmp_path: Path) -> None:
+    text = SPEC_EXAMPLE.replace("    Run: newly-indexed\n", "    Run: newly-indexed\n"
+                                "    Disabled: true\n")
+    rows = json.loads(_ls(_write(tmp_path, text), "--json"))
+    labels = [(r["model"], r["order"], r["active"], r["status"])
+              for r in rows if r["type"] == "labels"]
+    assert labels == [("nasnet", 1, True, "enabled"), ("gemma3:latest", None, False, "disabled")]
+
+
+def test_secrets_never_shown(tmp_path: Path) -> None:
+    text = textwrap.dedent(
+        """\
+        Models:
+          - Type: caption
+            Model: llava
+            Service:
+              Uri: http://admin:pa55word@nas:11434
+              Key: topsecretkey
+              Password: hunter2
+        """
+    )
+    config = _write(tmp_path, text)
+    for flags in ((), ("--json",), ("--md",), ("--csv",), ("--tsv",)):
+        output = _ls(config, *flags)
+        for secret in ("pa55word", "admin", "topsecretkey", "hunter2"):
+            assert secret not in output, (flags, output)
+    rows = json.loads(_ls(config, "--json"))
+    caption = next(r for r in rows if r["type"] == "caption")
+    assert caption["endpoint"] == "POST http://***@nas:11434/api/generate"
+
+
+def test_ls_table_formats(tmp_path: Path) -> None:
+    config = _write(tmp_path, SPEC_EXAMPLE)
+    md = _ls(config, "--md").splitlines()
+    assert md[0].startswith("| Type | Order | Active | Model |") and md[1].startswith("| ---")
+    assert len(md) == 2 + 3
+    table = list(csv.reader(io.StringIO(_ls(config, "--csv"))))
+    assert table[0][:4] == ["Type", "Order", "Active", "Model"] and len(table) == 4
+    tsv = _ls(config, "--tsv").splitlines()
+    assert tsv[1].split("\t")[:4] == ["labels", "1", "yes", "gemma3:latest"]
+    plain = _ls(config)
+    assert "gemma3:latest" in plain and "nasnet" in plain
+    both = runner.invoke(app, ["vision", "ls", "--config", str(config), "--json", "--md"])
+    assert both.exit_code == 2
+
+
+def test_sources_lists_priorities() -> None:
+    result = runner.invoke(app, ["vision", "sources", "--json"])
+    assert result.exit_code == 0
+    rows = {r["source"]: r["priority"] for r in json.loads(result.stdout)}
+    assert rows["admin"] == 128 and rows["manual"] == 64 and rows["xmp"] == 32
+    assert rows["ollama"] == 16 and rows["image"] == 8
+
+
+@pytest.fixture
+def photo(tmp_path: Path) -> Path:
+    path = tmp_path / "IMG_0001.jpg"
+    Image.new("RGB", (1600, 1200), (30, 120, 200)).save(path, quality=90)
+    return path
+
+
+def test_vision_test_german_caption(tmp_path: Path, photo: Path,
+                                   ollama_server: OllamaServer) -> None:
+    ollama_server.respond("Ein brauner Hund rennt am Strand entlang.", kind="caption")
+    config = _write(tmp_path, textwrap.dedent(
+        f"""\
+        Models:
+          - Type: caption
+            Model: gemma3:latest
+            Language: de
+            Service: {{Uri: "{ollama_server.url}"}}
+        """
+    ))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, ["vision", "test", str(photo), "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["caption"] == "Ein brauner Hund rennt am Strand entlang."
+    assert record["caption_language"] == "de" and record["caption_source"] == "ollama"
+    assert record["models"] == {"caption": "ollama:gemma3:latest"}
+    assert record["sidecar"] == str(photo) + ".xmp"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+    sent = ollama_server.generate_requests()[-1]
+    assert "German" in json.dumps(sent.body)
+    assert max(sent.images[0].width, sent.images[0].height) == 720
+
+
+def test_vision_test_falls_back_to_the_next_model(tmp_path: Path, photo: Path,
+                                                  ollama_server: OllamaServer) -> None:
+    ollama_server.add_model("llava:latest")
+    ollama_server.respond("no json here, sorry", model="gemma3:latest", kind="labels")
+    ollama_server.respond('{"labels": [{"name": "sky", "confidence": 0.9}]}',
+                          model="llava:latest", kind="labels")
+    config = _write(tmp_path, textwrap.dedent(
+        f"""\
+        Models:
+          - Type: labels
+            Model: llava
+            Service: {{Uri: "{ollama_server.url}"}}
+          - Type: labels
+            Model: gemma3
+            Service: {{Uri: "{ollama_server.url}"}}
+        """
+    ))
+    result = runner.invoke(app, ["vision", "test", str(photo), "-m", "labels",
+                                 "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["models"] == {"labels": "ollama:llava:latest"}
+    assert [x["name"] for x in record["labels"]] == ["Sky"]
+
+
+def test_vision_test_reports_failure_and_bad_file(tmp_path: Path, photo: Path) -> None:
+    config = _write(tmp_path, "Models:\n  - Type: caption\n    Model: gemma3\n"
+                    "    Service: {Uri: 'http://127.0.0.1:9', ConnectTimeout: 1s}\n")
+    result = runner.invoke(app, ["vision", "test", str(photo), "--config", str(config),
+                                 "--json"])
+    assert result.exit_code == 1
+    record = json.loads(result.stdout)
+    assert record["status"] == "failed" and "127.0.0.1:9" in record["error"]
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not an image")
+    result = runner.invoke(app, ["vision", "test", str(bad), "--config", str(config)])
+    assert result.exit_code == 1
+    assert "bad.jpg" in result.stdout and "Traceback" not in result.output
+
+
+def test_vision_test_rejects_unknown_type(photo: Path) -> None:
+    result = runner.invoke(app, ["vision", "test", str(photo), "-m", "faces"])
+    assert result.exit_code == 2
