@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 from xmpvision.chain import EnginePool, ModelChain, describe_model, runnable_models
 from xmpvision.config.models import ModelConfig, VisionConfig
 from xmpvision.engines import create_engine
-from xmpvision.results import PhotoResult
+from xmpvision.results import Caption, Label, PhotoResult
 from xmpvision.runmodes import RunMode
 
 if TYPE_CHECKING:
@@ -22,12 +23,81 @@ MANUAL_CONTEXTS = (RunMode.MANUAL,)
 SCHEDULE_CONTEXTS = (RunMode.ON_SCHEDULE,)
 
 
+def slot_key(model: ModelConfig) -> str:
+    """Which capacity a model's requests use: its Ollama service, or this machine's CPU."""
+    if model.engine == "ollama":
+        return f"ollama {model.service.uri}"
+    return f"local {model.engine}"
+
+
+class ServiceSlots:
+    """One semaphore per service, sized by its Service.Parallel (the CPU classifier: 1).
+
+    Models that share a service share its slots, so a labels model and a caption model on one
+    Ollama never have more requests in flight together than that Ollama serves at once.
+    """
+
+    def __init__(self, models: Iterable[ModelConfig]) -> None:
+        sizes: dict[str, int] = {}
+        for model in models:
+            key = slot_key(model)
+            size = model.service.parallel if model.engine == "ollama" else 1
+            sizes[key] = max(size, sizes.get(key, 0))
+        self.sizes = sizes
+        self._slots = {key: threading.BoundedSemaphore(n) for key, n in sizes.items()}
+
+    def __getitem__(self, model: ModelConfig) -> threading.BoundedSemaphore:
+        return self._slots[slot_key(model)]
+
+    def total(self) -> int:
+        return sum(self.sizes.values())
+
+
+class _Throttled:
+    """An engine whose model calls wait for a free slot of its service."""
+
+    def __init__(self, engine: Engine, slots: threading.BoundedSemaphore) -> None:
+        self._engine = engine
+        self._slots = slots
+        self.name = engine.name
+
+    def check_ready(self) -> None:
+        self._engine.check_ready()
+
+    def labels(self, photo: PhotoImage) -> list[Label]:
+        with self._slots:
+            return self._engine.labels(photo)
+
+    def caption(self, photo: PhotoImage) -> Caption:
+        with self._slots:
+            return self._engine.caption(photo)
+
+    def close(self) -> None:
+        self._engine.close()
+
+
 @dataclass
 class Analyzer:
     """The chains of the requested types, sharing one engine pool."""
 
     chains: dict[str, ModelChain]
     pool: EnginePool
+    slots: ServiceSlots
+
+    def slot_count(self) -> int:
+        return max(1, self.slots.total())
+
+    def prefetch(self, photo: PhotoImage, types: Iterable[str]) -> None:
+        """Decode what the first model of each chain will ask for (memoised by PhotoImage)."""
+        for model_type in types:
+            models = self.chains[model_type].models
+            if not models:
+                continue
+            first = models[0]
+            if first.engine == "ollama":
+                photo.jpeg(first.resolution or 720)
+            elif first.engine == "tensorflow":
+                photo.rgb(first.resolution or 224, fit="shortest")
 
     @property
     def types(self) -> list[str]:
@@ -65,9 +135,12 @@ def build_analyzer(
     factory: Callable[[ModelConfig], Engine] | None = None,
 ) -> Analyzer:
     wanted = tuple(contexts)
-    pool = EnginePool(factory or (lambda m: create_engine(m, config.thresholds)))
-    chains = {t: ModelChain(t, runnable_models(config, t, wanted), pool) for t in types}
-    return Analyzer(chains=chains, pool=pool)
+    models = {t: runnable_models(config, t, wanted) for t in types}
+    slots = ServiceSlots(m for chain in models.values() for m in chain)
+    make = factory or (lambda m: create_engine(m, config.thresholds))
+    pool = EnginePool(lambda m: _Throttled(make(m), slots[m]))
+    chains = {t: ModelChain(t, chain, pool) for t, chain in models.items()}
+    return Analyzer(chains=chains, pool=pool, slots=slots)
 
 
 def with_source(result: PhotoResult, source: str) -> PhotoResult:

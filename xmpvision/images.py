@@ -22,6 +22,8 @@ from typing import Literal, Self
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xmpvision.errors import ImageError
+from xmpvision.library import photo_kind
+from xmpvision.rawpreview import NoPreview, extract_preview
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +169,11 @@ class PhotoImage:
         try:
             if path.stat().st_size == 0:
                 raise ImageError(path, "empty file (0 bytes)")
-            with Image.open(path) as opened:
+            source, raw_orientation = _open_source(path)
+            with Image.open(source) as opened:
+                if raw_orientation and _ORIENTATION not in opened.getexif():
+                    # RAW previews often leave the rotation to the RAW's own IFD0.
+                    opened.getexif()[_ORIENTATION] = raw_orientation
                 width, height = opened.size
                 if self.max_pixels and width * height > self.max_pixels:
                     raise ImageError(
@@ -197,6 +203,8 @@ class PhotoImage:
             raise ImageError(path, "is a directory, not an image") from exc
         except UnidentifiedImageError as exc:
             raise ImageError(path, "not an image or an unsupported format") from exc
+        except NoPreview as exc:
+            raise ImageError(path, f"camera RAW file without a usable preview: {exc}") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             # Pillow reports truncated or corrupt data with these, e.g. "image file is truncated".
             raise ImageError(path, f"truncated or corrupt image data: {exc}") from exc
@@ -204,6 +212,14 @@ class PhotoImage:
             self._decoded = image
         logger.debug("decoded %s at %dx%d", path, *image.size)
         return image
+
+
+def _open_source(path: Path) -> tuple[Path | io.BytesIO, int | None]:
+    """What Pillow should open: the file itself, or a RAW file's embedded JPEG preview."""
+    if photo_kind(path.name) != "raw":
+        return path, None
+    preview, orientation = extract_preview(path)
+    return io.BytesIO(preview), orientation
 
 
 _ORIENTATION = 0x0112  # EXIF tag

@@ -6,6 +6,7 @@ import typer
 
 from xmpvision import __version__
 from xmpvision.cli import vision
+from xmpvision.cli.scan import scan
 
 app = typer.Typer(
     name="xmpvision",
@@ -13,6 +14,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("scan")(scan)
 app.add_typer(vision.app, name="vision")
 
 

@@ -17,13 +17,15 @@ from xmpvision.cli.options import (
     setup_logging,
 )
 from xmpvision.cli.render import TableFormat, print_photo, print_table
+from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import ImageError
 from xmpvision.images import PhotoImage
 from xmpvision.listing import COLUMNS, model_rows
+from xmpvision.pipeline import RunOptions
 from xmpvision.report import PhotoReport, json_line
 from xmpvision.sidecar import find_sidecar
-from xmpvision.sources import SOURCE_PRIORITY
+from xmpvision.sources import SOURCE_PRIORITY, UnknownSourceError, normalize_source
 
 app = typer.Typer(help="Inspect and run the vision models.", no_args_is_help=True)
 
@@ -105,3 +107,45 @@ def test(
         print_photo(report)
     if report.status == "failed":
         raise typer.Exit(int(Exit.FAILED))
+
+
+PathsArgument = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Folders or photos (default: the current folder).", show_default=False),
+]
+
+
+@app.command("run")
+def run(
+    paths: PathsArgument = None,
+    models: TypesOption = "caption",
+    force: Annotated[bool, typer.Option("--force", "-f", help="Redo photos already done; "
+                                        "replace generated values (never yours).")] = False,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Record the values "
+                                               "under this source (see `vision sources`).",
+                                               show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned sidecar change "
+                                          "per photo; write nothing.")] = False,
+    count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Process at most N "
+                                              "photos.", show_default=False)] = None,
+    config: ConfigOption = None,
+    state: StateOption = None,
+    json_: JsonOption = False,
+    jobs: JobsOption = None,
+    follow_symlinks: FollowOption = False,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Run the named model types now (the manual context), bottom-up with fallback."""
+    setup_logging(verbose, quiet)
+    types = parse_types(models)
+    try:
+        source_name = normalize_source(source) if source else None
+    except UnknownSourceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from None
+    loaded = get_config(config)
+    options = RunOptions(force=force, dry_run=dry_run, source=source_name, count=count,
+                         jobs=jobs, follow_symlinks=follow_symlinks,
+                         naming=loaded.config.sidecar.naming)
+    execute(paths or [Path.cwd()], loaded.config, types=types, contexts=MANUAL_CONTEXTS,
+            options=options, state_path=state, json_=json_, verbose=verbose)

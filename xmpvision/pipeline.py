@@ -1,0 +1,194 @@
+"""The scan pipeline: discover -> plan (state) -> prepare + ask the models (workers) -> write.
+
+One coordinator thread owns the state database and the sidecar writes (pyexiv2-style
+libraries and SQLite both want a single writer). It streams photos from discovery, asks the
+state what each one needs, and hands the work to a thread pool sized so that every Ollama
+service has `Service.Parallel` requests in flight while the next images are being decoded.
+The number of photos in flight is bounded, so memory does not grow with the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xmpvision.analyze import Analyzer, with_source
+from xmpvision.errors import ImageError, SidecarError
+from xmpvision.images import PhotoImage
+from xmpvision.library import DiscoveryError, Photo, discover
+from xmpvision.report import PhotoReport, Status, Summary
+from xmpvision.results import PhotoResult
+from xmpvision.sidecar import SidecarChange, update_sidecar
+from xmpvision.sidecar.paths import Naming
+from xmpvision.state import StateDB
+
+log = logging.getLogger(__name__)
+
+# Photos decoded ahead of the services, per worker: enough to hide decoding behind requests.
+PREPARE_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    force: bool = False
+    dry_run: bool = False
+    source: str | None = None  # --source: attribute every value to this source
+    count: int | None = None  # --count: process at most this many photos
+    jobs: int | None = None  # worker threads; default from the services' Parallel
+    follow_symlinks: bool = False
+    naming: Naming = "full"
+
+
+@dataclass
+class RunResult:
+    summary: Summary
+    interrupted: bool
+
+
+Reporter = Callable[[PhotoReport], None]
+Outcome = PhotoResult | ImageError
+
+
+class Pipeline:
+    """Runs an Analyzer over a photo library and writes what it finds into sidecars."""
+
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        state: StateDB,
+        options: RunOptions,
+        report: Reporter,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.analyzer = analyzer
+        self.state = state
+        self.options = options
+        self.report = report
+        self.stop = stop or threading.Event()
+        self.types = tuple(analyzer.types)
+        self.summary = Summary()
+        self.workers = options.jobs or analyzer.slot_count() + PREPARE_AHEAD
+        self._max_in_flight = self.workers + PREPARE_AHEAD
+
+    def run(self, roots: Iterable[str | os.PathLike[str]]) -> RunResult:
+        started = time.monotonic()
+        submitted = 0
+        pending: dict[Future[Outcome], tuple[Photo, tuple[str, ...]]] = {}
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
+            try:
+                for item in discover(roots, follow_symlinks=self.options.follow_symlinks):
+                    if self.stop.is_set():
+                        break
+                    if isinstance(item, DiscoveryError):
+                        self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
+                        continue
+                    todo = self.state.plan(item, self.types, force=self.options.force).todo
+                    if not todo:
+                        self._emit(PhotoReport(Path(item.path), "unchanged"))
+                        continue
+                    if self.options.count is not None and submitted >= self.options.count:
+                        break
+                    while len(pending) >= self._max_in_flight:
+                        self._collect(pending, block=True)
+                    pending[pool.submit(self._work, item, todo)] = (item, todo)
+                    submitted += 1
+                    self._collect(pending, block=False)
+            finally:
+                # Ctrl-C, SIGTERM or an error: finish and record what is already in flight.
+                while pending:
+                    self._collect(pending, block=True)
+                self.state.flush()
+        self.summary.seconds = time.monotonic() - started
+        return RunResult(self.summary, interrupted=self.stop.is_set())
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _work(self, photo: Photo, todo: tuple[str, ...]) -> Outcome:
+        try:
+            with PhotoImage(Path(photo.path)) as image:
+                # Decode before queueing for a service slot, so the slot is not spent decoding.
+                self.analyzer.prefetch(image, todo)
+                return self.analyzer.analyze(image, todo)
+        except ImageError as exc:
+            return exc
+
+    # -- the single writer -----------------------------------------------------------------
+
+    def _collect(self, pending: dict[Future[Outcome], tuple[Photo, tuple[str, ...]]],
+                 *, block: bool) -> None:
+        if not pending:
+            return
+        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            photo, todo = pending.pop(future)
+            try:
+                outcome = future.result()
+            except Exception as exc:  # a bug must cost one photo, not the run
+                log.exception("internal error on %s", photo.path)
+                outcome = ImageError(photo.path, f"internal error: {exc!r}")
+            self._emit(self._finish(photo, todo, outcome))
+
+    def _finish(self, photo: Photo, todo: tuple[str, ...], outcome: Outcome) -> PhotoReport:
+        path = Path(photo.path)
+        if isinstance(outcome, ImageError):
+            self._mark_failed(photo, todo, outcome.reason)
+            return PhotoReport(path, "failed", error=str(outcome))
+        result = with_source(outcome, self.options.source) if self.options.source else outcome
+        produced = [t for t in todo if t not in result.errors]
+        error = "; ".join(f"{t}: {e}" for t, e in result.errors.items()) or None
+        if not produced:
+            self._mark_failed(photo, todo, error or "no result")
+            return PhotoReport(path, "failed", result=result, error=error)
+        try:
+            change = update_sidecar(
+                path, result, naming=self.options.naming, force=self.options.force,
+                dry_run=self.options.dry_run, source=self.options.source,
+            )
+        except SidecarError as exc:
+            # The sidecar is left untouched and nothing is marked done: the next run retries.
+            return PhotoReport(path, "failed", result=result, error=str(exc))
+        if not self.options.dry_run:
+            for model_type in produced:
+                self.state.mark_done(photo, model_type, model=result.models[model_type],
+                                     source=_source_of(result, model_type))
+            self._mark_failed(photo, tuple(result.errors), error or "")
+        status: Status = "failed" if result.errors else "done" if change.changed else "unchanged"
+        return PhotoReport(
+            path, status, sidecar=change.path, result=result, error=error,
+            planned=_planned(change) if self.options.dry_run else None,
+        )
+
+    def _mark_failed(self, photo: Photo, types: Iterable[str], error: str) -> None:
+        if self.options.dry_run:
+            return
+        for model_type in types:
+            self.state.mark_failed(photo, model_type, error)
+
+    def _emit(self, report: PhotoReport) -> None:
+        self.summary.add(report.status)
+        self.report(report)
+
+
+def _source_of(result: PhotoResult, model_type: str) -> str:
+    if model_type == "labels" and result.labels:
+        return result.labels[0].source
+    if model_type == "caption" and result.caption is not None:
+        return result.caption.source
+    return "image" if result.models.get(model_type, "").startswith("tensorflow:") else "ollama"
+
+
+def _planned(change: SidecarChange) -> dict[str, Any]:
+    return {
+        "keywords_added": list(change.keywords_added),
+        "keywords_removed": list(change.keywords_removed),
+        "caption_added": change.caption_added,
+        "caption_removed": change.caption_removed,
+        "created": change.created,
+    }
