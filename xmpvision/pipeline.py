@@ -13,11 +13,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from xmpvision.analyze import Analyzer, with_source
 from xmpvision.errors import ImageError, SidecarError
@@ -52,7 +52,15 @@ class RunResult:
     interrupted: bool
 
 
-Reporter = Callable[[PhotoReport], None]
+class Reporter(Protocol):
+    """Where the pipeline tells what happened to each photo (the CLI renders it)."""
+
+    def photo(self, report: PhotoReport) -> None: ...
+
+    def unchanged(self, path: str) -> None:
+        """A photo with nothing to do: the hot path of a rescan, so no report object."""
+
+
 Outcome = PhotoResult | ImageError
 
 
@@ -91,7 +99,8 @@ class Pipeline:
                         continue
                     todo = self.state.plan(item, self.types, force=self.options.force).todo
                     if not todo:
-                        self._emit(PhotoReport(Path(item.path), "unchanged"))
+                        self.summary.counts["unchanged"] += 1
+                        self.report.unchanged(item.path)
                         continue
                     if self.options.count is not None and submitted >= self.options.count:
                         break
@@ -173,7 +182,7 @@ class Pipeline:
 
     def _emit(self, report: PhotoReport) -> None:
         self.summary.add(report.status)
-        self.report(report)
+        self.report.photo(report)
 
 
 def _source_of(result: PhotoResult, model_type: str) -> str:

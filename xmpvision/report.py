@@ -64,7 +64,7 @@ class Summary:
         return {"summary": {**self.counts, "seconds": round(self.seconds, 3)}}
 
 
-def json_line(record: dict[str, Any]) -> str:
+def json_line(record: dict[str, Any] | str) -> str:
     """One NDJSON line. File names that are not valid UTF-8 force ASCII escapes, so the
     output stays valid UTF-8 whatever the library holds."""
     text = json.dumps(record, ensure_ascii=False)

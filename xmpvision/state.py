@@ -526,6 +526,27 @@ class StateDB:
         if photo.parent == self._folder and photo.name in self._rows:
             self._set_row(photo, done[0])
 
+    def forget(self, photo: Photo, types: Iterable[str]) -> None:
+        """Drop the recorded results of `types` for `photo` (after `vision reset`), so the
+        next run produces them again; commits."""
+        wanted = list(types)
+        for type_ in wanted:
+            self._type_key(type_)
+        file_id = self._file_id(photo)
+        self._begin()
+        try:
+            self._conn.executemany(
+                "DELETE FROM results WHERE file_id = ? AND type = ?",
+                [(file_id, t) for t in wanted],
+            )
+            done = self._conn.execute(_UPDATE_DONE + " RETURNING done", (file_id,)).fetchone()
+            self.flush()
+        except BaseException:
+            self._rollback()
+            raise
+        if photo.parent == self._folder and photo.name in self._rows:
+            self._set_row(photo, done[0])
+
     def _rollback(self) -> None:
         if self._in_txn:
             self._in_txn = False

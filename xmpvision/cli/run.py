@@ -7,8 +7,9 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -18,10 +19,14 @@ import typer
 from xmpvision.analyze import Analyzer, build_analyzer
 from xmpvision.cli.options import Exit
 from xmpvision.config import VisionConfig
-from xmpvision.library import iter_photos
+from xmpvision.errors import SidecarError
+from xmpvision.library import DiscoveryError, Photo, discover, iter_photos
 from xmpvision.pipeline import Pipeline, RunOptions, RunResult
-from xmpvision.report import PhotoReport, json_line
+from xmpvision.report import PhotoReport, Status, Summary, json_line
+from xmpvision.runlock import RunLocked, run_lock
 from xmpvision.runmodes import RunMode
+from xmpvision.sidecar import existing_sidecar, reset_sidecar
+from xmpvision.sidecar.paths import Naming
 from xmpvision.state import StateDB, StateError, default_state_path
 
 StateOption = Annotated[
@@ -68,7 +73,11 @@ class _PlainOutput:
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
 
-    def __call__(self, report: PhotoReport) -> None:
+    def unchanged(self, path: str) -> None:
+        if self.verbose:
+            print(f"unchanged {path}", flush=True)
+
+    def photo(self, report: PhotoReport) -> None:
         path = os.fsdecode(report.path)
         if report.status == "failed":
             print(f"failed {path}: {report.error}", file=sys.stderr, flush=True)
@@ -81,8 +90,21 @@ class _PlainOutput:
                         print(f"  {key}: {value}", flush=True)
 
 
-def _json_output(report: PhotoReport) -> None:
-    print(json_line(report.to_dict()), flush=True)
+class _JsonOutput:
+    """NDJSON on stdout, one object per photo."""
+
+    def __init__(self) -> None:
+        # Every unchanged record is the same but for its path: format it once.
+        template = PhotoReport(Path("-"), "unchanged").to_dict()
+        head, _, tail = json_line(template).partition('"-"')
+        self._unchanged = (head, tail)
+
+    def unchanged(self, path: str) -> None:
+        head, tail = self._unchanged
+        sys.stdout.write(f"{head}{json_line(path)}{tail}\n")
+
+    def photo(self, report: PhotoReport) -> None:
+        print(json_line(report.to_dict()), flush=True)
 
 
 def execute(
@@ -103,20 +125,22 @@ def execute(
                    f"({', '.join(c.value for c in contexts)}); see `xmpvision vision ls`",
                    err=True)
         raise typer.Exit(int(Exit.USAGE))
-    try:
-        state = StateDB.open(state_path or default_state_path())
-    except StateError as exc:
-        typer.echo(f"xmpvision: {exc}", err=True)
-        raise typer.Exit(int(Exit.USAGE)) from None
-    try:
-        with _stop_on_signals() as stop:
-            result = _run(roots, analyzer, state, options, stop, json_=json_, verbose=verbose)
-    except KeyboardInterrupt:
-        typer.echo("xmpvision: aborted", err=True)
-        raise typer.Exit(int(Exit.INTERRUPTED)) from None
-    finally:
-        state.close()
-        analyzer.close()
+    path = state_path or default_state_path()
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(path))
+            state = stack.enter_context(StateDB.open(path))
+        except (StateError, RunLocked, OSError) as exc:
+            typer.echo(f"xmpvision: {exc}", err=True)
+            raise typer.Exit(int(Exit.USAGE)) from None
+        stack.callback(analyzer.close)
+        try:
+            with _stop_on_signals() as stop:
+                result = _run(roots, analyzer, state, options, stop, json_=json_,
+                              verbose=verbose)
+        except KeyboardInterrupt:
+            typer.echo("xmpvision: aborted", err=True)
+            raise typer.Exit(int(Exit.INTERRUPTED)) from None
     counts = result.summary.counts
     if json_:
         print(json_line(result.summary.to_dict()), flush=True)
@@ -143,7 +167,7 @@ def _run(
     verbose: int,
 ) -> RunResult:
     if json_:
-        return Pipeline(analyzer, state, options, _json_output, stop).run(roots)
+        return Pipeline(analyzer, state, options, _JsonOutput(), stop).run(roots)
     if not sys.stdout.isatty():
         return Pipeline(analyzer, state, options, _PlainOutput(verbose > 0), stop).run(roots)
     return _run_with_progress(roots, analyzer, state, options, stop, verbose)
@@ -177,14 +201,76 @@ def _run_with_progress(
     ) as progress:
         task = progress.add_task("photos", total=total, rate="")
 
-        def report(item: PhotoReport) -> None:
-            if item.status == "failed":
-                progress.console.print(f"[red]failed[/red] {os.fsdecode(item.path)}: "
-                                       f"{item.error}", markup=True, highlight=False)
-            elif item.status == "done" and verbose:
-                plain(item)
-            speed = progress.tasks[task].speed
-            progress.update(task, advance=1, rate=f"{speed:.1f}/s" if speed else "")
+        class _Bar:
+            def unchanged(self, path: str) -> None:
+                progress.update(task, advance=1)
 
-        return Pipeline(analyzer, state, options, report, stop).run(roots)
+            def photo(self, item: PhotoReport) -> None:
+                if item.status == "failed":
+                    progress.console.print(f"[red]failed[/red] {os.fsdecode(item.path)}: "
+                                           f"{item.error}", markup=True, highlight=False)
+                elif item.status == "done" and verbose:
+                    plain.photo(item)
+                speed = progress.tasks[task].speed
+                progress.update(task, advance=1, rate=f"{speed:.1f}/s" if speed else "")
 
+        return Pipeline(analyzer, state, options, _Bar(), stop).run(roots)
+
+
+
+def reset_library(
+    roots: Sequence[Path],
+    types: set[str],
+    source: str,
+    *,
+    naming: Naming,
+    dry_run: bool,
+    state_path: Path | None,
+    json_: bool,
+    follow_symlinks: bool,
+) -> Exit:
+    """`vision reset` over every photo under `roots`: our values out, the state forgotten."""
+    summary = Summary()
+    output: _JsonOutput | _PlainOutput = _JsonOutput() if json_ else _PlainOutput(False)
+    path = state_path or default_state_path()
+    started = time.monotonic()
+    try:
+        with run_lock(path), StateDB.open(path) as state:
+            for item in discover(roots, follow_symlinks=follow_symlinks):
+                if isinstance(item, DiscoveryError):
+                    report = PhotoReport(Path(item.path), "failed", error=str(item))
+                else:
+                    report = _reset_one(item, types, source, naming, dry_run, state)
+                summary.add(report.status)
+                if report.status == "unchanged":
+                    output.unchanged(item.path)
+                else:
+                    output.photo(report)
+    except (StateError, RunLocked, OSError) as exc:
+        typer.echo(f"xmpvision: {exc}", err=True)
+        return Exit.USAGE
+    summary.seconds = time.monotonic() - started
+    if json_:
+        print(json_line(summary.to_dict()), flush=True)
+    else:
+        counts = summary.counts
+        typer.echo(f"xmpvision: reset {counts['done']}, {counts['unchanged']} unchanged, "
+                   f"{counts['failed']} failed")
+    return Exit.FAILED if summary.failed else Exit.OK
+
+
+def _reset_one(photo: Photo, types: set[str], source: str, naming: Naming, dry_run: bool,
+               state: StateDB) -> PhotoReport:
+    path = Path(photo.path)
+    if existing_sidecar(path, naming) is None:
+        return PhotoReport(path, "unchanged")
+    try:
+        change = reset_sidecar(path, types, source, naming=naming, dry_run=dry_run)
+    except SidecarError as exc:
+        return PhotoReport(path, "failed", error=str(exc))
+    if change.changed and not dry_run:
+        state.forget(photo, types)
+    planned = {"keywords_removed": list(change.keywords_removed),
+               "caption_removed": change.caption_removed} if dry_run else None
+    status: Status = "done" if change.changed else "unchanged"
+    return PhotoReport(path, status, sidecar=change.path, planned=planned)

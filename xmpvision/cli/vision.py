@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,11 +14,19 @@ from xmpvision.cli.options import (
     Exit,
     QuietOption,
     VerboseOption,
+    fail,
     get_config,
     setup_logging,
 )
 from xmpvision.cli.render import TableFormat, print_photo, print_table
-from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
+from xmpvision.cli.run import (
+    FollowOption,
+    JobsOption,
+    JsonOption,
+    StateOption,
+    execute,
+    reset_library,
+)
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import ImageError
 from xmpvision.images import PhotoImage
@@ -149,3 +158,44 @@ def run(
                          naming=loaded.config.sidecar.naming)
     execute(paths or [Path.cwd()], loaded.config, types=types, contexts=MANUAL_CONTEXTS,
             options=options, state_path=state, json_=json_, verbose=verbose)
+
+
+@app.command("reset")
+def reset(
+    paths: PathsArgument = None,
+    models: TypesOption = "caption",
+    source: Annotated[str, typer.Option("--source", "-s", help="Remove only values xmpvision "
+                                        "wrote under this source.")] = "ollama",
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be removed; "
+                                          "write nothing.")] = False,
+    config: ConfigOption = None,
+    state: StateOption = None,
+    json_: JsonOption = False,
+    follow_symlinks: FollowOption = False,
+    verbose: VerboseOption = 0,
+    quiet: QuietOption = False,
+) -> None:
+    """Remove the values xmpvision wrote (of one source) from sidecars; yours stay.
+
+    The next `vision run` (or a scan of changed photos) generates them again.
+    """
+    setup_logging(verbose, quiet)
+    types = parse_types(models)
+    try:
+        source_name = normalize_source(source)
+    except UnknownSourceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--source") from None
+    loaded = get_config(config)
+    roots = paths or [Path.cwd()]
+    if not (yes or dry_run):
+        where = ", ".join(str(p) for p in roots)
+        if not sys.stdin.isatty():
+            fail(f"vision reset removes {', '.join(types)} from sidecars under {where}; "
+                 "pass --yes to confirm")
+        typer.confirm(f"Remove {', '.join(types)} written by source {source_name!r} from "
+                      f"sidecars under {where}?", abort=True)
+    code = reset_library(roots, set(types), source_name, naming=loaded.config.sidecar.naming,
+                         dry_run=dry_run, state_path=state, json_=json_,
+                         follow_symlinks=follow_symlinks)
+    raise typer.Exit(int(code))
