@@ -10,6 +10,13 @@ would steal the scan's GIL; so it always runs here, in a child process of its ow
 prints the server URL on stdout, then answers "stats" lines on stdin with a JSON line
 (generate requests served, the most in flight at once, and when the first started and the last
 finished), "clear" by resetting them; it exits when stdin closes.
+
+TCP_NODELAY: Ollama is a Go program, and Go's net package sets TCP_NODELAY on every TCP
+connection; Python's http.server does not by default, so the emulator sets it
+(`disable_nagle_algorithm`). Without it the emulator's small writes (the response headers, then
+the first NDJSON chunk) meet Nagle's algorithm and the client's delayed ACK: every answer stalls
+~40 ms on Linux loopback while holding a server slot. `--nagle` turns it off again to show the
+difference.
 """
 
 from __future__ import annotations
@@ -22,14 +29,13 @@ import resource
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -125,9 +131,11 @@ class ServerStats:
 class Emulator:
     """tests/ollama_server.OllamaServer running in a child process (see the module doc)."""
 
-    def __init__(self, *, latency: float, parallel: int, models: Sequence[str] = ("gemma3",)):
+    def __init__(self, *, latency: float, parallel: int,
+                 models: Sequence[str] = ("gemma3",), nagle: bool = False) -> None:
         self.latency = latency
         self.parallel = parallel
+        self.nagle = nagle
         self.models = list(models)
         self._process: subprocess.Popen[str] | None = None
         self.url = ""
@@ -135,6 +143,7 @@ class Emulator:
     def __enter__(self) -> Self:
         command = [sys.executable, str(Path(__file__).resolve()), "serve",
                    "--latency", str(self.latency), "--parallel", str(self.parallel),
+                   *(["--nagle"] if self.nagle else []),
                    *(arg for model in self.models for arg in ("--model", model))]
         self._process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
@@ -174,8 +183,12 @@ class Emulator:
         return self.parallel / self.latency
 
 
-def _serve(latency: float, parallel: int, models: list[str]) -> None:
+def _serve(latency: float, parallel: int, models: list[str], nagle: bool) -> None:
+    from tests import ollama_server
     from tests.ollama_server import OllamaServer, RecordedRequest, Reply, default_responder
+
+    # The handler class of every server started below derives from _Handler.
+    ollama_server._Handler.disable_nagle_algorithm = not nagle
 
     lock = threading.Lock()
     answered: list[float] = []  # time.time() at each answer: the end of its latency
@@ -239,15 +252,31 @@ class ScanRun:
     stderr: str
 
 
+# `python -m xmpvision` (runpy, as -m does), plus an exit hook that reports the process's peak
+# RSS. wait4's ru_maxrss cannot be used: Linux starts a child's maxrss at the parent's RSS (the
+# fork shares, and exec records, the parent's pages), so every child would report at least this
+# benchmark's own size. VmHWM counts only the process image after exec.
+_PEAK_RSS_TAG = "bench-peak-rss-kib"
+_CLI_WITH_RSS = f"""\
+import atexit, runpy, sys
+def _report():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                sys.stderr.write("{_PEAK_RSS_TAG} " + line.split()[1] + "\\n")
+atexit.register(_report)
+sys.argv[0] = "xmpvision"
+runpy.run_module("xmpvision", run_name="__main__", alter_sys=True)
+"""
+
+
 def scan_command(*args: str) -> list[str]:
-    """`xmpvision scan ARGS` as the installed CLI runs it."""
-    return [sys.executable, "-m", "xmpvision", "scan", *args]
+    """`xmpvision scan ARGS` as `python -m xmpvision` runs it (see _CLI_WITH_RSS)."""
+    return [sys.executable, "-c", _CLI_WITH_RSS, "scan", *args]
 
 
 def run_child(command: list[str], *, env: dict[str, str] | None = None) -> ScanRun:
     """Run a command and measure it with wait4: wall time, CPU time and peak RSS of that child."""
-    stdout_file = io.TextIOWrapper(io.BytesIO())  # placeholder for typing; replaced below
-    del stdout_file
     out = CACHE / f"child-{os.getpid()}.out"
     err = CACHE / f"child-{os.getpid()}.err"
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -261,10 +290,14 @@ def run_child(command: list[str], *, env: dict[str, str] | None = None) -> ScanR
     text_out, text_err = out.read_text(), err.read_text()
     out.unlink()
     err.unlink()
+    peak_kib = float(usage.ru_maxrss)  # KiB on Linux; an upper bound (see _CLI_WITH_RSS)
+    for line in text_err.splitlines():
+        if line.startswith(_PEAK_RSS_TAG):
+            peak_kib = float(line.split()[1])
     return ScanRun(
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
-        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        max_rss_mib=peak_kib / 1024,
         returncode=process.returncode,
         stdout=text_out,
         stderr=text_err,
@@ -294,18 +327,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--latency", type=float, default=0.5)
     serve.add_argument("--parallel", type=int, default=4)
     serve.add_argument("--model", action="append", default=[])
+    serve.add_argument("--nagle", action="store_true", help="leave TCP_NODELAY off")
     sub.add_parser("photo", help="make (or find) the cached camera JPEG and print its path")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        _serve(args.latency, args.parallel, args.model or ["gemma3"])
+        _serve(args.latency, args.parallel, args.model or ["gemma3"], args.nagle)
     else:
         path = camera_jpeg()
         print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
-
-
-def describe(value: Any) -> str:
-    return json.dumps(value, default=str)
 
 
 if __name__ == "__main__":

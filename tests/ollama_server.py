@@ -359,6 +359,8 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     emulator: OllamaServer
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as Ollama (Go) does
+    # Go's net/http sets TCP_NODELAY; with Nagle on, small NDJSON chunks would stall ~40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read recordings
         pass

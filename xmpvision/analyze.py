@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from xmpvision.chain import EnginePool, ModelChain, describe_model, runnable_models
 from xmpvision.config.models import ModelConfig, VisionConfig
 from xmpvision.engines import create_engine
+from xmpvision.errors import EngineError
 from xmpvision.results import Caption, Label, PhotoResult
 from xmpvision.runmodes import RunMode
 
@@ -123,6 +124,19 @@ class Analyzer:
             elif error:
                 result.errors[model_type] = error
         return result
+
+    def check_chain(self, model_type: str) -> str | None:
+        """None when some model of the type is ready (tried in order, so a fallback is only
+        loaded when the models before it are not); else every model's error."""
+        errors = []
+        for model in self.chains[model_type].models:
+            try:
+                self.pool.get(model)
+            except EngineError as exc:
+                errors.append(f"{describe_model(model)}: {exc}")
+                continue
+            return None
+        return "; ".join(errors) or "no model configured"
 
     def close(self) -> None:
         self.pool.close()

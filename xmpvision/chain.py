@@ -109,11 +109,6 @@ class EnginePool:
                 self._engines[key] = engine
             return engine
 
-    def failures(self) -> dict[str, str]:
-        """Models that could not start, for the run summary."""
-        with self._lock:
-            return {str(k): str(v) for k, v in self._broken.items()}
-
     def close(self) -> None:
         with self._lock:
             for engine in self._engines.values():

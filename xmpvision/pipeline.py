@@ -15,19 +15,19 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from xmpvision.analyze import Analyzer, with_source
 from xmpvision.errors import ImageError, SidecarError
 from xmpvision.images import PhotoImage
-from xmpvision.library import DiscoveryError, Photo, discover
+from xmpvision.library import EXTENSIONS, DiscoveryError, Photo, discover
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import SidecarChange, update_sidecar
-from xmpvision.sidecar.paths import Naming
-from xmpvision.state import StateDB
+from xmpvision.sidecar.paths import Naming, existing_sidecar
+from xmpvision.state import FileStatus, StateDB
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,18 @@ class RunOptions:
 class RunResult:
     summary: Summary
     interrupted: bool
+    unusable: dict[str, str] = field(default_factory=dict)  # types no model could serve
+
+    @property
+    def ok(self) -> bool:
+        return not (self.summary.failed or self.unusable)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    photo: Photo
+    todo: tuple[str, ...]
+    regenerate: bool  # the photo changed since its values were generated
 
 
 class Reporter(Protocol):
@@ -84,38 +96,115 @@ class Pipeline:
         self.summary = Summary()
         self.workers = options.jobs or analyzer.slot_count() + PREPARE_AHEAD
         self._max_in_flight = self.workers + PREPARE_AHEAD
+        self._checked = False
+        self.unusable: dict[str, str] = {}  # type -> why no model of it can run
 
     def run(self, roots: Iterable[str | os.PathLike[str]]) -> RunResult:
         started = time.monotonic()
         submitted = 0
-        pending: dict[Future[Outcome], tuple[Photo, tuple[str, ...]]] = {}
+        pending: dict[Future[Outcome], _Job] = {}
+        # An unchanged photo is the per-file hot loop of a rescan (bench/bench_rescan.py): what
+        # it uses is looked up once here, and it is counted in a local, not per photo in
+        # self.summary (added in the finally clause).
+        stopped = self.stop.is_set
+        plan_of = self.state.plan
+        types = self.types
+        force = self.options.force
+        report_unchanged = self.report.unchanged
+        moved = FileStatus.MOVED
+        changed = FileStatus.CHANGED
+        unchanged = 0
         with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
             try:
                 for item in discover(roots, follow_symlinks=self.options.follow_symlinks):
-                    if self.stop.is_set():
+                    if stopped():
                         break
                     if isinstance(item, DiscoveryError):
                         self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
                         continue
-                    todo = self.state.plan(item, self.types, force=self.options.force).todo
+                    plan = plan_of(item, types, force=force)
+                    todo = plan.todo
+                    if plan.status is moved and not self._follow_move(item):
+                        todo = types  # its sidecar could not follow it: redo it
                     if not todo:
-                        self.summary.counts["unchanged"] += 1
-                        self.report.unchanged(item.path)
+                        unchanged += 1
+                        report_unchanged(item.path)
                         continue
                     if self.options.count is not None and submitted >= self.options.count:
                         break
+                    if not self._checked:
+                        # Once, when the first photo needs work: a missing model or a dead
+                        # service is one clear error, not one request (or retry) per photo.
+                        self._check_models()
+                    if self.unusable and all(t in self.unusable for t in todo):
+                        # No model can serve this photo: it fails (and is retried next run)
+                        # without being decoded. A photo that also needs a usable type is
+                        # analysed; its broken type then fails at once (EnginePool remembers).
+                        error = "; ".join(f"{t}: {self.unusable[t]}" for t in todo)
+                        self._mark_failed(item, todo, error)
+                        self._emit(PhotoReport(Path(item.path), "failed", error=error))
+                        submitted += 1
+                        continue
                     while len(pending) >= self._max_in_flight:
                         self._collect(pending, block=True)
-                    pending[pool.submit(self._work, item, todo)] = (item, todo)
+                    # A photo whose pixels changed gets fresh values in place of our old ones,
+                    # as --force would (values the user wrote still win).
+                    job = _Job(item, todo, regenerate=plan.status is changed)
+                    pending[pool.submit(self._work, item, todo)] = job
                     submitted += 1
                     self._collect(pending, block=False)
             finally:
+                self.summary.counts["unchanged"] += unchanged
                 # Ctrl-C, SIGTERM or an error: finish and record what is already in flight.
                 while pending:
                     self._collect(pending, block=True)
                 self.state.flush()
         self.summary.seconds = time.monotonic() - started
-        return RunResult(self.summary, interrupted=self.stop.is_set())
+        return RunResult(self.summary, interrupted=self.stop.is_set(),
+                         unusable=dict(self.unusable))
+
+    def _check_models(self) -> None:
+        """Record the types no model can serve (each model tried in chain order). They stay
+        in `types`: each photo that needs one is reported failed with the reason (SPEC §5),
+        answered at once from the engine pool's memory of the broken models."""
+        self._checked = True
+        for model_type in self.types:
+            error = self.analyzer.check_chain(model_type)
+            if error is not None:
+                self.unusable[model_type] = error
+
+    def _follow_move(self, photo: Photo) -> bool:
+        """A photo renamed or moved without its sidecar (`mv`): move the sidecar along, so
+        that it is not orphaned under the old name while the state says the photo is done.
+        False when the photo has no sidecar afterwards and must be redone."""
+        old = self.state.moved_from(photo)
+        new = Path(photo.path)
+        if old is None or self.options.dry_run:
+            return True
+        naming = self.options.naming
+        if existing_sidecar(new, naming) is not None:
+            return True  # moved together with its sidecar, as photo managers do
+        old_path = Path(old)
+        sidecar = existing_sidecar(old_path, naming)
+        if sidecar is None:
+            return False
+        if sidecar.name.lower() == f"{old_path.name}.xmp".lower():
+            target = new.with_name(new.name + sidecar.suffix)
+        else:  # IMG.xmp: it stays if another photo (IMG.CR2 beside IMG.jpg) still uses it
+            stem = os.path.join(old_path.parent, old_path.stem)
+            if any(os.path.lexists(f"{stem}.{ext}") or os.path.lexists(f"{stem}.{ext.upper()}")
+                   for ext in EXTENSIONS):
+                return False
+            target = new.with_name(new.stem + sidecar.suffix)
+        try:
+            if os.path.lexists(target):
+                return False
+            os.rename(sidecar, target)
+        except OSError as exc:
+            log.warning("cannot move %s to %s: %s", sidecar, target, exc.strerror or exc)
+            return False
+        log.info("moved sidecar %s -> %s", sidecar, target)
+        return True
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -130,21 +219,21 @@ class Pipeline:
 
     # -- the single writer -----------------------------------------------------------------
 
-    def _collect(self, pending: dict[Future[Outcome], tuple[Photo, tuple[str, ...]]],
-                 *, block: bool) -> None:
+    def _collect(self, pending: dict[Future[Outcome], _Job], *, block: bool) -> None:
         if not pending:
             return
         done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
-            photo, todo = pending.pop(future)
+            job = pending.pop(future)
             try:
                 outcome = future.result()
             except Exception as exc:  # a bug must cost one photo, not the run
-                log.exception("internal error on %s", photo.path)
-                outcome = ImageError(photo.path, f"internal error: {exc!r}")
-            self._emit(self._finish(photo, todo, outcome))
+                log.exception("internal error on %s", job.photo.path)
+                outcome = ImageError(job.photo.path, f"internal error: {exc!r}")
+            self._emit(self._finish(job, outcome))
 
-    def _finish(self, photo: Photo, todo: tuple[str, ...], outcome: Outcome) -> PhotoReport:
+    def _finish(self, job: _Job, outcome: Outcome) -> PhotoReport:
+        photo, todo = job.photo, job.todo
         path = Path(photo.path)
         if isinstance(outcome, ImageError):
             self._mark_failed(photo, todo, outcome.reason)
@@ -157,7 +246,8 @@ class Pipeline:
             return PhotoReport(path, "failed", result=result, error=error)
         try:
             change = update_sidecar(
-                path, result, naming=self.options.naming, force=self.options.force,
+                path, result, naming=self.options.naming,
+                force=self.options.force or job.regenerate,
                 dry_run=self.options.dry_run, source=self.options.source,
             )
         except SidecarError as exc:

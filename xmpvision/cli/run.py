@@ -143,16 +143,20 @@ def execute(
             raise typer.Exit(int(Exit.INTERRUPTED)) from None
     counts = result.summary.counts
     if json_:
-        print(json_line(result.summary.to_dict()), flush=True)
+        record = result.summary.to_dict()
+        if result.unusable:
+            record["summary"]["errors"] = result.unusable
+        print(json_line(record), flush=True)
     else:
         typer.echo(f"xmpvision: {counts['done']} done, {counts['unchanged']} unchanged, "
                    f"{counts['skipped']} skipped, {counts['failed']} failed "
                    f"in {result.summary.seconds:.1f} s")
-    for model, error in analyzer.pool.failures().items():
-        typer.echo(f"xmpvision: {model}: {error}", err=True)
+    for model_type, error in result.unusable.items():
+        typer.echo(f"xmpvision: no {model_type} model could run, {model_type} skipped: {error}",
+                   err=True)
     if result.interrupted:
         raise typer.Exit(int(Exit.INTERRUPTED))
-    if result.summary.failed:
+    if not result.ok:
         raise typer.Exit(int(Exit.FAILED))
 
 

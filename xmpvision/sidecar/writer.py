@@ -68,8 +68,14 @@ def temp_path(path: Path, *, unique: bool) -> Path:
 
 def discard_stale_temp(path: Path) -> None:
     """Remove the temp file a killed writer left; call only while holding folder_lock."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp_path(path, unique=False))
+    temp = temp_path(path, unique=False)
+    try:
+        os.unlink(temp)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:  # e.g. the folder was made read-only since
+        raise SidecarError(path, f"cannot remove {temp.name}, left by an interrupted run: "
+                                 f"{exc.strerror or exc}") from None
 
 
 def _fsync_folder(folder: Path) -> None:
