@@ -152,8 +152,7 @@ def execute(
                    f"{counts['skipped']} skipped, {counts['failed']} failed "
                    f"in {result.summary.seconds:.1f} s")
     for model_type, error in result.unusable.items():
-        typer.echo(f"xmpvision: no {model_type} model could run, {model_type} skipped: {error}",
-                   err=True)
+        typer.echo(f"xmpvision: no {model_type} model could run: {error}", err=True)
     if result.interrupted:
         raise typer.Exit(int(Exit.INTERRUPTED))
     if not result.ok:
