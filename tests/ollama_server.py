@@ -528,23 +528,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._hang()
             return
         slots = self.emulator._acquire_slot()
+        released = False
+
+        def release() -> None:
+            # The model has finished once its last chunk is written: the slot is free before
+            # the client can read `done` and send its next request, as in Ollama's scheduler.
+            nonlocal released
+            if not released:
+                released = True
+                self.emulator._release_slot(slots)
+
         try:
             time.sleep(self.emulator.latency)
             with self.emulator._lock:
                 entry.loaded = True
             reply = self.emulator._answer(request, model)
             if fault is not None and fault.kind == "garbage":
+                release()
                 self._send_bytes(200, b'{"model": "broken', "application/json")
             elif stream:
-                self._stream(body, reply, chat, fault)
+                self._stream(body, reply, chat, fault, release)
             elif fault is not None and fault.kind == "reset":
                 self._reset_connection()
             else:
+                release()
                 self._send_json(200, self._final(body, reply, chat, full=True))
         finally:
-            self.emulator._release_slot(slots)
+            release()
 
-    def _stream(self, body: dict[str, Any], reply: Reply, chat: bool, fault: Fault | None) -> None:
+    def _stream(self, body: dict[str, Any], reply: Reply, chat: bool, fault: Fault | None,
+                release: Callable[[], None]) -> None:
         self._start_stream()
         delay = fault.delay if fault is not None and fault.kind == "slow" else 0.0
         delay = delay or self.emulator.chunk_delay
@@ -571,6 +584,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._write_chunk({"error": fault.error})
             self._end_stream()
             return
+        release()
         self._write_chunk(self._final(body, reply, chat, full=False))
         self._end_stream()
 
