@@ -24,12 +24,6 @@ from xmpvision.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XMPVISION_NO_DOWNLOAD", "1")
-    monkeypatch.delenv("XMPVISION_CONFIG", raising=False)
-
-
 @pytest.fixture
 def server() -> Iterator[OllamaServer]:
     with OllamaServer(models=["gemma3:latest"], parallel=2) as emulator:

@@ -45,12 +45,6 @@ runner = CliRunner()
 KEYWORDS = ["Dog", "Beach"]  # what the emulator's default labels become
 
 
-@pytest.fixture(autouse=True)
-def _no_download(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XMPVISION_NO_DOWNLOAD", "1")
-    monkeypatch.delenv("XMPVISION_CONFIG", raising=False)
-
-
 @pytest.fixture
 def server() -> Iterator[OllamaServer]:
     with OllamaServer(models=["gemma3:latest"], parallel=4) as emulator:
