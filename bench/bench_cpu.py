@@ -15,7 +15,7 @@ with the size xmpvision asks for (longest side 720: 720x480, which draft serves 
 scale). Also shown: the floor for a (720, 720) draft request, which the 6000x4000 file can
 only serve at 1/4 scale (a costlier decode, so a laxer floor).
 
-    /work/venv/bin/python bench/bench_cpu.py [--photos 100] [--types caption|both] [--repeat 3]
+    .venv/bin/python bench/bench_cpu.py [--photos 100] [--types caption|both] [--repeat 3]
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ original measurement) against the same `find`.
 Peak RSS of a whole `scan` process (wait4) at --files and at --small files (default 10,000):
 flat means it does not grow with the library.
 
-    /work/venv/bin/python bench/bench_rescan.py [--files N] [--small M] [--dir DIR] [--repeat R]
+    .venv/bin/python bench/bench_rescan.py [--files N] [--small M] [--dir DIR] [--repeat R]
 """
 
 from __future__ import annotations

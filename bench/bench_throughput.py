@@ -18,7 +18,7 @@ photo count (flat: it must not grow with the number of photos).
 The emulator runs with TCP_NODELAY, as Ollama (Go) does; `--nagle` runs it with Python's
 default instead, where each answer can stall ~40 ms on Nagle + delayed ACK (see common.py).
 
-    /work/venv/bin/python bench/bench_throughput.py [--photos 100 300] [--types caption|both]
+    .venv/bin/python bench/bench_throughput.py [--photos 100 300] [--types caption|both]
         [--latency 0.5] [--parallel 4] [--repeat 3] [--nagle]
 
 Photos are cached under /tmp/xmpvision-bench-cache (about 7 MB each); every run removes the

@@ -5,7 +5,7 @@ The emulator (tests/ollama_server.py) is a Python HTTP server: run in the benchm
 process it would share a GIL with nothing we measure, but run in the same process as the scan it
 would steal the scan's GIL; so it always runs here, in a child process of its own:
 
-    /work/venv/bin/python bench/common.py serve --latency 0.5 --parallel 4
+    .venv/bin/python bench/common.py serve --latency 0.5 --parallel 4
 
 prints the server URL on stdout, then answers "stats" lines on stdin with a JSON line
 (generate requests served, the most in flight at once, and when the first started and the last

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.errors import ConfigError
-from xmpvision.sources import UnknownSourceError
 
 
 class Exit(IntEnum):
@@ -56,24 +53,3 @@ def get_config(path: Path | None) -> LoadedConfig:
         for problem in exc.problems:
             typer.echo(problem, err=True)
         raise typer.Exit(int(Exit.USAGE)) from None
-
-
-T = TypeVar("T")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Errors that are the user's to fix: print one line and exit 2, never a traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
-        raise typer.Exit(int(Exit.USAGE)) from None
-    except UnknownSourceError as exc:
-        fail(str(exc))
-
-
-def run_guarded(func: Callable[[], T]) -> T:
-    with user_errors():
-        return func()
