@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 # The contexts each kind of run evaluates (SPEC §3).
 SCAN_CONTEXTS = (RunMode.ON_INDEX, RunMode.NEWLY_INDEXED)
 MANUAL_CONTEXTS = (RunMode.MANUAL,)
-SCHEDULE_CONTEXTS = (RunMode.ON_SCHEDULE,)
 
 
 def slot_key(model: ModelConfig) -> str:

@@ -8,7 +8,6 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, ServiceConfig, VisionConfig
-from xmpvision.runmodes import RunMode
 
 DEFAULT_OLLAMA_URI = "http://127.0.0.1:11434"
 DEFAULT_OLLAMA_MODEL = "gemma3:latest"
@@ -118,4 +117,4 @@ def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
     return config.model_copy(update={"models": resolved})
 
 
-__all__ = ["RunMode", "apply_defaults", "builtin_model", "ollama_host"]
+__all__ = ["apply_defaults", "builtin_model", "ollama_host"]
