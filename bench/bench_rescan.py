@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import run_child, scan_command, spread
 
 from xmpvision.cli import app
-from xmpvision.library import Photo, discover
+from xmpvision.discover import Photo, discover
 from xmpvision.state import FileStatus, StateDB
 
 FILES_PER_DIR = 100

@@ -56,7 +56,7 @@ def emulator_ceiling(emulator: Emulator, requests: int) -> float:
     """Requests/s that P threads with a bare httpx client get from the emulator (same body)."""
     import httpx
 
-    from xmpvision.images import PhotoImage
+    from xmpvision.prepare.images import PhotoImage
 
     with PhotoImage(camera_jpeg()) as photo:
         image = base64.b64encode(photo.jpeg(720)).decode("ascii")

@@ -16,7 +16,7 @@ from tests.library_builder import (
     write_photos,
 )
 from tests.ollama_server import OllamaServer
-from xmpvision.analyze import SCAN_CONTEXTS, build_analyzer
+from xmpvision.chain.analyzer import SCAN_CONTEXTS, build_analyzer
 from xmpvision.config import SUPPORTED_TYPES, load_config
 from xmpvision.pipeline import Pipeline, RunOptions, RunResult
 from xmpvision.report import PhotoReport
@@ -27,6 +27,10 @@ class Collect:
     def __init__(self) -> None:
         self.reports: dict[str, PhotoReport] = {}
         self.unchanged_paths: list[str] = []
+        self.notices: list[str] = []
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
 
     def photo(self, report: PhotoReport) -> None:
         self.reports[str(report.path)] = report
@@ -72,7 +76,9 @@ def test_a_type_no_model_can_serve_fails_its_photos_and_the_rest_goes_on(
 
     result, collect = run(tmp_path, config, tmp_path / "photos")
     assert set(result.unusable) == {"caption"}
-    assert 'model "notpulled:latest" not found' in result.unusable["caption"]
+    assert "ollama:notpulled:latest" in result.unusable["caption"]
+    assert any('model "notpulled:latest" not found' in n and "ollama pull" in n
+               for n in collect.notices), collect.notices
     assert not result.ok
     assert sorted(collect.reports) == sorted(str(p) for p in [first, *others])
     for report in collect.reports.values():

@@ -1,15 +1,30 @@
 """The exception hierarchy of xmpvision. Library code raises these; the CLI renders them.
 
-Messages follow one shape, "<what> PATH: REASON", so that logs are greppable.
+Messages follow one shape, "<what> PATH: REASON", so that logs are greppable. Every error that
+ends a command carries the exit code the CLI leaves with (`exit_code`), so one error net maps
+them all.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Self
+
+# Exit codes of every command.
+EXIT_OK = 0
+EXIT_FAILED = 1  # some photos failed, each reported
+EXIT_USAGE = 2  # usage or config error
+EXIT_INTERRUPTED = 130
 
 
 class XmpvisionError(Exception):
     """Base of every error xmpvision raises on purpose."""
+
+    exit_code: ClassVar[int] = EXIT_USAGE
+
+
+class UsageError(XmpvisionError):
+    """The command line asks for something that cannot be done (a missing folder, ...)."""
 
 
 class ConfigError(XmpvisionError):
@@ -24,12 +39,64 @@ class ConfigError(XmpvisionError):
         self.problems = problems
 
 
+class UnknownSourceError(XmpvisionError, ValueError):
+    """A source name that is not one of PhotoPrism's (see sources.py)."""
+
+    def __init__(self, name: str, allowed: list[str]) -> None:
+        super().__init__(f"unknown source {name!r}; allowed: {', '.join(allowed)}")
+        self.name = name
+
+
+class StateError(XmpvisionError):
+    """The state database cannot be opened or used (corrupt, newer schema, unwritable, full)."""
+
+    def __init__(self, path: Path | str, reason: str, *, action: str = "opening") -> None:
+        super().__init__(f"error {action} state database {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class RunLocked(XmpvisionError):
+    """Another run holds the state database."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"another xmpvision run is using {path} (lock {path}.lock held); "
+                         "wait for it to finish or pass --state for a separate database")
+        self.path = path
+
+
+class NoRunnableModel(XmpvisionError):
+    """No model of the requested types runs in this context (see `vision ls`)."""
+
+
 class EngineError(XmpvisionError):
-    """A model could not produce a result at run time; the chain falls back to the next model."""
+    """A model could not produce a result at run time; the chain falls back to the next model.
+
+    `hint` says what the user can do about it; it is printed once where the error is first
+    reported, not with every photo it affects.
+    """
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def again(self) -> Self:
+        """A fresh copy to raise once more: one instance raised from several threads would
+        share (and grow) one traceback."""
+        copy = type(self).__new__(type(self))
+        EngineError.__init__(copy, str(self), hint=self.hint)
+        copy.__cause__ = self.__cause__
+        return copy
+
+    def with_hint(self) -> str:
+        return f"{self}; {self.hint}" if self.hint else str(self)
 
 
 class EngineUnavailable(EngineError):
-    """The service did not answer (connection refused, timeout, 5xx) after the retries."""
+    """The service did not answer (connection refused, timeout, 5xx) after the retries, or the
+    engine cannot run here (not installed)."""
 
 
 class ModelNotFound(EngineError):
@@ -43,6 +110,8 @@ class InvalidPayload(EngineError):
 class ImageError(XmpvisionError):
     """A photo cannot be read or decoded; the file is skipped and reported."""
 
+    exit_code = EXIT_FAILED
+
     def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(f"error reading {path}: {reason}")
         self.path = path
@@ -51,6 +120,8 @@ class ImageError(XmpvisionError):
 
 class SidecarError(XmpvisionError):
     """A sidecar cannot be read or written; it is left untouched and the photo is skipped."""
+
+    exit_code = EXIT_FAILED
 
     def __init__(self, path: Path | str, reason: str) -> None:
         super().__init__(f"error writing {path}: {reason}")

@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from xmpvision.analyze import Analyzer, with_source
+from xmpvision.chain.analyzer import Analyzer, with_source
+from xmpvision.chain.resolve import describe_model
+from xmpvision.discover import DiscoveryError, Photo, discover
 from xmpvision.errors import ImageError, SidecarError
-from xmpvision.images import PhotoImage
-from xmpvision.library import EXTENSIONS, DiscoveryError, Photo, discover
+from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import SidecarChange, update_sidecar
-from xmpvision.sidecar.paths import Naming, existing_sidecar
+from xmpvision.sidecar.moves import follow_move
+from xmpvision.sidecar.paths import Naming
+from xmpvision.sources import DEFAULT_SOURCE
 from xmpvision.state import FileStatus, StateDB
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,10 @@ class Reporter(Protocol):
     """Where the pipeline tells what happened to each photo (the CLI renders it)."""
 
     def photo(self, report: PhotoReport) -> None: ...
+
+    def notice(self, message: str) -> None:
+        """Something that concerns the whole run (a model that cannot run, and the fix), said
+        once before the photos it affects."""
 
     def unchanged(self, path: str) -> None:
         """A photo with nothing to do: the hot path of a rescan, so no report object."""
@@ -164,47 +171,33 @@ class Pipeline:
                          unusable=dict(self.unusable))
 
     def _check_models(self) -> None:
-        """Record the types no model can serve (each model tried in chain order). They stay
-        in `types`: each photo that needs one is reported failed with the reason (SPEC §5),
-        answered at once from the engine pool's memory of the broken models."""
+        """Say once which models cannot run, why, and how to fix it; record the types no
+        model can serve. They stay in `types`: each photo that needs one is reported failed
+        with a short reason, answered at once from the engine pool's memory of the broken
+        models."""
         self._checked = True
+        said: set[str] = set()
         for model_type in self.types:
-            error = self.analyzer.check_chain(model_type)
-            if error is not None:
-                self.unusable[model_type] = error
+            check = self.analyzer.check_chain(model_type)
+            for model, error in check.failures:
+                text = error.with_hint()
+                if text in said:  # one service down is one line, not one per model
+                    continue
+                said.add(text)
+                fallback = (f"; {model_type} falls back to {describe_model(check.ready)}"
+                            if check.ready is not None else "")
+                self.report.notice(f"{model_type} model {describe_model(model)} cannot run: "
+                                   f"{text}{fallback}")
+            if check.ready is None:
+                self.unusable[model_type] = check.summary(model_type)
 
     def _follow_move(self, photo: Photo) -> bool:
-        """A photo renamed or moved without its sidecar (`mv`): move the sidecar along, so
-        that it is not orphaned under the old name while the state says the photo is done.
-        False when the photo has no sidecar afterwards and must be redone."""
+        """A photo renamed or moved without its sidecar (`mv`): move the sidecar along. False
+        when the photo has no sidecar afterwards and must be redone."""
         old = self.state.moved_from(photo)
-        new = Path(photo.path)
         if old is None or self.options.dry_run:
             return True
-        naming = self.options.naming
-        if existing_sidecar(new, naming) is not None:
-            return True  # moved together with its sidecar, as photo managers do
-        old_path = Path(old)
-        sidecar = existing_sidecar(old_path, naming)
-        if sidecar is None:
-            return False
-        if sidecar.name.lower() == f"{old_path.name}.xmp".lower():
-            target = new.with_name(new.name + sidecar.suffix)
-        else:  # IMG.xmp: it stays if another photo (IMG.CR2 beside IMG.jpg) still uses it
-            stem = os.path.join(old_path.parent, old_path.stem)
-            if any(os.path.lexists(f"{stem}.{ext}") or os.path.lexists(f"{stem}.{ext.upper()}")
-                   for ext in EXTENSIONS):
-                return False
-            target = new.with_name(new.stem + sidecar.suffix)
-        try:
-            if os.path.lexists(target):
-                return False
-            os.rename(sidecar, target)
-        except OSError as exc:
-            log.warning("cannot move %s to %s: %s", sidecar, target, exc.strerror or exc)
-            return False
-        log.info("moved sidecar %s -> %s", sidecar, target)
-        return True
+        return follow_move(Path(old), Path(photo.path), self.options.naming)
 
     # -- workers ---------------------------------------------------------------------------
 
@@ -280,7 +273,7 @@ def _source_of(result: PhotoResult, model_type: str) -> str:
         return result.labels[0].source
     if model_type == "caption" and result.caption is not None:
         return result.caption.source
-    return "image" if result.models.get(model_type, "").startswith("tensorflow:") else "ollama"
+    return result.sources.get(model_type, DEFAULT_SOURCE)
 
 
 def _planned(change: SidecarChange) -> dict[str, Any]:

@@ -12,8 +12,8 @@ class Label:
     name: str
     confidence: float  # 0..1
     source: str  # "ollama", "image" or a --source override
-    model: str  # e.g. "gemma3:latest" or "nasnet"
-    engine: str  # "ollama" | "tensorflow"
+    model: str  # e.g. "gemma4:latest" or "nasnet"
+    engine: str  # as in vision.yml's Engine
     topicality: float = 0.0  # 0..1
     priority: int = 0  # PhotoPrism's -3..5 scale, from topicality
 
@@ -37,4 +37,5 @@ class PhotoResult:
     labels: list[Label] | None = None  # None: labels were not asked for / not produced
     caption: Caption | None = None
     models: dict[str, str] = field(default_factory=dict)  # type -> "engine:model" that answered
+    sources: dict[str, str] = field(default_factory=dict)  # type -> its values' source
     errors: dict[str, str] = field(default_factory=dict)  # type -> why every model failed

@@ -8,14 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from xmpvision.errors import XmpvisionError
-
-
-class RunLocked(XmpvisionError):
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"another xmpvision run is using {path} (lock {path}.lock held); "
-                         "wait for it to finish or pass --state for a separate database")
-        self.path = path
+from xmpvision.errors import RunLocked, StateError
 
 
 @contextmanager
@@ -26,8 +19,12 @@ def run_lock(state_path: Path) -> Iterator[None]:
     lock behind (unlike a PID file).
     """
     lock_path = Path(f"{state_path}.lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateError(state_path, f"cannot create the lock {lock_path}: "
+                         f"{exc.strerror or exc}") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

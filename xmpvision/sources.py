@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xmpvision.errors import UnknownSourceError
+
 # Kept as PhotoPrism's numbers so that users who know its behaviour get the same decisions.
 SOURCE_PRIORITY: dict[str, int] = {
     "auto": 1,
@@ -23,12 +25,9 @@ SOURCE_PRIORITY: dict[str, int] = {
 
 # Values found in a sidecar without our provenance were written by a person or another app.
 USER_SOURCE = "xmp"
-
-
-class UnknownSourceError(ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"unknown source {name!r}; allowed: {', '.join(SOURCE_PRIORITY)}")
-        self.name = name
+# The source of generated values when nothing else says: `vision reset`'s default, and what a
+# provenance record without one was written by.
+DEFAULT_SOURCE = "ollama"
 
 
 def source_priority(name: str) -> int:
@@ -36,11 +35,11 @@ def source_priority(name: str) -> int:
     try:
         return SOURCE_PRIORITY[name.strip().lower()]
     except KeyError:
-        raise UnknownSourceError(name) from None
+        raise UnknownSourceError(name, list(SOURCE_PRIORITY)) from None
 
 
 def normalize_source(name: str) -> str:
     key = name.strip().lower()
     if key not in SOURCE_PRIORITY:
-        raise UnknownSourceError(name)
+        raise UnknownSourceError(name, list(SOURCE_PRIORITY))
     return key

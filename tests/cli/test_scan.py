@@ -308,7 +308,7 @@ def test_a_few_server_errors_are_retried_on_the_same_model(
 
 def test_ollama_down_falls_back_to_the_classifier(tmp_path: Path) -> None:
     pytest.importorskip("tensorflow")
-    from tests.tf_model_builder import build_photoprism_model, color_weights
+    from tests.engines.tensorflow.model_builder import build_photoprism_model, color_weights
 
     classes = ["background", "tabby, tabby cat", "sports car, sport car"]
     weights = color_weights(classes, {"tabby, tabby cat": "r", "sports car, sport car": "b"})
@@ -348,10 +348,16 @@ def test_ollama_down_fails_each_photo_and_the_next_run_does_them(tmp_path: Path)
     assert result.exit_code == 1, result.output
     out = parse_ndjson(result.stdout)
     assert out.summary["failed"] == 4 and out.summary["done"] == 0
+    # A newcomer whose Ollama is not started: one line at the top names the service, the
+    # cause and the fix; each photo's own line is short.
+    top = "cannot connect to Ollama at http://127.0.0.1:9 (connection refused)"
+    assert result.stderr.count(top) == 1, result.stderr
+    assert "Service.Uri" in result.stderr.split(top, 1)[1].splitlines()[0]
     for record in out.records:
         assert record["status"] == "failed"
-        assert "cannot connect to http://127.0.0.1:9" in record["error"], record
         assert "labels:" in record["error"] and "caption:" in record["error"]
+        assert len(record["error"]) < 160 and "unavailable" in record["error"], record
+    assert "Traceback" not in result.stderr
     assert not any(os.path.lexists(sidecar_of(p)) for p in photos)
     state = state_results(tmp_path / "state.db")
     assert all(state[str(p)] == {"labels": "failed", "caption": "failed"} for p in photos)
@@ -376,7 +382,7 @@ def test_missing_model_is_one_clear_error_not_a_storm(tmp_path: Path,
     assert result.stderr.count(message) == 1, result.stderr
     out = parse_ndjson(result.stdout)
     assert out.summary["failed"] == len(photos)
-    assert all(message in r["error"] for r in out.records)
+    assert all("ollama:x:latest unavailable" in r["error"] for r in out.records)
     shows = [r for r in server.requests if r.path == "/api/show"]
     assert len(shows) == 1
     assert server.generate_requests() == []

@@ -44,7 +44,7 @@ def test_spec_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert labels[1].service.timeout == 120.0
     assert labels[1].service.key is not None
     assert labels[1].service.key.get_secret_value() == "s3cret"
-    assert labels[1].options.to_ollama() == {"temperature": 0.1}
+    assert labels[1].options.snake_case() == {"temperature": 0.1}
     caption = [m for m in config.models if m.type == "caption"]
     assert len(caption) == 1 and caption[0].prompt == "... Respond in German."
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from xmpvision.config.models import ModelConfig
-from xmpvision.engines.ollama import OllamaEngine
+from xmpvision.engines.ollama.engine import OllamaEngine
 from xmpvision.engines.retry import RetryPolicy, parse_retry_after
 from xmpvision.errors import EngineUnavailable
 

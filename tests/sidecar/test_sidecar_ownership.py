@@ -92,7 +92,8 @@ def test_image_fallback_keywords_replaced_by_ollama(photo: Path) -> None:
 
 def test_empty_labels_use_answering_engine_as_source(photo: Path) -> None:
     update_sidecar(photo, result(["cat"]), now=NOW)
-    empty_from_tf = PhotoResult(labels=[], models={"labels": "tensorflow:nasnet"})
+    empty_from_tf = PhotoResult(labels=[], models={"labels": "tensorflow:nasnet"},
+                                sources={"labels": "image"})
     assert update_sidecar(photo, empty_from_tf, now=NOW).keywords == ("cat",)
     assert update_sidecar(photo, PhotoResult(labels=[]), now=NOW).keywords == ()
 

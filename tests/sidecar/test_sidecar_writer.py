@@ -17,7 +17,7 @@ from xmpvision.errors import SidecarError
 from xmpvision.sidecar import api, read_sidecar, update_sidecar
 from xmpvision.sidecar.merge import apply_update
 from xmpvision.sidecar.rdf import Packet
-from xmpvision.sidecar.sanitize import MAX_CAPTION_CHARS, clean_caption
+from xmpvision.text.untrusted import MAX_CAPTION_CHARS, xml_caption
 
 CORRUPT = [
     b"\x00\x01garbage",
@@ -141,7 +141,7 @@ def test_any_caption_round_trips(text: str) -> None:
     outcome = apply_update(packet, result(text=text), photo="p.jpg", now="2024-05-01T00:00:00Z")
     reread = Packet.parse(packet.to_bytes())
     alt = reread.rdf.find(".//{http://purl.org/dc/elements/1.1/}description")
-    expected = clean_caption(text)
+    expected = xml_caption(text)
     if expected:
         assert outcome.changed
         assert alt is not None

@@ -1,15 +1,58 @@
-"""The command line: a thin layer over the library that parses options and renders results."""
+"""The command line: a thin layer over the library that parses options and renders results.
+
+`main` is the one error net: every `XmpvisionError` becomes its message and its exit code, and
+nothing else that goes wrong reaches a user as a traceback.
+"""
 
 from __future__ import annotations
 
+import logging
+import sys
+import warnings
+from typing import Any
+
 import typer
+from typer._click.core import Context
+from typer.core import TyperGroup
 
 from xmpvision import __version__
 from xmpvision.cli import vision
 from xmpvision.cli.scan import scan
+from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, XmpvisionError
+
+log = logging.getLogger(__name__)
+
+
+def _print_error(exc: XmpvisionError) -> None:
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+    else:
+        print(f"xmpvision: {exc}", file=sys.stderr)
+
+
+class _ErrorNet(TyperGroup):
+    """The root command group: every command runs inside it, so this is where an error that
+    ends a command becomes its message and exit code (also under typer's test runner)."""
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own: usage errors, --help, our exit codes
+        except XmpvisionError as exc:
+            _print_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+        except Exception as exc:
+            log.debug("internal error", exc_info=True)
+            print(f"xmpvision: internal error: {type(exc).__name__}: {exc} "
+                  "(run with -vv for details)", file=sys.stderr)
+            raise typer.Exit(EXIT_FAILED) from None
+
 
 app = typer.Typer(
     name="xmpvision",
+    cls=_ErrorNet,
     help="AI captions and keywords from Ollama, written to XMP sidecars.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -33,5 +76,18 @@ def _root(
     """xmpvision: AI captions and keywords from Ollama, written to XMP sidecars."""
 
 
+def _configure_process() -> None:
+    # Our own size check turns an oversized image into a per-photo error before any pixel is
+    # decoded; Pillow's warning for the same condition would only be noise on stderr.
+    from PIL import Image
+
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 def main() -> None:
-    app()
+    _configure_process()
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("xmpvision: aborted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)

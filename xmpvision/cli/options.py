@@ -1,25 +1,15 @@
-"""Options shared by every command, and the one place that turns errors into exit codes."""
+"""Options shared by every command: config, verbosity and logging."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from xmpvision.config import LoadedConfig, load_config
-from xmpvision.errors import ConfigError
-
-
-class Exit(IntEnum):
-    OK = 0
-    FAILED = 1  # some files failed, each reported
-    USAGE = 2  # usage or config error
-    INTERRUPTED = 130
-
 
 ConfigOption = Annotated[
     Path | None,
@@ -41,15 +31,6 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
 
 
-def fail(message: str, code: Exit = Exit.USAGE) -> NoReturn:
-    typer.echo(f"xmpvision: {message}", err=True)
-    raise typer.Exit(int(code))
-
-
 def get_config(path: Path | None) -> LoadedConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            typer.echo(problem, err=True)
-        raise typer.Exit(int(Exit.USAGE)) from None
+    """The effective configuration; a ConfigError reaches the CLI's error net (exit 2)."""
+    return load_config(path)

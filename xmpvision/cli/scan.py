@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from xmpvision.analyze import SCAN_CONTEXTS
+from xmpvision import jobs
 from xmpvision.cli.options import (
     ConfigOption,
     QuietOption,
@@ -16,8 +17,7 @@ from xmpvision.cli.options import (
     setup_logging,
 )
 from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
-from xmpvision.config import SUPPORTED_TYPES
-from xmpvision.pipeline import RunOptions
+from xmpvision.pipeline import Reporter, RunOptions, RunResult
 
 
 def scan(
@@ -26,7 +26,7 @@ def scan(
     config: ConfigOption = None,
     state: StateOption = None,
     json_: JsonOption = False,
-    jobs: JobsOption = None,
+    jobs_: JobsOption = None,
     follow_symlinks: FollowOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned sidecar "
                                           "changes; write nothing.")] = False,
@@ -40,7 +40,13 @@ def scan(
     """
     setup_logging(verbose, quiet)
     loaded = get_config(config)
-    options = RunOptions(dry_run=dry_run, jobs=jobs, follow_symlinks=follow_symlinks,
+    options = RunOptions(dry_run=dry_run, jobs=jobs_, follow_symlinks=follow_symlinks,
                          naming=loaded.config.sidecar.naming)
-    execute(dirs, loaded.config, types=SUPPORTED_TYPES, contexts=SCAN_CONTEXTS,
-            options=options, state_path=state, json_=json_, verbose=verbose)
+
+    def job(reporter: Reporter, stop: threading.Event) -> RunResult:
+        return jobs.run_scan(loaded.config, dirs, options=options, reporter=reporter,
+                             state_path=state, stop=stop)
+
+    execute(job, dirs, options, json_=json_, verbose=verbose)
+
+

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from xmpvision.analyze import MANUAL_CONTEXTS, build_analyzer
+from xmpvision import jobs
 from xmpvision.cli.options import (
     ConfigOption,
-    Exit,
     QuietOption,
     VerboseOption,
-    fail,
     get_config,
     setup_logging,
 )
+from xmpvision.cli.output import notice
 from xmpvision.cli.render import TableFormat, print_photo, print_table
 from xmpvision.cli.run import (
     FollowOption,
@@ -25,16 +25,14 @@ from xmpvision.cli.run import (
     JsonOption,
     StateOption,
     execute,
-    reset_library,
+    reporter_for,
 )
 from xmpvision.cli.types_option import TypesOption, parse_types
-from xmpvision.errors import ImageError
-from xmpvision.images import PhotoImage
+from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
 from xmpvision.listing import COLUMNS, model_rows
-from xmpvision.pipeline import RunOptions
-from xmpvision.report import PhotoReport, json_line
-from xmpvision.sidecar import find_sidecar
-from xmpvision.sources import SOURCE_PRIORITY, UnknownSourceError, normalize_source
+from xmpvision.pipeline import Reporter, RunOptions, RunResult
+from xmpvision.report import json_line
+from xmpvision.sources import DEFAULT_SOURCE, SOURCE_PRIORITY, normalize_source
 
 app = typer.Typer(help="Inspect and run the vision models.", no_args_is_help=True)
 
@@ -67,7 +65,13 @@ def ls(
     setup_logging(verbose, quiet)
     fmt = _format(json_, md, csv_, tsv)
     loaded = get_config(config)
-    print_table(model_rows(loaded.config), COLUMNS, fmt)
+    rows = model_rows(loaded.config)
+    print_table(rows, COLUMNS, fmt)
+    if fmt is TableFormat.TABLE:
+        for row in rows:
+            if row["problem"] and row["status"] == "enabled":
+                notice(f"{row['type']} model {row['engine']}:{row['model']} cannot run here: "
+                       f"{row['problem']}")
 
 
 @app.command("sources")
@@ -96,26 +100,12 @@ def test(
     setup_logging(verbose, quiet)
     types = parse_types(models)
     loaded = get_config(config)
-    analyzer = build_analyzer(loaded.config, types, MANUAL_CONTEXTS)
-    sidecar = find_sidecar(image, loaded.config.sidecar.naming)
-    try:
-        with PhotoImage(image) as photo:
-            result = analyzer.analyze(photo)
-        failed = len(result.errors) == len(types)
-        report = PhotoReport(
-            path=image, sidecar=sidecar, status="failed" if failed else "done", result=result,
-            error="; ".join(f"{t}: {e}" for t, e in result.errors.items()) or None,
-        )
-    except ImageError as exc:
-        report = PhotoReport(path=image, sidecar=sidecar, status="failed", error=str(exc))
-    finally:
-        analyzer.close()
+    report = jobs.test_photo(loaded.config, image, types)
     if json_:
         print(json_line(report.to_dict()))
     else:
         print_photo(report)
-    if report.status == "failed":
-        raise typer.Exit(int(Exit.FAILED))
+    raise typer.Exit(EXIT_FAILED if report.status == "failed" else EXIT_OK)
 
 
 PathsArgument = Annotated[
@@ -140,7 +130,7 @@ def run(
     config: ConfigOption = None,
     state: StateOption = None,
     json_: JsonOption = False,
-    jobs: JobsOption = None,
+    jobs_: JobsOption = None,
     follow_symlinks: FollowOption = False,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
@@ -154,10 +144,15 @@ def run(
         raise typer.BadParameter(str(exc), param_hint="--source") from None
     loaded = get_config(config)
     options = RunOptions(force=force, dry_run=dry_run, source=source_name, count=count,
-                         jobs=jobs, follow_symlinks=follow_symlinks,
+                         jobs=jobs_, follow_symlinks=follow_symlinks,
                          naming=loaded.config.sidecar.naming)
-    execute(paths or [Path.cwd()], loaded.config, types=types, contexts=MANUAL_CONTEXTS,
-            options=options, state_path=state, json_=json_, verbose=verbose)
+    roots = paths or [Path.cwd()]
+
+    def job(reporter: Reporter, stop: threading.Event) -> RunResult:
+        return jobs.run_models(loaded.config, roots, types=types, contexts=jobs.MANUAL_CONTEXTS,
+                               options=options, reporter=reporter, state_path=state, stop=stop)
+
+    execute(job, roots, options, json_=json_, verbose=verbose)
 
 
 @app.command("reset")
@@ -165,7 +160,7 @@ def reset(
     paths: PathsArgument = None,
     models: TypesOption = "caption",
     source: Annotated[str, typer.Option("--source", "-s", help="Remove only values xmpvision "
-                                        "wrote under this source.")] = "ollama",
+                                        "wrote under this source.")] = DEFAULT_SOURCE,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be removed; "
                                           "write nothing.")] = False,
@@ -191,11 +186,17 @@ def reset(
     if not (yes or dry_run):
         where = ", ".join(str(p) for p in roots)
         if not sys.stdin.isatty():
-            fail(f"vision reset removes {', '.join(types)} from sidecars under {where}; "
-                 "pass --yes to confirm")
+            raise UsageError(f"vision reset removes {', '.join(types)} from sidecars under "
+                             f"{where}; pass --yes to confirm")
         typer.confirm(f"Remove {', '.join(types)} written by source {source_name!r} from "
                       f"sidecars under {where}?", abort=True)
-    code = reset_library(roots, set(types), source_name, naming=loaded.config.sidecar.naming,
-                         dry_run=dry_run, state_path=state, json_=json_,
-                         follow_symlinks=follow_symlinks)
-    raise typer.Exit(int(code))
+    summary = jobs.reset_library(roots, set(types), source_name, reporter=reporter_for(json_),
+                                 naming=loaded.config.sidecar.naming, dry_run=dry_run,
+                                 state_path=state, follow_symlinks=follow_symlinks)
+    if json_:
+        print(json_line(summary.to_dict()), flush=True)
+    else:
+        counts = summary.counts
+        typer.echo(f"xmpvision: reset {counts['done']}, {counts['unchanged']} unchanged, "
+                   f"{counts['failed']} failed")
+    raise typer.Exit(EXIT_FAILED if summary.failed else EXIT_OK)

@@ -1,6 +1,6 @@
 """vision.yml: models, loading, defaults."""
 
-from xmpvision.config.defaults import builtin_model, ollama_host
+from xmpvision.config.builtin import builtin_model, ollama_host
 from xmpvision.config.loader import LoadedConfig, find_config, load_config, parse_config
 from xmpvision.config.models import (
     SUPPORTED_TYPES,

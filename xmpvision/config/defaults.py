@@ -1,120 +1,48 @@
-"""Built-in models and environment defaults applied after vision.yml is validated."""
+"""Every default of xmpvision, defined once. Config resolution, the engines, the prompts and
+the README's key table read them from here."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from dataclasses import dataclass
 
-from pydantic import SecretStr
-
-from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, ServiceConfig, VisionConfig
+from xmpvision.text.untrusted import MAX_CAPTION_CHARS
 
 DEFAULT_OLLAMA_URI = "http://127.0.0.1:11434"
-DEFAULT_OLLAMA_MODEL = "gemma3:latest"
-DEFAULT_OLLAMA_RESOLUTION = 720
-NASNET_RESOLUTION = 224
+# PhotoPrism 2026's built-in Ollama model, with reasoning off (it only slows a caption down).
+DEFAULT_OLLAMA_MODEL = "gemma4:latest"
+DEFAULT_THINK: bool | str = False
+DEFAULT_CLASSIFIER_MODEL = "nasnet"
+DEFAULT_ENGINE = "ollama"  # a named model without an Engine
+
+DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
+DEFAULT_READ_TIMEOUT = 300.0  # a vision model on CPU can take minutes to load and answer
+DEFAULT_PARALLEL = 1  # requests in flight per service, like OLLAMA_NUM_PARALLEL
+MAX_PARALLEL = 64
+
+DEFAULT_MAX_LENGTH = MAX_CAPTION_CHARS  # caption characters (PhotoPrism's limit)
+MAX_TEMPERATURE = 2.0  # PhotoPrism's cap; higher values only produce noise
+# Low temperatures: labels and captions should describe, not invent.
+DEFAULT_TEMPERATURE = 0.1
+
+# Thresholds in percent, as PhotoPrism writes them; out-of-range values mean the default.
+DEFAULT_CONFIDENCE = 20.0  # PhotoPrism 2026's floor
+DEFAULT_TOPICALITY = 0.0
 
 
-def builtin_model(model_type: str) -> ModelConfig:
-    """The model PhotoPrism would use for a type without an entry.
+@dataclass(frozen=True)
+class EngineDefaults:
+    """What an entry of an engine gets when vision.yml leaves it out."""
 
-    Labels: the local TensorFlow classifier (cheap, runs inline). Caption: Ollama. PhotoPrism
-    makes its built-in caption model manual-only; xmpvision's job is captions, so it runs on
-    scans too (Run: auto). A user who wants PhotoPrism's behaviour writes `Run: manual`.
-    """
-    if model_type == "labels":
-        return ModelConfig(
-            type="labels", default=True, engine="tensorflow", model="nasnet", name="nasnet",
-            resolution=NASNET_RESOLUTION,
-        )
-    if model_type == "caption":
-        return ModelConfig(
-            type="caption", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
-            resolution=DEFAULT_OLLAMA_RESOLUTION,
-        )
-    raise ValueError(f"no built-in model for type {model_type!r}")
+    model: str
+    resolution: int  # longest side (or, for a classifier, shortest side) sent, pixels
+    max_labels: int
+    service: bool  # reached over HTTP: Service.Uri and Service.Key defaults apply
+    tagged: bool  # model names are name:tag, the tag defaulting to latest
 
 
-def _no_file_models() -> list[ModelConfig]:
-    # Without a vision.yml: Ollama first for both types, the classifier kept as the fallback.
-    return [
-        builtin_model("labels"),
-        ModelConfig(type="labels", engine="ollama", model=DEFAULT_OLLAMA_MODEL),
-        builtin_model("caption"),
-    ]
-
-
-def ollama_host() -> str:
-    """The Ollama endpoint from OLLAMA_HOST (as the ollama CLI reads it), else the default."""
-    host = os.environ.get("OLLAMA_HOST", "").strip()
-    if not host:
-        return DEFAULT_OLLAMA_URI
-    if "://" not in host:
-        host = f"http://{host}"
-    scheme, rest = host.split("://", 1)
-    hostport, _, path = rest.partition("/")
-    if hostport.startswith("0.0.0.0"):
-        # A bind-all address is where the server listens, not where a client connects.
-        hostport = "127.0.0.1" + hostport[len("0.0.0.0"):]
-    if ":" not in hostport.rsplit("]", 1)[-1]:
-        hostport += ":11434" if scheme == "http" else ":443"
-    return f"{scheme}://{hostport}" + (f"/{path}" if path else "")
-
-
-def _env_key() -> SecretStr | None:
-    key = os.environ.get("OLLAMA_API_KEY", "").strip()
-    if key:
-        return SecretStr(key)
-    key_file = os.environ.get("OLLAMA_API_KEY_FILE", "").strip()
-    if key_file:
-        return _read_key_file(Path(key_file))
-    return None
-
-
-def _read_key_file(path: Path) -> SecretStr | None:
-    try:
-        key = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return SecretStr(key) if key else None
-
-
-def _resolve_service(service: ServiceConfig) -> ServiceConfig:
-    uri = (service.uri or "").strip()
-    if not uri or "${" in uri:
-        uri = ollama_host()
-    key = service.key
-    if key is None or "${" in key.get_secret_value() or not key.get_secret_value().strip():
-        key = (_read_key_file(service.key_file) if service.key_file else None) or _env_key()
-    return service.model_copy(update={"uri": uri.rstrip("/"), "key": key})
-
-
-def _resolve(model: ModelConfig) -> ModelConfig:
-    if model.default and model.type in SUPPORTED_TYPES:
-        builtin = builtin_model(model.type)
-        keep = {"run": model.run, "disabled": model.disabled}
-        model = builtin.model_copy(update=keep)
-    engine = model.engine or ("ollama" if model.model or model.name else None)
-    update: dict[str, object] = {"engine": engine}
-    if engine == "ollama":
-        update["service"] = _resolve_service(model.service)
-        update["resolution"] = model.resolution or DEFAULT_OLLAMA_RESOLUTION
-        if not (model.model or model.name):
-            update["model"] = DEFAULT_OLLAMA_MODEL
-    elif engine == "tensorflow":
-        update["resolution"] = model.resolution or NASNET_RESOLUTION
-        if not (model.model or model.name):
-            update["model"] = "nasnet"
-    return model.model_copy(update=update)
-
-
-def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
-    """Replace `Default: true` entries, resolve endpoints and keys, append missing types."""
-    models = list(config.models) if has_file else _no_file_models()
-    present = {m.type for m in models}
-    models += [builtin_model(t) for t in SUPPORTED_TYPES if t not in present]
-    resolved = [_resolve(m) for m in models]
-    return config.model_copy(update={"models": resolved})
-
-
-__all__ = ["apply_defaults", "builtin_model", "ollama_host"]
+ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
+    # 720 px: PhotoPrism's thumbnail size for Ollama; ~10 useful keywords per answer.
+    "ollama": EngineDefaults(DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True),
+    # NASNet Mobile's input; its top 5 classes, as PhotoPrism keeps.
+    "tensorflow": EngineDefaults(DEFAULT_CLASSIFIER_MODEL, 224, 5, service=False, tagged=False),
+}

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, SecretStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from xmpvision.config.defaults import apply_defaults
+from xmpvision.config.builtin import apply_defaults
 from xmpvision.config.models import (
     ENGINES,
     MODEL_TYPES,
@@ -28,6 +28,7 @@ from xmpvision.config.models import (
     VisionConfig,
     allowed_keys,
 )
+from xmpvision.config.schema import read_schema
 from xmpvision.errors import ConfigError
 
 CONFIG_ENV = "XMPVISION_CONFIG"
@@ -94,11 +95,15 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read config: {exc}"]) from exc
-    return LoadedConfig(parse_config(text, str(path)), path)
+    return LoadedConfig(parse_config(text, str(path), base=path.parent), path)
 
 
-def parse_config(text: str, filename: str = CONFIG_NAME) -> VisionConfig:
-    """Validate vision.yml text; every problem is reported at once with its position."""
+def parse_config(
+    text: str, filename: str = CONFIG_NAME, *, base: Path | None = None
+) -> VisionConfig:
+    """Validate vision.yml text; every problem is reported at once with its position.
+
+    `base` is the folder relative file names in it (SchemaFile) are read from."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -119,9 +124,29 @@ def parse_config(text: str, filename: str = CONFIG_NAME) -> VisionConfig:
         config = VisionConfig.model_validate(data)
     except ValidationError as exc:
         problems.extend(_describe(err, positions, filename) for err in exc.errors())
+    else:
+        config = _with_schemas(config, base, positions, problems, filename)
     if problems:
         raise ConfigError(sorted(problems, key=_line_col))
     return apply_defaults(config, has_file=True)
+
+
+def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPath, Position],
+                  problems: list[str], filename: str) -> VisionConfig:
+    """Every model's Schema/SchemaFile read and checked now, not per photo."""
+    models = list(config.models)
+    for index, model in enumerate(models):
+        try:
+            schema = read_schema(model, base)
+        except ValueError as exc:
+            key = "Schema" if model.schema_ is not None else "SchemaFile"
+            path: KeyPath = ("Models", index, key)
+            line, col = positions.get(path, positions.get(("Models", index), (1, 1)))
+            problems.append(f"{filename}:{line}:{col}: {_dotted(path)}: {exc}")
+            continue
+        if schema is not None:
+            models[index] = model.model_copy(update={"schema_": schema})
+    return config.model_copy(update={"models": models})
 
 
 def _line_col(problem: str) -> tuple[int, int]:
@@ -267,11 +292,3 @@ def _expected(kind: str, section: type[BaseModel], field: str, err: Mapping[str,
     if kind in ("model_type", "dict_type", "model_attributes_type") and field in _SECTIONS:
         text += f" with the keys {', '.join(allowed_keys(_SECTIONS[field]))}"
     return text + (f" ({', '.join(bounds)})" if bounds else "")
-
-
-def secret_value(secret: SecretStr | None) -> str | None:
-    """The secret's text, or None when unset or still an unexpanded ${VAR}."""
-    if secret is None:
-        return None
-    value = secret.get_secret_value().strip()
-    return value if value and "${" not in value else None

@@ -19,19 +19,37 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_pascal
 
+from xmpvision.config.defaults import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_ENGINE,
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_PARALLEL,
+    DEFAULT_TOPICALITY,
+    ENGINE_DEFAULTS,
+    MAX_PARALLEL,
+    MAX_TEMPERATURE,
+    EngineDefaults,
+)
 from xmpvision.config.duration import parse_duration
 from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
+from xmpvision.text.languages import parse_language_tag
 
 MODEL_TYPES: tuple[str, ...] = ("labels", "caption", "nsfw", "face", "generate")
 # The types xmpvision runs; others are accepted (PhotoPrism configs carry them) and ignored.
 SUPPORTED_TYPES: tuple[str, ...] = ("labels", "caption")
-ENGINES: tuple[str, ...] = ("ollama", "tensorflow")
+ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
 ModelType = Literal["labels", "caption", "nsfw", "face", "generate"]
 EngineName = Literal["ollama", "tensorflow"]
 
-# Ollama caps temperature at 2 in PhotoPrism; higher values only produce noise.
-MAX_TEMPERATURE = 2.0
+
+
+def _engine(value: object) -> object:
+    # PhotoPrism writes its classifier's engine as "local" too.
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        return "tensorflow" if folded == "local" else folded
+    return value
 
 
 def _run_mode(value: object) -> RunMode:
@@ -67,6 +85,7 @@ def _duration(value: object) -> float | None:
 RunField = Annotated[RunMode, BeforeValidator(_run_mode)]
 Duration = Annotated[float | None, BeforeValidator(_duration)]
 ThinkField = Annotated[bool | str | None, BeforeValidator(_think)]
+EngineField = Annotated[EngineName | None, BeforeValidator(_engine)]
 
 
 class _Section(BaseModel):
@@ -89,7 +108,7 @@ class ServiceConfig(_Section):
     password: SecretStr | None = None
     timeout: Duration = None  # read timeout in seconds; the engine has its own default
     connect_timeout: Duration = None
-    parallel: int = Field(default=1, ge=1, le=64)
+    parallel: int = Field(default=DEFAULT_PARALLEL, ge=1, le=MAX_PARALLEL)
     think: ThinkField = None
     keep_alive: str | int | None = None
     disabled: bool = False
@@ -126,12 +145,15 @@ class ModelOptions(_Section):
     use_mlock: bool | None = None
     low_vram: bool | None = None
 
-    def to_ollama(self) -> dict[str, Any]:
-        """The options object of an Ollama request: snake_case, unset keys left out."""
-        options = self.model_dump(exclude_none=True, by_alias=False)
-        if "temperature" in options:
-            options["temperature"] = min(float(options["temperature"]), MAX_TEMPERATURE)
-        return options
+    @field_validator("temperature")
+    @classmethod
+    def _cap_temperature(cls, value: float | None) -> float | None:
+        return None if value is None else min(value, MAX_TEMPERATURE)
+
+    def snake_case(self) -> dict[str, Any]:
+        """The options as Ollama's API names them (Temperature -> temperature), unset keys
+        left out."""
+        return self.model_dump(exclude_none=True, by_alias=False)
 
 
 class ModelConfig(_Section):
@@ -142,7 +164,7 @@ class ModelConfig(_Section):
     model: str | None = None
     name: str | None = None
     version: str | None = None
-    engine: EngineName | None = None
+    engine: EngineField = None
     run: RunField = RunMode.AUTO
     system: str | None = None
     prompt: str | None = None
@@ -161,15 +183,7 @@ class ModelConfig(_Section):
     @field_validator("language")
     @classmethod
     def _language_tag(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        tag = value.strip()
-        parts = tag.split("-")
-        if not tag or not all(p.isalnum() and 1 <= len(p) <= 8 for p in parts) or not (
-            parts[0].isalpha() and 2 <= len(parts[0]) <= 3
-        ):
-            raise ValueError(f"invalid language tag {value!r}; expected BCP-47, e.g. de or pt-BR")
-        return tag
+        return None if value is None else parse_language_tag(value)
 
     @property
     def enabled(self) -> bool:
@@ -177,28 +191,45 @@ class ModelConfig(_Section):
 
     @property
     def model_ref(self) -> str:
-        """The model as its engine names it; for Ollama name:tag, the tag defaulting to latest."""
-        name = self.model or self.name or ""
-        if self.engine != "ollama":
-            return name
-        if self.version and ":" not in name:
-            return f"{name}:{self.version}"
-        if name and ":" not in name.rsplit("/", 1)[-1]:
-            return f"{name}:latest"
-        return name
+        """The model as its engine names it (Ollama's name:tag once the config is loaded)."""
+        return self.model or self.name or ""
+
+    @property
+    def _defaults(self) -> EngineDefaults:
+        # An entry without a known engine never runs; the vision model's defaults describe it.
+        return ENGINE_DEFAULTS.get(self.engine or "", ENGINE_DEFAULTS[DEFAULT_ENGINE])
+
+    @property
+    def image_size(self) -> int:
+        """`Resolution`, else the engine's default."""
+        return self.resolution or self._defaults.resolution
+
+    @property
+    def label_limit(self) -> int:
+        """`MaxLabels`, else the engine's default."""
+        return self.max_labels or self._defaults.max_labels
+
+    @property
+    def caption_limit(self) -> int:
+        return self.max_length or DEFAULT_MAX_LENGTH
 
 
 class Thresholds(_Section):
     """Global label thresholds, in percent as in PhotoPrism."""
 
-    confidence: float = 10
-    topicality: float = 0
+    confidence: float = DEFAULT_CONFIDENCE
+    topicality: float = DEFAULT_TOPICALITY
 
+    # PhotoPrism treats out-of-range values as "use the default" rather than an error.
     @field_validator("confidence")
     @classmethod
     def _confidence_default(cls, value: float) -> float:
-        # PhotoPrism treats out-of-range values as "use the default" rather than an error.
-        return 10 if value <= 0 or value > 100 else value
+        return DEFAULT_CONFIDENCE if not 0 < value <= 100 else value
+
+    @field_validator("topicality")
+    @classmethod
+    def _topicality_default(cls, value: float) -> float:
+        return DEFAULT_TOPICALITY if not 0 <= value <= 100 else value
 
 
 class SidecarConfig(_Section):

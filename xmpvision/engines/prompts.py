@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from xmpvision.text.languages import language_name
+
 DEFAULT_MAX_LABELS = 10
 
 LABELS_SYSTEM = (
@@ -59,32 +61,6 @@ LABELS_EXAMPLE: dict[str, Any] = {
         {"name": "beach", "confidence": 0.85, "topicality": 0.6},
     ]
 }
-
-# English names of common BCP-47 tags; a model follows "Respond in German." more reliably
-# than "Respond in de.". Unknown tags fall back to the tag itself.
-LANGUAGE_NAMES: dict[str, str] = {
-    "ar": "Arabic", "bg": "Bulgarian", "ca": "Catalan", "cs": "Czech", "da": "Danish",
-    "de": "German", "de-at": "Austrian German", "de-ch": "Swiss German", "el": "Greek",
-    "en": "English", "en-gb": "British English", "en-us": "American English",
-    "es": "Spanish", "et": "Estonian", "eu": "Basque", "fa": "Persian", "fi": "Finnish",
-    "fr": "French", "fr-ca": "Canadian French", "ga": "Irish", "gl": "Galician",
-    "he": "Hebrew", "hi": "Hindi", "hr": "Croatian", "hu": "Hungarian", "id": "Indonesian",
-    "is": "Icelandic", "it": "Italian", "ja": "Japanese", "ko": "Korean",
-    "lt": "Lithuanian", "lv": "Latvian", "ms": "Malay", "nb": "Norwegian Bokmål",
-    "nl": "Dutch", "nn": "Norwegian Nynorsk", "no": "Norwegian", "pl": "Polish",
-    "pt": "Portuguese", "pt-br": "Brazilian Portuguese", "pt-pt": "European Portuguese",
-    "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian", "sr": "Serbian",
-    "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese",
-    "zh": "Chinese", "zh-cn": "Simplified Chinese", "zh-hans": "Simplified Chinese",
-    "zh-hant": "Traditional Chinese", "zh-tw": "Traditional Chinese",
-}  # fmt: skip
-
-
-def language_name(tag: str) -> str:
-    """English name of a BCP-47 tag: the full tag first, then its primary language."""
-    key = tag.strip().lower().replace("_", "-")
-    return LANGUAGE_NAMES.get(key) or LANGUAGE_NAMES.get(key.split("-", 1)[0]) or tag.strip()
-
 
 def labels_prompt(
     *, base: str | None, schema: dict[str, Any] | None, max_labels: int, language: str | None

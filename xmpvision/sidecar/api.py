@@ -16,7 +16,6 @@ from xmpvision.sidecar import merge, rdf
 from xmpvision.sidecar.embedded import embedded_keywords
 from xmpvision.sidecar.model import parse_sidecar, state_of
 from xmpvision.sidecar.paths import Naming, find_sidecar
-from xmpvision.sidecar.sanitize import photo_id
 from xmpvision.sidecar.writer import (
     ConcurrentChange,
     atomic_replace,
@@ -24,6 +23,7 @@ from xmpvision.sidecar.writer import (
     folder_lock,
     read_current,
 )
+from xmpvision.text.untrusted import photo_id
 
 log = logging.getLogger(__name__)
 

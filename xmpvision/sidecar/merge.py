@@ -48,13 +48,19 @@ from xmpvision.sidecar.provenance import (
     text_hash,
     write_provenance,
 )
-from xmpvision.sidecar.sanitize import clean_caption, clean_keyword, clean_language
-from xmpvision.sources import SOURCE_PRIORITY, USER_SOURCE, normalize_source, source_priority
+from xmpvision.sources import (
+    DEFAULT_SOURCE,
+    SOURCE_PRIORITY,
+    USER_SOURCE,
+    normalize_source,
+    source_priority,
+)
+from xmpvision.text.languages import xml_lang
+from xmpvision.text.untrusted import xml_caption, xml_keyword
 
 log = logging.getLogger(__name__)
 
 CAPTION_WRITER = "xmpvision"
-_ENGINE_SOURCE = {"tensorflow": "image", "ollama": "ollama", "openai": "openai"}
 _FIELD_TAGS = {
     FIELD_SUBJECT: (DC_SUBJECT, "Bag", True),
     FIELD_HIERARCHICAL: (LR_HIERARCHICAL, "Bag", True),
@@ -237,7 +243,7 @@ def _retract_caption(packet: rdf.Packet, record: CaptionRecord) -> None:
 def _write_caption(
     packet: rdf.Packet, caption: Caption, text: str, photo: str, now: str
 ) -> CaptionRecord:
-    language = clean_language(caption.language)
+    language = xml_lang(caption.language)
     langs = ("x-default", language) if language else ("x-default",)
     current = {lang.lower(): (lang, value) for lang, value in _description_items(packet)}
     previous = tuple(current[lang.lower()] for lang in langs if lang.lower() in current)
@@ -272,7 +278,7 @@ def _merge_caption(
     now: str,
     out: MergeOutcome,
 ) -> None:
-    text = clean_caption(caption.text)
+    text = xml_caption(caption.text)
     if not text:
         out.notes.append("caption is empty after cleaning; nothing written")
         return
@@ -304,14 +310,13 @@ def run_source(result: PhotoResult, override: str | None) -> str:
         return normalize_source(override)
     if result.labels:
         return max((normalize_source(label.source) for label in result.labels), key=source_priority)
-    engine = result.models.get("labels", "ollama").split(":", 1)[0].strip().lower()
-    return _ENGINE_SOURCE.get(engine, "ollama")
+    return normalize_source(result.sources.get("labels", DEFAULT_SOURCE))
 
 
 def _new_labels(labels: list[Label]) -> dict[str, tuple[str, Label]]:
     best: dict[str, tuple[str, Label]] = {}
     for label in labels:
-        name = clean_keyword(label.name)
+        name = xml_keyword(label.name)
         if not name:
             continue
         key = _fold(name)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from xmpvision.sidecar import rdf
+from xmpvision.sources import DEFAULT_SOURCE
 
 NS_URI = rdf.PREFIXES["xmpvision"]
 PREFIX = "xmpvision"
@@ -103,7 +104,7 @@ def _keyword(node: rdf.Node) -> KeywordRecord | None:
         return None
     return KeywordRecord(
         name=name,
-        source=_text(fields, "source", "ollama").lower(),
+        source=_text(fields, "source", DEFAULT_SOURCE).lower(),
         engine=_text(fields, "engine"),
         model=_text(fields, "model"),
         confidence=_float(fields, "confidence") or 0.0,
@@ -123,7 +124,7 @@ def _caption(node: rdf.Node) -> CaptionRecord | None:
     previous = () if previous_node is None else tuple(rdf.node_lang_alt(previous_node))
     return CaptionRecord(
         text_hash=digest,
-        source=_text(fields, "source", "ollama").lower(),
+        source=_text(fields, "source", DEFAULT_SOURCE).lower(),
         engine=_text(fields, "engine"),
         model=_text(fields, "model"),
         confidence=_float(fields, "confidence") or 0.0,

@@ -1,0 +1,142 @@
+"""Built-in models and environment defaults applied after vision.yml is validated."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from xmpvision.config.defaults import (
+    DEFAULT_CLASSIFIER_MODEL,
+    DEFAULT_ENGINE,
+    DEFAULT_OLLAMA_MODEL,
+    DEFAULT_OLLAMA_URI,
+    DEFAULT_THINK,
+    ENGINE_DEFAULTS,
+)
+from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, ServiceConfig, VisionConfig
+
+# Engine names PhotoPrism uses for its local classifier.
+_CLASSIFIER_ALIASES = ("tensorflow", "local")
+
+
+def builtin_model(model_type: str) -> ModelConfig:
+    """The model PhotoPrism would use for a type without an entry.
+
+    Labels: the local TensorFlow classifier (cheap, runs inline). Caption: Ollama. PhotoPrism
+    makes its built-in caption model manual-only; xmpvision's job is captions, so it runs on
+    scans too (Run: auto). A user who wants PhotoPrism's behaviour writes `Run: manual`.
+    """
+    if model_type == "labels":
+        return ModelConfig(
+            type="labels", default=True, engine="tensorflow", model=DEFAULT_CLASSIFIER_MODEL,
+        )
+    if model_type == "caption":
+        return ModelConfig(
+            type="caption", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
+            service=ServiceConfig(think=DEFAULT_THINK),
+        )
+    raise ValueError(f"no built-in model for type {model_type!r}")
+
+
+def _no_file_models() -> list[ModelConfig]:
+    # Without a vision.yml: Ollama first for both types, the classifier kept as the fallback.
+    return [
+        builtin_model("labels"),
+        ModelConfig(type="labels", engine="ollama", model=DEFAULT_OLLAMA_MODEL,
+                    service=ServiceConfig(think=DEFAULT_THINK)),
+        builtin_model("caption"),
+    ]
+
+
+def ollama_host() -> str:
+    """The Ollama endpoint from OLLAMA_HOST (as the ollama CLI reads it), else the default."""
+    host = os.environ.get("OLLAMA_HOST", "").strip()
+    if not host:
+        return DEFAULT_OLLAMA_URI
+    if "://" not in host:
+        host = f"http://{host}"
+    scheme, rest = host.split("://", 1)
+    hostport, _, path = rest.partition("/")
+    if hostport.startswith("0.0.0.0"):
+        # A bind-all address is where the server listens, not where a client connects.
+        hostport = "127.0.0.1" + hostport[len("0.0.0.0"):]
+    if ":" not in hostport.rsplit("]", 1)[-1]:
+        hostport += ":11434" if scheme == "http" else ":443"
+    return f"{scheme}://{hostport}" + (f"/{path}" if path else "")
+
+
+def _env_key() -> SecretStr | None:
+    key = os.environ.get("OLLAMA_API_KEY", "").strip()
+    if key:
+        return SecretStr(key)
+    key_file = os.environ.get("OLLAMA_API_KEY_FILE", "").strip()
+    if key_file:
+        return _read_key_file(Path(key_file))
+    return None
+
+
+def _read_key_file(path: Path) -> SecretStr | None:
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return SecretStr(key) if key else None
+
+
+def _resolve_service(service: ServiceConfig) -> ServiceConfig:
+    uri = (service.uri or "").strip()
+    if not uri or "${" in uri:
+        uri = ollama_host()
+    key = service.key
+    if key is None or "${" in key.get_secret_value() or not key.get_secret_value().strip():
+        key = (_read_key_file(service.key_file) if service.key_file else None) or _env_key()
+    return service.model_copy(update={"uri": uri.rstrip("/"), "key": key})
+
+
+def _engine_of(model: ModelConfig) -> str | None:
+    """The engine an entry means. PhotoPrism reads `Name: nasnet` without an Engine (and its
+    `local` engine) as its classifier; any other named model without an Engine is Ollama's."""
+    name = (model.model or model.name or "").strip().lower()
+    if model.engine in _CLASSIFIER_ALIASES or (model.engine is None and name == "nasnet"):
+        return "tensorflow"
+    if model.engine is None and name:
+        return DEFAULT_ENGINE
+    return model.engine
+
+
+def _tagged(name: str, version: str | None) -> str:
+    """An Ollama-style name:tag, the tag defaulting to latest (or the entry's Version)."""
+    if not name or ":" in name.rsplit("/", 1)[-1]:
+        return name
+    return f"{name}:{version or 'latest'}"
+
+
+def resolve_model(model: ModelConfig) -> ModelConfig:
+    """One entry with its built-in replacement, engine, model name and service resolved."""
+    if model.default and model.type in SUPPORTED_TYPES:
+        builtin = builtin_model(model.type)
+        keep = {"run": model.run, "disabled": model.disabled}
+        model = builtin.model_copy(update=keep)
+    engine = _engine_of(model)
+    defaults = ENGINE_DEFAULTS.get(engine or "")
+    update: dict[str, object] = {"engine": engine}
+    if defaults is not None:
+        name = (model.model or model.name or "").strip() or defaults.model
+        update["model"] = _tagged(name, model.version) if defaults.tagged else name
+        if defaults.service:
+            update["service"] = _resolve_service(model.service)
+    return model.model_copy(update=update)
+
+
+def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
+    """Replace `Default: true` entries, resolve endpoints and keys, append missing types."""
+    models = list(config.models) if has_file else _no_file_models()
+    present = {m.type for m in models}
+    models += [builtin_model(t) for t in SUPPORTED_TYPES if t not in present]
+    resolved = [resolve_model(m) for m in models]
+    return config.model_copy(update={"models": resolved})
+
+
+__all__ = ["apply_defaults", "builtin_model", "ollama_host"]

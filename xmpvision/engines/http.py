@@ -1,0 +1,238 @@
+"""The HTTP side every network engine shares: client set-up, auth, timeouts, the retry loop and
+the mapping of HTTP failures to `xmpvision.errors` types (the httpx exception kept as the cause).
+
+Retries: connection failures, connections closed mid-answer, 429 (honouring Retry-After) and
+5xx are retried with exponential backoff and full jitter; other 4xx are not. Read timeouts are
+not retried by default (see RetryPolicy). Refused credentials and a missing model are remembered
+as permanent: they are raised again without asking the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import httpx
+
+from xmpvision.config.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from xmpvision.config.models import ServiceConfig
+from xmpvision.engines.retry import RetryPolicy, parse_retry_after
+from xmpvision.errors import EngineError, EngineUnavailable
+from xmpvision.text.redact import redact_uri
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Retry(Exception):
+    """One attempt failed in a way worth retrying; carries the error to raise at the end."""
+
+    def __init__(self, error: EngineError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class ServerDialect:
+    """How one server family words its errors."""
+
+    name: str  # for messages: "ollama", "openai"
+    error_text: Callable[[bytes], str]  # the human part of an error body
+    # The error for a 404 that means "no such model" (None: an ordinary rejected request).
+    model_missing: Callable[[httpx.Response, str], EngineError | None]
+    # What to do when the server cannot be reached at all.
+    connect_hint: str = "start the server, or point Service.Uri in vision.yml at it"
+
+
+def timeouts(service: ServiceConfig) -> httpx.Timeout:
+    connect = service.connect_timeout or DEFAULT_CONNECT_TIMEOUT
+    read = service.timeout or DEFAULT_READ_TIMEOUT
+    # The pool wait is bounded by the read timeout: a worker waits at most one slow answer.
+    return httpx.Timeout(connect=connect, read=read, write=read, pool=read)
+
+
+def _with_cause(error: EngineError, cause: BaseException) -> EngineError:
+    error.__cause__ = cause
+    return error
+
+
+class HttpService:
+    """One model's HTTP service, safe for `Service.Parallel` worker threads."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        service: ServiceConfig,
+        dialect: ServerDialect,
+        *,
+        accept: str = "application/json",
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.base_url = base_url
+        self.shown = redact_uri(base_url)  # what messages name: never a password
+        self.model = model
+        self.dialect = dialect
+        self.timeout = timeouts(service)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rand = rand
+        self.headers = {"Accept": accept}
+        self.auth: httpx.Auth | None = None
+        if service.key is not None and service.key.get_secret_value():
+            self.headers["Authorization"] = f"Bearer {service.key.get_secret_value()}"
+        elif service.username:
+            password = service.password.get_secret_value() if service.password else ""
+            self.auth = httpx.BasicAuth(service.username, password)
+        self._owns_client = client is None
+        self._client = client or httpx.Client(
+            transport=transport,
+            timeout=self.timeout,
+            # One connection per worker: more would only queue inside the server.
+            limits=httpx.Limits(
+                max_connections=service.parallel, max_keepalive_connections=service.parallel
+            ),
+        )
+        self._fatal: EngineError | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    # --- permanent failures ----------------------------------------------------------------
+
+    def raise_fatal(self) -> None:
+        """Raise (a fresh copy of) the remembered permanent failure, if any."""
+        fatal = self._fatal
+        if fatal is not None:
+            raise fatal.again()
+
+    def remember(self, error: EngineError) -> NoReturn:
+        self._fatal = error
+        raise error
+
+    # --- requests ----------------------------------------------------------------------------
+
+    def retried(self, attempt: Callable[[], T]) -> T:
+        """Run `attempt` until it succeeds, raises a final error, or the retries run out."""
+        policy = self.retry
+        for number in range(1, policy.attempts + 1):
+            try:
+                return attempt()
+            except Retry as retry:
+                error = retry.error
+                if number >= policy.attempts:
+                    break
+                if retry.retry_after is not None:
+                    if retry.retry_after > policy.max_retry_after:
+                        raise error from error.__cause__
+                    delay = retry.retry_after
+                else:
+                    delay = policy.backoff(number - 1, self._rand)
+                logger.info("%s %s: %s; retry %d/%d in %.2fs", self.dialect.name, self.model,
+                            error, number, policy.attempts - 1, delay)
+                self._sleep(delay)
+        raise error from error.__cause__
+
+    def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+        """One request; the body of a 2xx answer, or a translated error (not retried here)."""
+        try:
+            response = self._client.request(
+                method, self.base_url + path, json=body, headers=self.headers,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            self.transport_error(exc, path)
+        if not response.is_success:
+            self.status_error(response, path)
+        return response.content
+
+    @contextmanager
+    def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
+        """One streamed POST: the response once its status is known to be 2xx."""
+        try:
+            with self._client.stream(
+                "POST", self.base_url + path, json=body, headers=self.headers,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=self.timeout,
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    self.status_error(response, path)
+                yield response
+        except httpx.HTTPError as exc:
+            self.transport_error(exc, path)
+
+    # --- error mapping ---------------------------------------------------------------------
+
+    def status_error(self, response: httpx.Response, path: str) -> NoReturn:
+        status = response.status_code
+        detail = self.dialect.error_text(response.content)
+        where = f"{self.shown}{path}"
+        if status == httpx.codes.NOT_FOUND:
+            missing = self.dialect.model_missing(response, self.model)
+            if missing is not None:
+                self.remember(missing)
+        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+            self.remember(EngineError(
+                f"{where} refused access ({status}): {detail}",
+                hint="check Service.Key or Service.Username/Password",
+            ))
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            raise Retry(
+                EngineUnavailable(f"{where} is rate limiting (429): {detail}"),
+                parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if status >= 500:
+            raise Retry(EngineUnavailable(f"{where} failed ({status}): {detail}"))
+        raise EngineError(
+            f"{where} rejected the request for model {self.model} ({status}): {detail}"
+        )
+
+    def transport_error(self, exc: httpx.HTTPError, path: str) -> NoReturn:
+        where = f"{self.shown}{path}"
+        name = self.dialect.name.capitalize()
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            reason = _connect_reason(exc)
+            raise Retry(_with_cause(EngineUnavailable(
+                f"cannot connect to {name} at {self.shown} ({reason})",
+                hint=self.dialect.connect_hint,
+            ), exc))
+        if isinstance(exc, httpx.ReadTimeout):
+            error = _with_cause(EngineUnavailable(
+                f"no answer from {where} within {self.timeout.read:g}s (model {self.model})",
+                hint="raise Service.Timeout for slow hardware",
+            ), exc)
+            if self.retry.retry_read_timeouts:
+                raise Retry(error)
+            raise error
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            # Connection reset or closed mid-answer: the server restarted or a proxy dropped us.
+            raise Retry(_with_cause(
+                EngineUnavailable(f"connection to {where} lost: {exc}"), exc
+            ))
+        raise _with_cause(EngineUnavailable(f"request to {where} failed: {exc!r}"), exc)
+
+
+def _connect_reason(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    lowered = text.lower()
+    if "refused" in lowered:
+        return "connection refused"
+    if "name or service not known" in lowered or "nodename" in lowered or "resolve" in lowered:
+        return "unknown host"
+    if isinstance(exc, httpx.ConnectTimeout) or "timed out" in lowered:
+        return "connect timed out"
+    return text

@@ -1,0 +1,69 @@
+"""Ollama's wire shapes (pydantic).
+
+Only the fields xmpvision uses are modelled; unknown fields are ignored so that newer Ollama
+versions keep working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class GenerateRequest(BaseModel):
+    """POST /api/generate. Serialise with `to_json()`, which leaves unset fields out."""
+
+    model: str
+    prompt: str
+    system: str | None = None
+    images: list[str] = Field(default_factory=list)  # base64, no data: prefix
+    format: str | dict[str, Any] | None = None  # "json" or a JSON Schema
+    stream: bool = False
+    think: bool | str | None = None
+    keep_alive: str | int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class GenerateChunk(_Wire):
+    """One NDJSON line of a streamed answer, or the whole answer when not streaming."""
+
+    response: str = ""
+    thinking: str = ""
+    done: bool = False
+    done_reason: str | None = None
+    error: str | None = None
+    total_duration: int | None = None  # nanoseconds
+    eval_count: int | None = None
+
+
+class ErrorBody(_Wire):
+    error: str
+
+
+class ModelInfo(_Wire):
+    name: str = ""
+    model: str = ""
+
+
+class TagsResponse(_Wire):
+    models: list[ModelInfo] = Field(default_factory=list)
+
+
+class ShowResponse(_Wire):
+    capabilities: list[str] | None = None  # absent before Ollama 0.6
+
+
+def error_text(body: bytes) -> str:
+    """Ollama's `error` text from an error body, or the body itself when it is not JSON."""
+    try:
+        return ErrorBody.model_validate_json(body).error
+    except ValidationError:
+        return body.decode("utf-8", "replace").strip()[:500] or "(empty body)"

@@ -1,0 +1,59 @@
+"""The state database's tables and the statements of its hot paths.
+
+See `db.py` for what each table is for and the cost model they serve.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS dirs (
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    dir_id INTEGER NOT NULL REFERENCES dirs(id),
+    name BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    fingerprint BLOB,
+    kind TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    done TEXT,
+    UNIQUE (dir_id, name)
+);
+CREATE INDEX IF NOT EXISTS files_fingerprint ON files(fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE TABLE IF NOT EXISTS results (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    type TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    model TEXT,
+    source TEXT,
+    finished_at REAL NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (file_id, type)
+) WITHOUT ROWID;
+"""
+
+# files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a
+# substring test against a precomputed "|type|".
+SEP = "|"
+# One query per folder; the file id is not needed on the no-op path, so it is not loaded.
+LOAD_FOLDER = """
+SELECT name, size, mtime_ns, done FROM files
+WHERE dir_id = (SELECT id FROM dirs WHERE path = ?)
+"""
+UPDATE_DONE = """
+UPDATE files SET done = (SELECT '|' || group_concat(type, '|') || '|' FROM results
+                         WHERE file_id = ?1 AND status = 'done')
+WHERE id = ?1
+"""
+FIND_FILE = """
+SELECT f.id, f.size, f.mtime_ns FROM files f JOIN dirs d ON d.id = f.dir_id
+WHERE d.path = ? AND f.name = ?
+"""
