@@ -15,7 +15,7 @@ with the size xmpvision asks for (longest side 720: 720x480, which draft serves 
 scale). Also shown: the floor for a (720, 720) draft request, which the 6000x4000 file can
 only serve at 1/4 scale (a costlier decode, so a laxer floor).
 
-    .venv/bin/python bench/bench_cpu.py [--photos 100] [--types caption|both] [--repeat 3]
+    .venv/bin/python -m bench.bench_cpu [--photos 100] [--types caption|both] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from PIL import Image
 
-from common import (
+from bench.common import (
     Emulator,
     camera_jpeg,
     clean_sidecars,
@@ -39,7 +39,6 @@ from common import (
     spread,
     write_config,
 )
-from PIL import Image
 
 TARGET = 1.5
 RESOLUTION = 720

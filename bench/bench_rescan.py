@@ -16,7 +16,7 @@ original measurement) against the same `find`.
 Peak RSS of a whole `scan` process (wait4) at --files and at --small files (default 10,000):
 flat means it does not grow with the library.
 
-    .venv/bin/python bench/bench_rescan.py [--files N] [--small M] [--dir DIR] [--repeat R]
+    .venv/bin/python -m bench.bench_rescan [--files N] [--small M] [--dir DIR] [--repeat R]
 """
 
 from __future__ import annotations
@@ -33,10 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common import run_child, scan_command, spread
-
+from bench.common import run_child, scan_command, spread
 from xmpvision.cli import app
 from xmpvision.discover import Photo, discover
 from xmpvision.state import FileStatus, StateDB

@@ -18,7 +18,7 @@ photo count (flat: it must not grow with the number of photos).
 The emulator runs with TCP_NODELAY, as Ollama (Go) does; `--nagle` runs it with Python's
 default instead, where each answer can stall ~40 ms on Nagle + delayed ACK (see common.py).
 
-    .venv/bin/python bench/bench_throughput.py [--photos 100 300] [--types caption|both]
+    .venv/bin/python -m bench.bench_throughput [--photos 100 300] [--types caption|both]
         [--latency 0.5] [--parallel 4] [--repeat 3] [--nagle]
 
 Photos are cached under /tmp/xmpvision-bench-cache (about 7 MB each); every run removes the
@@ -34,9 +34,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from common import (
+from bench.common import (
     Emulator,
     ScanRun,
     camera_jpeg,

@@ -5,7 +5,7 @@ The emulator (tests/ollama_server.py) is a Python HTTP server: run in the benchm
 process it would share a GIL with nothing we measure, but run in the same process as the scan it
 would steal the scan's GIL; so it always runs here, in a child process of its own:
 
-    .venv/bin/python bench/common.py serve --latency 0.5 --parallel 4
+    .venv/bin/python -m bench.common serve --latency 0.5 --parallel 4
 
 prints the server URL on stdout, then answers "stats" lines on stdin with a JSON line
 (generate requests served, the most in flight at once, and when the first started and the last
@@ -38,7 +38,6 @@ from types import TracebackType
 from typing import Self
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 CACHE = Path(os.environ.get("XMPVISION_BENCH_CACHE", "/tmp/xmpvision-bench-cache"))
 CAMERA_SIZE = (6000, 4000)  # 24 MP
@@ -141,12 +140,12 @@ class Emulator:
         self.url = ""
 
     def __enter__(self) -> Self:
-        command = [sys.executable, str(Path(__file__).resolve()), "serve",
+        command = [sys.executable, "-m", "bench.common", "serve",
                    "--latency", str(self.latency), "--parallel", str(self.parallel),
                    *(["--nagle"] if self.nagle else []),
                    *(arg for model in self.models for arg in ("--model", model))]
         self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+            command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
         assert self._process.stdout is not None
         self.url = self._process.stdout.readline().strip()
@@ -157,7 +156,7 @@ class Emulator:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         process = self._process
-        if process is not None:
+        if process is not None and process.poll() is None:
             assert process.stdin is not None
             process.stdin.close()
             try:
@@ -165,6 +164,12 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+    def kill(self) -> None:
+        """End the emulator at once, as a crashed GPU box does (its connections reset)."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
 
     def _ask(self, command: str) -> str:
         process = self._process

@@ -1,7 +1,7 @@
 """A real loopback HTTP server that speaks Ollama's API, for tests and benchmarks.
 
-Never imported by the package. Usable without pytest: bench/ puts the repository root on
-sys.path and imports `tests.ollama_server` (or puts tests/ there and imports `ollama_server`).
+Never imported by the package. Usable without pytest: the benchmarks, run from the repository
+root as `python -m bench.NAME`, import it as `tests.ollama_server`.
 
     with OllamaServer(models=["gemma3:latest"], latency=0.5, parallel=2) as server:
         uri = server.url                       # http://127.0.0.1:<port>
@@ -17,6 +17,15 @@ POST /api/chat; stream (application/x-ndjson chunks, then a final `done: true` o
 durations and counts) and non-stream; errors as Ollama sends them ({"error": "..."} with 400,
 404, 429, 500). Every request is recorded (path, headers, JSON body, decoded image sizes).
 
+Health scenarios (the knobs the health monitor's tests and bench/bench_health.py turn):
+`slowdown` multiplies every generate's latency and the timings it reports (eval_duration,
+prompt_eval_duration); `lose_gpu_after=K` loses the GPU at generate request K (size_vram 0,
+`gpu_slowdown` times slower); `drift_after=K` makes every later request `drift_per_request` slower
+while /api/ps still claims the GPU; `noise` (lognormal sigma) and `outlier_rate` (4 times slower)
+make healthy latencies noisy, from a seeded RNG. `python -m tests.ollama_server serve --port P`
+runs it as a process, and `python -m tests.ollama_server restart --pidfile F -- serve ...` kills
+that process and starts a fresh one on the same port (a real restart: the GPU is back).
+
 Answers come from responders: a function of the request returning text or a `Reply`, set per
 model and kind ("labels" when the request carries a `format` or mentions labels, else
 "caption"). Faults are queued and consumed by the generate/chat requests they match.
@@ -24,10 +33,15 @@ model and kind ("labels" when the request carries a `format` or mentions labels,
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import json
+import math
+import os
+import random
 import select
+import signal
 import socket
 import struct
 import sys
@@ -99,6 +113,26 @@ class Fault:
     model: str | None = None  # only requests for this model; None for any
 
 
+@dataclass(frozen=True)
+class GpuCost:
+    """What a request costs a GPU: every prompt token (each image is `image_tokens` of them,
+    ~1,150 for qwen2.5-vl at 720 px, ~208 for gemma) is prefilled, every answer token decoded.
+    Text tokens are counted as characters / 4."""
+
+    image_tokens: int = 1150
+    prefill: float = 0.0009  # seconds per prompt token
+    decode: float = 0.025  # seconds per answer token
+
+    def tokens(self, body: dict[str, Any], reply: Reply) -> tuple[int, int]:
+        text = json.dumps([body.get("prompt"), body.get("system"), body.get("format")])
+        prompt = len(text) // 4 + self.image_tokens * len(body.get("images") or [])
+        return prompt, max(1, len(reply.response + reply.thinking) // 4)
+
+    def seconds(self, body: dict[str, Any], reply: Reply) -> tuple[float, float]:
+        prompt, answer = self.tokens(body, reply)
+        return prompt * self.prefill, answer * self.decode
+
+
 @dataclass
 class ModelEntry:
     name: str
@@ -159,8 +193,31 @@ class OllamaServer:
         parallel: int = 1,
         chunk_delay: float = 0.0,
         require_key: str | None = None,
+        port: int = 0,
+        lose_gpu_after: int | None = None,
+        gpu_slowdown: float = 8.0,
+        drift_after: int | None = None,
+        drift_per_request: float = 0.0,
+        noise: float = 0.0,
+        outlier_rate: float = 0.0,
+        seed: int = 0,
+        cost: GpuCost | None = None,
     ) -> None:
         self._lock = threading.Lock()
+        # With a cost model, each request takes (and reports) what a GPU would spend on it
+        # instead of `latency`; `gpu_seconds` adds them up.
+        self.cost = cost
+        self.gpu_seconds = 0.0
+        self.port = port
+        self.slowdown = 1.0  # multiplies latency and the reported timings
+        self.lose_gpu_after = lose_gpu_after
+        self.gpu_slowdown = gpu_slowdown
+        self.drift_after = drift_after
+        self.drift_per_request = drift_per_request
+        self.noise = noise
+        self.outlier_rate = outlier_rate
+        self._rng = random.Random(seed)
+        self.generate_count = 0  # generate/chat requests that reached a model
         self._models: dict[str, ModelEntry] = {}
         for name in models if models is not None else ["gemma3:latest"]:
             self.add_model(name)
@@ -182,7 +239,7 @@ class OllamaServer:
 
     def start(self) -> Self:
         handler = type("Handler", (_Handler,), {"emulator": self})
-        httpd = _Server(("127.0.0.1", 0), handler)
+        httpd = _Server(("127.0.0.1", self.port), handler)
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -243,11 +300,35 @@ class OllamaServer:
         with self._lock:
             return self._models.get(normalize_model(name))
 
-    def lose_gpu(self) -> None:
-        """The documented failure: models stay loaded but fall back to CPU (size_vram 0)."""
+    def lose_gpu(self, slowdown: float | None = None) -> None:
+        """The documented failure: models stay loaded but fall back to CPU (size_vram 0),
+        and answer `slowdown` times slower when given."""
         with self._lock:
             for entry in self._models.values():
                 entry.size_vram = 0
+            if slowdown is not None:
+                self.slowdown = slowdown
+
+    def _request_factor(self) -> float:
+        """The slowdown of the next generate request (counts it; applies the scenarios)."""
+        with self._lock:
+            self.generate_count += 1
+            count = self.generate_count
+            lose = self.lose_gpu_after
+            drift = self.drift_after
+        if lose is not None and count > lose and any(
+            m.size_vram != 0 for m in self._models.values()
+        ):
+            self.lose_gpu(self.gpu_slowdown)
+        with self._lock:
+            if drift is not None and count > drift:
+                self.slowdown += self.drift_per_request
+            factor = self.slowdown
+            if self.noise:
+                factor *= math.exp(self._rng.gauss(0.0, self.noise))
+            if self.outlier_rate and self._rng.random() < self.outlier_rate:
+                factor *= 4.0
+        return factor
 
     def respond(self, responder: Responder | str | Reply, *, model: str = "*",
                 kind: str = "*") -> None:
@@ -499,36 +580,49 @@ class _Handler(BaseHTTPRequestHandler):
             "modified_at": _now(),
         })
 
-    def _generate(self, body: Any) -> None:
-        chat = self.path == "/api/chat"
-        images, bad_image = self._images(body)
-        request = self._record(body, images)
+    def _generate_entry(self, body: Any, bad_image: str | None) -> ModelEntry | None:
+        """The model a generate/chat request names, or None once its error is answered."""
         if not self._authorized():
-            return
+            return None
         if not isinstance(body, dict) or not body.get("model"):
             self._error(400, "model is required")
-            return
+            return None
         if bad_image is not None:
             self._error(400, bad_image)
-            return
-        model = normalize_model(str(body["model"]))
-        entry = self.emulator.model(model)
+            return None
+        entry = self.emulator.model(normalize_model(str(body["model"])))
         if entry is None:
             self._error(404, f"model '{body['model']}' not found")
-            return
-        stream = body.get("stream", True) is not False  # Ollama streams unless told not to
-        fault = self.emulator._take_fault(model)
+        return entry
+
+    def _early_fault(self, fault: Fault | None) -> bool:
+        """Answer a status or hang fault; True when the request is answered by it."""
         if fault is not None and fault.kind == "status":
             headers = {}
             if fault.retry_after is not None:
                 headers["Retry-After"] = f"{fault.retry_after:g}"
             self._error(fault.status, fault.error, headers)
-            return
+            return True
         if fault is not None and fault.kind == "hang":
             self._hang()
+            return True
+        return False
+
+    def _generate(self, body: Any) -> None:
+        chat = self.path == "/api/chat"
+        images, bad_image = self._images(body)
+        request = self._record(body, images)
+        entry = self._generate_entry(body, bad_image)
+        if entry is None:
+            return
+        model = entry.name
+        stream = body.get("stream", True) is not False  # Ollama streams unless told not to
+        fault = self.emulator._take_fault(model)
+        if self._early_fault(fault):
             return
         slots = self.emulator._acquire_slot()
         released = False
+        factor = self.emulator._request_factor()
 
         def release() -> None:
             # The model has finished once its last chunk is written: the slot is free before
@@ -539,25 +633,34 @@ class _Handler(BaseHTTPRequestHandler):
                 self.emulator._release_slot(slots)
 
         try:
-            time.sleep(self.emulator.latency)
+            reply = self.emulator._answer(request, model)
+            time.sleep(self._gpu_time(body, reply, factor))
             with self.emulator._lock:
                 entry.loaded = True
-            reply = self.emulator._answer(request, model)
             if fault is not None and fault.kind == "garbage":
                 release()
                 self._send_bytes(200, b'{"model": "broken', "application/json")
             elif stream:
-                self._stream(body, reply, chat, fault, release)
+                self._stream(body, reply, chat, fault, release, factor)
             elif fault is not None and fault.kind == "reset":
                 self._reset_connection()
             else:
                 release()
-                self._send_json(200, self._final(body, reply, chat, full=True))
+                self._send_json(200, self._final(body, reply, chat, full=True, factor=factor))
         finally:
             release()
 
+    def _gpu_time(self, body: dict[str, Any], reply: Reply, factor: float) -> float:
+        cost = self.emulator.cost
+        if cost is None:
+            return self.emulator.latency * factor
+        seconds = sum(cost.seconds(body, reply)) * factor
+        with self.emulator._lock:
+            self.emulator.gpu_seconds += seconds
+        return seconds
+
     def _stream(self, body: dict[str, Any], reply: Reply, chat: bool, fault: Fault | None,
-                release: Callable[[], None]) -> None:
+                release: Callable[[], None], factor: float = 1.0) -> None:
         self._start_stream()
         delay = fault.delay if fault is not None and fault.kind == "slow" else 0.0
         delay = delay or self.emulator.chunk_delay
@@ -585,7 +688,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_stream()
             return
         release()
-        self._write_chunk(self._final(body, reply, chat, full=False))
+        self._write_chunk(self._final(body, reply, chat, full=False, factor=factor))
         self._end_stream()
 
     # --- payloads ----------------------------------------------------------------------------
@@ -626,8 +729,8 @@ class _Handler(BaseHTTPRequestHandler):
         base["done"] = False
         return base
 
-    @staticmethod
-    def _final(body: dict[str, Any], reply: Reply, chat: bool, *, full: bool) -> dict[str, Any]:
+    def _final(self, body: dict[str, Any], reply: Reply, chat: bool, *, full: bool,
+               factor: float = 1.0) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": body["model"], "created_at": _now()}
         response = reply.response if full else ""
         thinking = reply.thinking if full else ""
@@ -640,15 +743,20 @@ class _Handler(BaseHTTPRequestHandler):
             if thinking:
                 payload["thinking"] = thinking
         tokens = max(1, len(reply.response + reply.thinking) // 4)
+        prompt_tokens, prompt_s, eval_s = 300, 0.4, 1.0
+        cost = self.emulator.cost
+        if cost is not None:
+            prompt_tokens, tokens = cost.tokens(body, reply)
+            prompt_s, eval_s = cost.seconds(body, reply)
         payload.update({
             "done": True,
             "done_reason": "stop",
-            "total_duration": 1_500_000_000,
+            "total_duration": round((prompt_s + eval_s + 0.1) * 1e9 * factor),
             "load_duration": 50_000_000,
-            "prompt_eval_count": 300,
-            "prompt_eval_duration": 400_000_000,
+            "prompt_eval_count": prompt_tokens,
+            "prompt_eval_duration": round(prompt_s * 1e9 * factor),
             "eval_count": tokens,
-            "eval_duration": 1_000_000_000,
+            "eval_duration": round(eval_s * 1e9 * factor),
         })
         return payload
 
@@ -682,3 +790,110 @@ class _Handler(BaseHTTPRequestHandler):
             "size_vram": entry.size if entry.size_vram is None else entry.size_vram,
             "context_length": 4096,
         }
+
+
+# --- as a process ---------------------------------------------------------------------------------
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.ollama_server serve")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--models", default="gemma3:latest", help="comma-separated")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--lose-gpu-after", type=int, default=None)
+    parser.add_argument("--gpu-slowdown", type=float, default=8.0)
+    parser.add_argument("--drift-after", type=int, default=None)
+    parser.add_argument("--drift-per-request", type=float, default=0.0)
+    parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--outlier-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pidfile", default=None)
+    return parser
+
+
+def serve(argv: list[str]) -> int:
+    """Run the emulator until SIGTERM/SIGINT; the address is fixed so a restart keeps it."""
+    args = _serve_parser().parse_args(argv)
+    server = OllamaServer(
+        models=[m for m in args.models.split(",") if m], latency=args.latency,
+        parallel=args.parallel, port=args.port, lose_gpu_after=args.lose_gpu_after,
+        gpu_slowdown=args.gpu_slowdown, drift_after=args.drift_after,
+        drift_per_request=args.drift_per_request, noise=args.noise,
+        outlier_rate=args.outlier_rate, seed=args.seed,
+    )
+    deadline = time.monotonic() + 10
+    while True:  # the killed predecessor's socket may take a moment to go
+        try:
+            server.start()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    if args.pidfile:
+        with open(args.pidfile + ".tmp", "w") as handle:
+            handle.write(str(os.getpid()))
+        os.replace(args.pidfile + ".tmp", args.pidfile)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.stop()
+    return 0
+
+
+def answers(port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+            conn.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return conn.recv(12).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
+def restart(argv: list[str]) -> int:
+    """Kill the server named by --pidfile (SIGKILL: as abrupt as a crash) and start the
+    `serve` command after `--` in its place, detached; exit once it answers."""
+    parser = argparse.ArgumentParser(prog="python -m tests.ollama_server restart")
+    parser.add_argument("--pidfile", required=True)
+    parser.add_argument("serve", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    serve_args = [a for a in args.serve if a != "--"]
+    if serve_args[:1] == ["serve"]:
+        serve_args = serve_args[1:]
+    port = _serve_parser().parse_args(serve_args).port
+    try:
+        with open(args.pidfile) as handle:
+            os.kill(int(handle.read().strip()), signal.SIGKILL)
+    except (OSError, ValueError):
+        pass  # not running: just start it
+    os.unlink(args.pidfile) if os.path.exists(args.pidfile) else None
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.Popen(
+        [sys.executable, "-m", "tests.ollama_server", "serve", *serve_args,
+         "--pidfile", args.pidfile],
+        cwd=root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if os.path.exists(args.pidfile) and answers(port):
+            return 0
+        time.sleep(0.05)
+    return 1
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
+    if argv[:1] == ["restart"]:
+        return restart(argv[1:])
+    print("usage: python -m tests.ollama_server serve|restart ...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.library_builder import _DROP_DAC, REPO, permissions_enforced
 from xmpvision.discover import (
     DiscoveryError,
     Photo,
@@ -226,19 +230,34 @@ def test_unreadable_folder_is_reported_and_walk_goes_on(
     assert errors_of(items) == [DiscoveryError(locked, "Permission denied")]
 
 
+_DISCOVER_CHILD = """
+import json, sys
+from xmpvision.discover import DiscoveryError, discover
+print(json.dumps([[type(i).__name__, i.path, getattr(i, "reason", "")]
+                  for i in discover([sys.argv[1]])]))
+"""
+
+
 def test_unreadable_folder_for_real(tmp_path: Path) -> None:
     locked = tmp_path / "locked"
     touch(locked / "secret.jpg")
     touch(tmp_path / "ok.jpg")
     locked.chmod(0)
     try:
-        if os.access(locked, os.R_OK):
-            pytest.skip("running with privileges that ignore permissions (root)")
-        items = list(discover([tmp_path]))
+        # As root the kernel ignores permissions: walk in a child without that privilege.
+        reason = permissions_enforced()
+        if reason is not None:
+            pytest.fail(reason)
+        prefix = _DROP_DAC if os.geteuid() == 0 else []
+        out = subprocess.run([*prefix, sys.executable, "-c", _DISCOVER_CHILD, str(tmp_path)],
+                             capture_output=True, text=True, check=True, cwd=REPO).stdout
     finally:
         locked.chmod(0o755)
-    assert rel(tmp_path, items) == ["ok.jpg"]
-    assert errors_of(items) == [DiscoveryError(str(locked), "Permission denied")]
+    items = json.loads(out)
+    assert [os.path.relpath(p, tmp_path) for kind, p, _ in items if kind == "Photo"] == ["ok.jpg"]
+    assert [(p, why) for kind, p, why in items if kind == "DiscoveryError"] == [
+        (str(locked), "Permission denied")
+    ]
 
 
 def test_listing_that_fails_half_way_keeps_what_was_read(

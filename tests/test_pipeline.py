@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+from PIL import Image
 
 from tests.library_builder import (
     as_list,
     exiftool_json,
+    jpeg_bytes,
     sidecar_of,
     state_results,
+    write,
     write_config,
     write_photos,
 )
-from tests.ollama_server import OllamaServer
+from tests.ollama_server import DEFAULT_CAPTION, OllamaServer
 from xmpvision.chain.analyzer import SCAN_CONTEXTS, build_analyzer
 from xmpvision.config import SUPPORTED_TYPES, load_config
+from xmpvision.discover import Photo
+from xmpvision.errors import StateError
 from xmpvision.pipeline import Pipeline, RunOptions, RunResult
 from xmpvision.report import PhotoReport
 from xmpvision.state import StateDB
@@ -50,12 +59,14 @@ def server() -> Iterator[OllamaServer]:
         yield emulator
 
 
-def run(tmp_path: Path, config: Path, *roots: Path) -> tuple[RunResult, Collect]:
+def run(tmp_path: Path, config: Path, *roots: Path, options: RunOptions | None = None,
+        stop: threading.Event | None = None) -> tuple[RunResult, Collect]:
     analyzer = build_analyzer(load_config(config).config, SUPPORTED_TYPES, SCAN_CONTEXTS)
     collect = Collect()
     try:
         with StateDB.open(tmp_path / "state.db") as state:
-            result = Pipeline(analyzer, state, RunOptions(), collect).run(roots)
+            result = Pipeline(analyzer, state, options or RunOptions(), collect,
+                              stop).run(roots)
     finally:
         analyzer.close()
     return result, collect
@@ -113,3 +124,110 @@ def test_corrupt_sidecar_is_reported_untouched_and_retried(tmp_path: Path,
     result, collect = run(tmp_path, config, tmp_path / "photos")
     assert collect.reports[str(bad)].status == "done"
     assert collect.unchanged_paths == [str(good)]
+
+
+def test_a_photo_bad_in_itself_is_skipped_until_it_changes(tmp_path: Path,
+                                                          server: OllamaServer) -> None:
+    good = write_photos(tmp_path / "photos", 2, per_folder=3)
+    bad = write(tmp_path / "photos" / "roll00" / "truncated.jpg", jpeg_bytes((640, 480))[:700])
+    config = write_config(tmp_path / "vision.yml", server.url)
+    result, collect = run(tmp_path, config, tmp_path / "photos")
+    assert collect.reports[str(bad)].status == "failed" and not result.ok
+    server.clear()
+
+    result, collect = run(tmp_path, config, tmp_path / "photos")
+    report = collect.reports[str(bad)]
+    assert report.status == "skipped", report
+    assert report.error is not None and "truncated" in report.error
+    assert "--retry-failed" in report.error
+    assert result.ok and result.summary.counts["skipped"] == 1
+    assert result.summary.counts["failed"] == 0
+    assert sorted(collect.unchanged_paths) == sorted(map(str, good))
+    assert server.generate_requests() == []
+
+    result, collect = run(tmp_path, config, tmp_path / "photos",
+                          options=RunOptions(retry_failed=True))
+    assert collect.reports[str(bad)].status == "failed" and not result.ok
+    assert state_results(tmp_path / "state.db")[str(bad)] == {"labels": "failed",
+                                                              "caption": "failed"}
+
+    bad.write_bytes(jpeg_bytes())  # repaired: tried again, and done
+    result, collect = run(tmp_path, config, tmp_path / "photos")
+    assert collect.reports[str(bad)].status == "done" and result.ok
+    result, collect = run(tmp_path, config, tmp_path / "photos")
+    assert collect.unchanged_paths == sorted(map(str, [*good, bad]))
+
+
+def test_a_failure_that_is_not_the_file_s_own_is_retried(
+    tmp_path: Path, server: OllamaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error of a share (or a permission, a vanished file) can go away while the file
+    stays as it is: such a photo is tried again on every run, as a model failure is."""
+    (photo,) = write_photos(tmp_path / "photos", 1)
+
+    def unreadable(*args: object, **kwargs: object) -> NoReturn:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Image, "open", unreadable)
+    config = write_config(tmp_path / "vision.yml", server.url)
+    for _ in range(2):
+        result, collect = run(tmp_path, config, tmp_path / "photos")
+        report = collect.reports[str(photo)]
+        assert report.status == "failed" and "Input/output error" in str(report.error)
+    monkeypatch.undo()
+    result, collect = run(tmp_path, config, tmp_path / "photos")
+    assert collect.reports[str(photo)].status == "done" and result.ok
+
+
+def test_a_state_error_mid_run_finishes_the_photos_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = write_photos(tmp_path / "photos", 16, per_folder=16)
+    with OllamaServer(models=["gemma3:latest"], parallel=2, latency=0.1) as server:
+        config = write_config(tmp_path / "vision.yml", server.url, parallel=2)
+        analyzer = build_analyzer(load_config(config).config, SUPPORTED_TYPES, SCAN_CONTEXTS)
+        try:
+            with StateDB.open(tmp_path / "state.db") as state:
+
+                def full(photo: Photo, type_: str, *, model: str, source: str) -> None:
+                    raise StateError(state.path, "database or disk is full", action="writing")
+
+                monkeypatch.setattr(state, "mark_done", full)
+                with pytest.raises(StateError, match="disk is full"):
+                    Pipeline(analyzer, state, RunOptions(), Collect()).run([tmp_path / "photos"])
+        finally:
+            analyzer.close()
+        requests = len(server.generate_requests())
+    written = [p for p in photos if os.path.exists(sidecar_of(p))]
+    assert 2 <= len(written) < len(photos)  # several were in flight; the walk stopped
+    assert requests == 2 * len(written)  # every photo analysed got its sidecar
+    for record in exiftool_json([sidecar_of(p) for p in written]):
+        assert as_list(record["Subject"]) == ["Dog", "Beach"]
+        assert record["Description"] == DEFAULT_CAPTION
+
+
+def test_deleted_photos_are_forgotten_after_a_complete_run_only(
+    tmp_path: Path, server: OllamaServer
+) -> None:
+    photos = write_photos(tmp_path / "photos", 6, per_folder=3)
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert run(tmp_path, config, tmp_path / "photos")[0].ok
+    gone = [photos[0], photos[4]]
+    for photo in gone:
+        photo.unlink()
+    kept = {str(p) for p in photos if p not in gone}
+
+    stop = threading.Event()
+    stop.set()  # stopped (Ctrl-C) before the walk ended: nothing is forgotten
+    run(tmp_path, config, tmp_path / "photos", stop=stop)
+    assert set(state_results(tmp_path / "state.db")) == {str(p) for p in photos}
+    write(tmp_path / "photos" / "roll00" / "new.jpg", jpeg_bytes())  # needs work: counted
+    run(tmp_path, config, tmp_path / "photos", options=RunOptions(count=0))  # --count limit
+    assert set(state_results(tmp_path / "state.db")) == {str(p) for p in photos}
+    run(tmp_path, config, tmp_path / "photos", options=RunOptions(dry_run=True))
+    assert set(state_results(tmp_path / "state.db")) == {str(p) for p in photos}
+
+    result, _ = run(tmp_path, config, tmp_path / "photos")
+    assert result.ok
+    assert set(state_results(tmp_path / "state.db")) == kept | {
+        str(tmp_path / "photos" / "roll00" / "new.jpg")}

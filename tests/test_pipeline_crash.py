@@ -1,9 +1,10 @@
 """`xmpvision scan` stopped from outside: SIGTERM (a clean stop) and SIGKILL (a crash) at
-random moments, then a rerun; the library must end complete, consistent and without
-duplicates."""
+random moments, then a rerun; and stopped by its state database: the disk holding it full, or
+the file damaged. The library must end complete, consistent and without duplicates."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import sqlite3
@@ -13,7 +14,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from lxml import etree
+from typer.testing import CliRunner
 
 from tests.library_builder import (
     cli_env,
@@ -25,6 +28,8 @@ from tests.library_builder import (
     write_photos,
 )
 from tests.ollama_server import DEFAULT_CAPTION, OllamaServer
+from xmpvision.cli import app
+from xmpvision.state import StateDB
 
 NS = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
@@ -148,4 +153,78 @@ def test_sigkill_at_random_moments_then_a_rerun_completes(tmp_path: Path) -> Non
     # A photo reported done was recorded before it was reported: never done twice.
     assert [p for p, n in reported.items() if n > 1] == [], seed
     assert out.summary["done"] + out.summary["unchanged"] == len(photos), seed
+    check_library(tmp_path, photos)
+
+
+def test_state_disk_full_mid_run_stops_cleanly_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = write_photos(tmp_path / "photos", 120, per_folder=40)
+    state = tmp_path / "state.db"
+    prepare = StateDB._prepare
+
+    def small_disk(conn: sqlite3.Connection, target: str, **options: bool) -> None:
+        prepare(conn, target, **options)
+        # No page more than the fresh database has: full after a few dozen photos.
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    monkeypatch.setattr(StateDB, "_prepare", staticmethod(small_disk))
+    monkeypatch.setenv("XMPVISION_NO_DOWNLOAD", "1")
+    runner = CliRunner()
+    with OllamaServer(models=["gemma3:latest"], parallel=4) as server:
+        config = write_config(tmp_path / "vision.yml", server.url, parallel=4)
+        args = ["scan", str(tmp_path / "photos"), "--json", "--state", str(state),
+                "--config", str(config)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "Traceback" not in result.stderr and isinstance(result.exception, SystemExit)
+        assert (f"xmpvision: error writing state database {state}: database or disk is full; "
+                "free space on the disk holding it") in result.stderr \
+            or (f"xmpvision: error updating state database {state}: database or disk is full; "
+                "free space on the disk holding it") in result.stderr, result.stderr
+        written = [p for p in photos if os.path.exists(sidecar_of(p))]
+        assert 0 < len(written) < len(photos)
+        for photo in written:  # what was written is whole
+            check_sidecar(str(sidecar_of(photo)))
+        reported = parse_ndjson(result.stdout, allow_partial_tail=True).paths("done")
+        assert set(reported) <= {str(p) for p in written}
+
+        monkeypatch.undo()  # space again: the next run completes the library
+        monkeypatch.setenv("XMPVISION_NO_DOWNLOAD", "1")
+        again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    out = parse_ndjson(again.stdout)
+    assert set(reported).isdisjoint(out.paths("done"))
+    check_library(tmp_path, photos)
+
+
+def test_a_damaged_state_database_is_moved_aside_and_the_scan_works(tmp_path: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 300, per_folder=100)
+    state = tmp_path / "state.db"
+    with OllamaServer(models=["gemma3:latest"], parallel=4) as server:
+        config = write_config(tmp_path / "vision.yml", server.url, parallel=4)
+        args: list[str | os.PathLike[str]] = ["scan", tmp_path / "photos", "--json", "--state",
+                                              state, "--config", config]
+        assert run_xmpvision(*args, timeout=120).returncode == 0
+        sidecars = {p: Path(sidecar_of(p)).read_bytes() for p in photos}
+        time.sleep(0.05)  # later than the clean close, as damage comes outside a test
+        data = bytearray(state.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 3000] = os.urandom(3000)
+        state.write_bytes(bytes(data))
+
+        result = run_xmpvision(*args, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    # The damaged database, beside its write-ahead log if it had one.
+    (aside,) = [p for p in tmp_path.glob("state.db.damaged-*")
+                if not p.name.endswith(("-wal", "-shm"))]
+    assert f"state database {state} is damaged" in result.stderr
+    assert f"moved it to {aside}" in result.stderr
+    out = parse_ndjson(result.stdout)
+    # Checked again with the models; the sidecars already hold their values: nothing new.
+    assert out.summary["failed"] == 0 and out.summary["done"] == 0
+    assert out.summary["unchanged"] == len(photos)
+    assert {p: Path(sidecar_of(p)).read_bytes() for p in photos} == sidecars
     check_library(tmp_path, photos)

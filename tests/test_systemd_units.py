@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.sidecar.sidecar_helpers import require
 
 UNITS = Path(__file__).resolve().parent.parent / "systemd"
+# What systemd-analyze verifies; the folder also holds the polkit rule (JavaScript).
+UNIT_SUFFIXES = (".service", ".timer", ".socket", ".path", ".target", ".mount")
+
+
+def _units() -> list[Path]:
+    return sorted(p for p in UNITS.iterdir() if p.suffix in UNIT_SUFFIXES)
 
 
 def test_units_verify(tmp_path: Path) -> None:
+    require("systemd-analyze")  # CI installs it and sets XMPVISION_REQUIRE_READERS: no skip
     analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
-    for unit in UNITS.iterdir():
+    assert analyze is not None
+    for unit in _units():
         shutil.copy(unit, tmp_path / unit.name)
     result = subprocess.run(
-        [analyze, "verify", "--man=false",
-         *(str(tmp_path / u.name) for u in sorted(UNITS.iterdir()))],
+        [analyze, "verify", "--man=false", *(str(tmp_path / u.name) for u in _units())],
         capture_output=True, text=True, check=False,
     )
     # The binary is not installed at /usr/local/bin on a test machine; anything else is a fault.
@@ -34,3 +40,41 @@ def test_service_is_a_oneshot_scan_with_timer() -> None:
     assert "Nice=19" in service and "IOSchedulingClass=idle" in service
     timer = (UNITS / "xmpvision-scan.timer").read_text()
     assert "Persistent=true" in timer and "RandomizedDelaySec=" in timer
+
+
+def _setting(unit: str, key: str) -> list[str]:
+    return [line.split("=", 1)[1].strip() for line in unit.splitlines()
+            if line.startswith(f"{key}=")]
+
+
+def test_daemon_unit_is_notify_with_the_scan_units_hardening() -> None:
+    daemon = (UNITS / "xmpvision.service").read_text()
+    scan = (UNITS / "xmpvision-scan.service").read_text()
+    assert _setting(daemon, "Type") == ["notify"]
+    assert _setting(daemon, "Restart") == ["on-failure"]
+    assert "xmpvision daemon" in _setting(daemon, "ExecStart")[0]
+    hardening = ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "PrivateDevices",
+                 "ProtectHome", "RestrictSUIDSGID", "RestrictAddressFamilies",
+                 "ProtectKernelModules", "ReadWritePaths", "StateDirectory")
+    for key in hardening:
+        assert _setting(daemon, key) == _setting(scan, key), key
+    # systemctl reaches systemd over the D-Bus system bus: a Unix socket.
+    assert "AF_UNIX" in _setting(daemon, "RestrictAddressFamilies")[0]
+
+
+def test_polkit_rule_grants_exactly_the_restart_of_ollama_to_the_units_user() -> None:
+    from xmpvision.config.defaults import DEFAULT_HEALTH_RESTART
+
+    rules = list(UNITS.glob("*.rules"))
+    assert len(rules) == 1
+    rule = rules[0].read_text()
+    users = set(re.findall(r'subject\.user == "([^"]+)"', rule))
+    unit_users = {_setting((UNITS / name).read_text(), "User")[0]
+                  for name in ("xmpvision.service", "xmpvision-scan.service")}
+    assert users == unit_users == {"photos"}
+    assert re.findall(r'action\.lookup\("unit"\) == "([^"]+)"', rule) == ["ollama.service"]
+    assert re.findall(r'action\.lookup\("verb"\) == "([^"]+)"', rule) == ["restart"]
+    assert 'action.id == "org.freedesktop.systemd1.manage-units"' in rule
+    assert DEFAULT_HEALTH_RESTART is not None
+    assert DEFAULT_HEALTH_RESTART.split()[-1] == "ollama.service"
+    assert rule.count("polkit.Result.YES") == 1 and "||" not in rule

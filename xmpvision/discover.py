@@ -221,7 +221,7 @@ class _Walker:
         logger.debug("skipping %s: same folder as %s, already scanned", path, first)
         return _SKIP
 
-    def _walk_tree(self, top: str) -> Iterator[Discovered]:
+    def _walk_tree(self, top: str) -> Iterator[Discovered]:  # noqa: C901 - inlined hot path
         """Walk folders depth-first; per folder, its photos (sorted) before its subfolders.
 
         This loop is the per-file hot path of a rescan, so it is one generator with the

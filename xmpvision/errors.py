@@ -7,6 +7,7 @@ them all.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -17,10 +18,24 @@ EXIT_USAGE = 2  # usage or config error
 EXIT_INTERRUPTED = 130
 
 
+# Secrets never reach output. Every error's message is redacted when the error is made, and
+# the CLI redacts every log record with the same function.
+# Greedy up to the last "@" before the path, so a password holding "@" is taken out whole.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]{0,30}://)[^/\s?#]{1,512}@")
+
+
+def redact(text: str) -> str:
+    """`text` with the userinfo of every URL in it replaced by "***"."""
+    return _USERINFO.sub(r"\g<scheme>***@", text) if "@" in text else text
+
+
 class XmpvisionError(Exception):
-    """Base of every error xmpvision raises on purpose."""
+    """Base of every error xmpvision raises on purpose; its message never holds a password."""
 
     exit_code: ClassVar[int] = EXIT_USAGE
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact(message))
 
 
 class UsageError(XmpvisionError):
@@ -35,8 +50,8 @@ class ConfigError(XmpvisionError):
     """
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+        self.problems = [redact(problem) for problem in problems]
+        super().__init__("\n".join(self.problems))
 
 
 class UnknownSourceError(XmpvisionError, ValueError):
@@ -107,23 +122,25 @@ class InvalidPayload(EngineError):
     """The model answered with something that is not a usable result."""
 
 
-class ImageError(XmpvisionError):
+class FileError(XmpvisionError):
+    """One file cannot be used: "error <doing> PATH: REASON"; the run goes on without it."""
+
+    exit_code = EXIT_FAILED
+    doing: ClassVar[str] = "using"
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        super().__init__(f"error {self.doing} {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class ImageError(FileError):
     """A photo cannot be read or decoded; the file is skipped and reported."""
 
-    exit_code = EXIT_FAILED
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"error reading {path}: {reason}")
-        self.path = path
-        self.reason = reason
+    doing = "reading"
 
 
-class SidecarError(XmpvisionError):
+class SidecarError(FileError):
     """A sidecar cannot be read or written; it is left untouched and the photo is skipped."""
 
-    exit_code = EXIT_FAILED
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"error writing {path}: {reason}")
-        self.path = path
-        self.reason = reason
+    doing = "writing"

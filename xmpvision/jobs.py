@@ -9,7 +9,8 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS, SCAN_CONTEXTS, build_analyzer
@@ -17,6 +18,7 @@ from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
 from xmpvision.discover import DiscoveryError, Photo, discover, photo_kind
 from xmpvision.engines.base import Engine
 from xmpvision.errors import ImageError, NoRunnableModel, SidecarError, UsageError
+from xmpvision.health.monitor import monitored_factory
 from xmpvision.pipeline import Pipeline, Reporter, RunOptions, RunResult
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
@@ -81,17 +83,24 @@ def run_models(
     Raises UsageError, NoRunnableModel, RunLocked or StateError before any photo is touched.
     """
     check_roots(roots)
-    analyzer = build_analyzer(config, types, contexts, factory)
-    try:
-        if not analyzer.types:
-            raise NoRunnableModel(
-                f"no model of type {', '.join(types)} runs in this context "
-                f"({', '.join(c.value for c in contexts)}); see `xmpvision vision ls`"
-            )
-        with _state(state_path) as state:
-            return Pipeline(analyzer, state, options, reporter, stop).run(roots)
-    finally:
-        analyzer.close()
+    # How sidecars are written is the configuration's, whoever started the run.
+    options = replace(options, naming=config.sidecar.naming,
+                      keyword_parent=config.sidecar.keyword_parent)
+    # Every long run watches Ollama's health (and restarts it when it drifts); a caller with
+    # its own factory (the daemon, whose monitor outlives its jobs; tests) attaches its own.
+    with (monitored_factory(config, state_path) if factory is None
+          else nullcontext(factory)) as make:
+        analyzer = build_analyzer(config, types, contexts, make)
+        try:
+            if not analyzer.types:
+                raise NoRunnableModel(
+                    f"no model of type {', '.join(types)} runs in this context "
+                    f"({', '.join(c.value for c in contexts)}); see `xmpvision vision ls`"
+                )
+            with _state(state_path) as state:
+                return Pipeline(analyzer, state, options, reporter, stop).run(roots)
+        finally:
+            analyzer.close()
 
 
 def run_scan(
@@ -129,7 +138,8 @@ def reset_library(
             if isinstance(item, DiscoveryError):
                 report = PhotoReport(Path(item.path), "failed", error=str(item))
             else:
-                report = _reset_one(item, types, source, naming, dry_run, state)
+                report = _reset_one(item, types, source, naming, dry_run, state,
+                                    follow_symlinks=follow_symlinks)
             summary.add(report.status)
             if report.status == "unchanged":
                 reporter.unchanged(os.fsdecode(item.path))
@@ -140,18 +150,20 @@ def reset_library(
 
 
 def _reset_one(photo: Photo, types: set[str], source: str, naming: Naming, dry_run: bool,
-               state: StateDB) -> PhotoReport:
+               state: StateDB, *, follow_symlinks: bool) -> PhotoReport:
     path = Path(photo.path)
     if existing_sidecar(path, naming) is None:
         return PhotoReport(path, "unchanged")
     try:
-        change = reset_sidecar(path, types, source, naming=naming, dry_run=dry_run)
+        change = reset_sidecar(path, types, source, naming=naming, dry_run=dry_run,
+                               follow_symlinks=follow_symlinks)
     except SidecarError as exc:
         return PhotoReport(path, "failed", error=str(exc))
     if change.changed and not dry_run:
         state.forget(photo, types)
     planned = {"keywords_removed": list(change.keywords_removed),
-               "caption_removed": change.caption_removed} if dry_run else None
+               "caption_removed": change.caption_removed,
+               "title_removed": change.title_removed} if dry_run else None
     status: Status = "done" if change.changed else "unchanged"
     return PhotoReport(path, status, sidecar=change.path, planned=planned)
 

@@ -5,6 +5,12 @@ libraries and SQLite both want a single writer). It streams photos from discover
 state what each one needs, and hands the work to a thread pool sized so that every Ollama
 service has `Service.Parallel` requests in flight while the next images are being decoded.
 The number of photos in flight is bounded, so memory does not grow with the library.
+
+A photo that failed for a reason of its own (empty, truncated, not an image) is skipped while
+it is unchanged, unless `retry_failed`; a failure of a model or a service is retried every run.
+After a complete walk the state forgets the photos that were deleted under the roots. When the
+state database fails (disk full, damaged), the photos in flight are finished and the run ends
+with the StateError.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any, Protocol
 from xmpvision.chain.analyzer import Analyzer, with_source
 from xmpvision.chain.resolve import describe_model
 from xmpvision.discover import DiscoveryError, Photo, discover
-from xmpvision.errors import ImageError, SidecarError
+from xmpvision.errors import ImageError, SidecarError, StateError
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import PhotoResult
@@ -30,7 +36,7 @@ from xmpvision.sidecar import SidecarChange, update_sidecar
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
 from xmpvision.sources import DEFAULT_SOURCE
-from xmpvision.state import FileStatus, StateDB
+from xmpvision.state import FileStatus, Plan, StateDB
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,8 @@ class RunOptions:
     jobs: int | None = None  # worker threads; default from the services' Parallel
     follow_symlinks: bool = False
     naming: Naming = "full"
+    keyword_parent: str | None = None  # Sidecar.KeywordParent
+    retry_failed: bool = False  # --retry-failed: decode again files that failed on their own
 
 
 @dataclass
@@ -65,6 +73,7 @@ class _Job:
     photo: Photo
     todo: tuple[str, ...]
     regenerate: bool  # the photo changed since its values were generated
+    bad: bool  # it failed for a reason of its own before and is tried again (retry_failed)
 
 
 class Reporter(Protocol):
@@ -81,6 +90,25 @@ class Reporter(Protocol):
 
 
 Outcome = PhotoResult | ImageError
+
+
+class _InternalError(ImageError):
+    """A bug met while working on a photo: the photo fails, the file is not held to blame."""
+
+
+def _file_at_fault(error: ImageError) -> bool:
+    """Whether the file's own bytes failed (empty, truncated, not an image, too large, no
+    usable preview), so that decoding it again unchanged is pointless. Not a bug, nor an
+    operating-system error (permission denied, vanished, an I/O error of a share): those can
+    go away without the file changing."""
+    if isinstance(error, _InternalError):
+        return False
+    cause = error.__cause__
+    return not (isinstance(cause, OSError) and cause.errno is not None)
+
+
+def _skip_reason(bad: str) -> str:
+    return f"not retried: {bad}; unchanged since it failed (--retry-failed to try again)"
 
 
 class Pipeline:
@@ -105,11 +133,37 @@ class Pipeline:
         self._max_in_flight = self.workers + PREPARE_AHEAD
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
+        self._state_error: StateError | None = None  # the first, while photos finish
+        self._discovery_errors: list[str] = []  # paths: no record is pruned around them
 
     def run(self, roots: Iterable[str | os.PathLike[str]]) -> RunResult:
+        roots = list(roots)  # walked, then pruned
         started = time.monotonic()
-        submitted = 0
         pending: dict[Future[Outcome], _Job] = {}
+        self.state.start_walk()
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
+            try:
+                complete = self._walk(roots, pool, pending)
+            finally:
+                # Ctrl-C, SIGTERM or an error: finish and record what is already in flight.
+                while pending:
+                    self._collect(pending, block=True, draining=True)
+                try:
+                    self.state.flush()
+                except StateError as exc:
+                    self._state_error = self._state_error or exc
+        if self._state_error is not None:
+            raise self._state_error
+        if complete and not self.stop.is_set() and not self.options.dry_run:
+            # Every photo under the roots was planned, so moves are recognised already.
+            self.state.prune(roots, skip=self._discovery_errors)
+        self.summary.seconds = time.monotonic() - started
+        return RunResult(self.summary, interrupted=self.stop.is_set(),
+                         unusable=dict(self.unusable))
+
+    def _walk(self, roots: list[str | os.PathLike[str]], pool: ThreadPoolExecutor,
+              pending: dict[Future[Outcome], _Job]) -> bool:
+        """Plan every photo under `roots` and submit the work; True if none was left out."""
         # An unchanged photo is the per-file hot loop of a rescan (bench/bench_rescan.py): what
         # it uses is looked up once here, and it is counted in a local, not per photo in
         # self.summary (added in the finally clause).
@@ -117,58 +171,62 @@ class Pipeline:
         plan_of = self.state.plan
         types = self.types
         force = self.options.force
+        count = self.options.count
         report_unchanged = self.report.unchanged
         moved = FileStatus.MOVED
-        changed = FileStatus.CHANGED
         unchanged = 0
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
-            try:
-                for item in discover(roots, follow_symlinks=self.options.follow_symlinks):
-                    if stopped():
-                        break
-                    if isinstance(item, DiscoveryError):
-                        self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
-                        continue
-                    plan = plan_of(item, types, force=force)
-                    todo = plan.todo
-                    if plan.status is moved and not self._follow_move(item):
-                        todo = types  # its sidecar could not follow it: redo it
-                    if not todo:
-                        unchanged += 1
-                        report_unchanged(item.path)
-                        continue
-                    if self.options.count is not None and submitted >= self.options.count:
-                        break
-                    if not self._checked:
-                        # Once, when the first photo needs work: a missing model or a dead
-                        # service is one clear error, not one request (or retry) per photo.
-                        self._check_models()
-                    if self.unusable and all(t in self.unusable for t in todo):
-                        # No model can serve this photo: it fails (and is retried next run)
-                        # without being decoded. A photo that also needs a usable type is
-                        # analysed; its broken type then fails at once (EnginePool remembers).
-                        error = "; ".join(f"{t}: {self.unusable[t]}" for t in todo)
-                        self._mark_failed(item, todo, error)
-                        self._emit(PhotoReport(Path(item.path), "failed", error=error))
-                        submitted += 1
-                        continue
-                    while len(pending) >= self._max_in_flight:
-                        self._collect(pending, block=True)
-                    # A photo whose pixels changed gets fresh values in place of our old ones,
-                    # as --force would (values the user wrote still win).
-                    job = _Job(item, todo, regenerate=plan.status is changed)
-                    pending[pool.submit(self._work, item, todo)] = job
-                    submitted += 1
-                    self._collect(pending, block=False)
-            finally:
-                self.summary.counts["unchanged"] += unchanged
-                # Ctrl-C, SIGTERM or an error: finish and record what is already in flight.
-                while pending:
-                    self._collect(pending, block=True)
-                self.state.flush()
-        self.summary.seconds = time.monotonic() - started
-        return RunResult(self.summary, interrupted=self.stop.is_set(),
-                         unusable=dict(self.unusable))
+        submitted = 0
+        try:
+            for item in discover(roots, follow_symlinks=self.options.follow_symlinks):
+                if stopped():
+                    return False
+                if isinstance(item, DiscoveryError):
+                    self._discovery_errors.append(item.path)
+                    self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
+                    continue
+                plan = plan_of(item, types, force=force)
+                todo = plan.todo
+                if plan.status is moved and not self._follow_move(item):
+                    todo = types  # its sidecar could not follow it: redo it
+                if not todo:
+                    unchanged += 1
+                    report_unchanged(item.path)
+                    continue
+                if count is not None and submitted >= count:
+                    return False
+                submitted += self._submit(item, plan, todo, pool, pending)
+            return True
+        finally:
+            self.summary.counts["unchanged"] += unchanged
+
+    def _submit(self, photo: Photo, plan: Plan, todo: tuple[str, ...], pool: ThreadPoolExecutor,
+                pending: dict[Future[Outcome], _Job]) -> int:
+        """Hand a photo that needs work to the workers; 1 if it counts toward --count."""
+        if plan.bad is not None and not self.options.retry_failed:
+            # Decoding it again would fail again: said, not counted as a failure.
+            self._emit(PhotoReport(Path(photo.path), "skipped", error=_skip_reason(plan.bad)))
+            return 0
+        if not self._checked:
+            # Once, when the first photo needs work: a missing model or a dead service is one
+            # clear error, not one request (or retry) per photo.
+            self._check_models()
+        if self.unusable and all(t in self.unusable for t in todo):
+            # No model can serve this photo: it fails (and is retried next run) without being
+            # decoded. A photo that also needs a usable type is analysed; its broken type then
+            # fails at once (EnginePool remembers).
+            error = "; ".join(f"{t}: {self.unusable[t]}" for t in todo)
+            self._mark_failed(photo, todo, error)
+            self._emit(PhotoReport(Path(photo.path), "failed", error=error))
+            return 1
+        while len(pending) >= self._max_in_flight:
+            self._collect(pending, block=True)
+        # A photo whose pixels changed gets fresh values in place of our old ones, as --force
+        # would (values the user wrote still win).
+        job = _Job(photo, todo, regenerate=plan.status is FileStatus.CHANGED,
+                   bad=plan.bad is not None)
+        pending[pool.submit(self._work, photo, todo)] = job
+        self._collect(pending, block=False)
+        return 1
 
     def _check_models(self) -> None:
         """Say once which models cannot run, why, and how to fix it; record the types no
@@ -212,7 +270,11 @@ class Pipeline:
 
     # -- the single writer -----------------------------------------------------------------
 
-    def _collect(self, pending: dict[Future[Outcome], _Job], *, block: bool) -> None:
+    def _collect(self, pending: dict[Future[Outcome], _Job], *, block: bool,
+                 draining: bool = False) -> None:
+        """Record and report the finished photos. A StateError is raised once the finished
+        ones are all handled (their sidecars are written); while `draining`, it is kept for
+        the end of the run."""
         if not pending:
             return
         done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
@@ -222,15 +284,27 @@ class Pipeline:
                 outcome = future.result()
             except Exception as exc:  # a bug must cost one photo, not the run
                 log.exception("internal error on %s", job.photo.path)
-                outcome = ImageError(job.photo.path, f"internal error: {exc!r}")
-            self._emit(self._finish(job, outcome))
+                outcome = _InternalError(job.photo.path, f"internal error: {exc!r}")
+            try:
+                report = self._finish(job, outcome)
+            except StateError as exc:
+                # Not recorded, so not reported: the next run does it (writing nothing new).
+                self._state_error = self._state_error or exc
+                continue
+            self._emit(report)
+        if self._state_error is not None and not draining:
+            raise self._state_error
 
     def _finish(self, job: _Job, outcome: Outcome) -> PhotoReport:
         photo, todo = job.photo, job.todo
         path = Path(photo.path)
         if isinstance(outcome, ImageError):
             self._mark_failed(photo, todo, outcome.reason)
+            if _file_at_fault(outcome) and not self.options.dry_run:
+                self.state.set_bad(photo, outcome.reason)  # skipped while unchanged
             return PhotoReport(path, "failed", error=str(outcome))
+        if job.bad and not self.options.dry_run:
+            self.state.set_bad(photo, None)  # it decodes now (a newer decoder, say)
         result = with_source(outcome, self.options.source) if self.options.source else outcome
         produced = [t for t in todo if t not in result.errors]
         error = "; ".join(f"{t}: {e}" for t, e in result.errors.items()) or None
@@ -242,6 +316,8 @@ class Pipeline:
                 path, result, naming=self.options.naming,
                 force=self.options.force or job.regenerate,
                 dry_run=self.options.dry_run, source=self.options.source,
+                follow_symlinks=self.options.follow_symlinks,
+                keyword_parent=self.options.keyword_parent,
             )
         except SidecarError as exc:
             # The sidecar is left untouched and nothing is marked done: the next run retries.
@@ -251,7 +327,10 @@ class Pipeline:
                 self.state.mark_done(photo, model_type, model=result.models[model_type],
                                      source=_source_of(result, model_type))
             self._mark_failed(photo, tuple(result.errors), error or "")
-        status: Status = "failed" if result.errors else "done" if change.changed else "unchanged"
+        # A dry run wrote nothing: "done" would claim a sidecar that is not there; what it
+        # would have done is in `planned`.
+        done = change.changed and not self.options.dry_run
+        status: Status = "failed" if result.errors else "done" if done else "unchanged"
         return PhotoReport(
             path, status, sidecar=change.path, result=result, error=error,
             planned=_planned(change) if self.options.dry_run else None,
@@ -273,6 +352,8 @@ def _source_of(result: PhotoResult, model_type: str) -> str:
         return result.labels[0].source
     if model_type == "caption" and result.caption is not None:
         return result.caption.source
+    if model_type == "title" and result.title is not None:
+        return result.title.source
     return result.sources.get(model_type, DEFAULT_SOURCE)
 
 
@@ -282,5 +363,7 @@ def _planned(change: SidecarChange) -> dict[str, Any]:
         "keywords_removed": list(change.keywords_removed),
         "caption_added": change.caption_added,
         "caption_removed": change.caption_removed,
+        "title_added": change.title_added,
+        "title_removed": change.title_removed,
         "created": change.created,
     }

@@ -1,4 +1,4 @@
-"""Per-photo records and run summaries in the stable machine-readable shapes of SPEC §2."""
+"""Per-photo records and run summaries in the stable machine-readable shapes (README: Output)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class PhotoReport:
             "caption": caption.text if caption else None,
             "caption_source": caption.source if caption else None,
             "caption_language": caption.language if caption else None,
+            "title": result.title.text if result.title else None,
+            "title_source": result.title.source if result.title else None,
             "models": dict(result.models),
             "error": self.error,
         }

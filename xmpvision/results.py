@@ -16,11 +16,14 @@ class Label:
     engine: str  # as in vision.yml's Engine
     topicality: float = 0.0  # 0..1
     priority: int = 0  # PhotoPrism's -3..5 scale, from topicality
+    # Broader keywords, broadest first ("Animal", "Pet" for "Cat"): nested above the keyword in
+    # the hierarchical keyword fields, never written to dc:subject.
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class Caption:
-    """One generated caption, already cleaned (see captions.py)."""
+class GeneratedText:
+    """A text a model wrote for a photo, already cleaned."""
 
     text: str
     source: str
@@ -30,12 +33,23 @@ class Caption:
     confidence: float = 1.0
 
 
+@dataclass(frozen=True)
+class Caption(GeneratedText):
+    """One generated caption (see text/captions.py)."""
+
+
+@dataclass(frozen=True)
+class Title(GeneratedText):
+    """One generated title (see text/titles.py)."""
+
+
 @dataclass
 class PhotoResult:
     """What the chain produced for one photo, per model type."""
 
     labels: list[Label] | None = None  # None: labels were not asked for / not produced
     caption: Caption | None = None
+    title: Title | None = None
     models: dict[str, str] = field(default_factory=dict)  # type -> "engine:model" that answered
     sources: dict[str, str] = field(default_factory=dict)  # type -> its values' source
     errors: dict[str, str] = field(default_factory=dict)  # type -> why every model failed

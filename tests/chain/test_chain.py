@@ -12,7 +12,7 @@ from xmpvision.chain.resolve import ModelChain, resolve_chain, runnable_models
 from xmpvision.config import ModelConfig, parse_config
 from xmpvision.engines.base import EngineInfo
 from xmpvision.errors import EngineUnavailable, InvalidPayload, ModelNotFound
-from xmpvision.results import Caption, Label
+from xmpvision.results import Caption, Label, PhotoResult, Title
 from xmpvision.runmodes import RunMode
 
 CONFIG = textwrap.dedent(
@@ -103,6 +103,12 @@ class ScriptedEngine:
                       model=self.model.model_ref, engine="ollama")]
 
     def caption(self, photo: object) -> Caption:
+        raise NotImplementedError
+
+    def title(self, photo: object) -> Title:
+        raise NotImplementedError
+
+    def generate(self, photo: object, types: tuple[str, ...]) -> PhotoResult:
         raise NotImplementedError
 
     def close(self) -> None:

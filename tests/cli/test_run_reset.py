@@ -15,6 +15,8 @@ from tests.library_builder import (
     exiftool_json,
     parse_ndjson,
     sidecar_of,
+    state_results,
+    write,
     write_config,
     write_photos,
 )
@@ -98,6 +100,8 @@ def test_run_dry_run_writes_nothing(tmp_path: Path, server: OllamaServer,
     assert len(out.records) == len(photos)
     for record in out.records:
         assert "planned" in record, record
+        assert record["status"] == "unchanged", record  # nothing was written: not "done"
+    assert out.summary["done"] == 0
     planned = {r["path"]: r["planned"] for r in out.records}
     assert planned[str(photos[1])]["created"] is True
     assert planned[str(photos[1])]["keywords_added"] == ["Dog", "Beach"]
@@ -121,6 +125,34 @@ def test_run_count_processes_that_many_photos(tmp_path: Path, server: OllamaServ
     rest = run_all(tmp_path, server, "--count", "2")
     assert sorted(parse_ndjson(rest.stdout).paths("done") + out.paths("done")) == sorted(
         str(p) for p in photos)
+
+
+def test_run_skips_a_bad_photo_unless_retry_failed(tmp_path: Path, server: OllamaServer,
+                                                   photos: list[Path]) -> None:
+    empty = write(photos[0].parent / "empty.jpg", b"")
+    first = run_all(tmp_path, server)
+    assert first.exit_code == 1, first.output
+    again = run_all(tmp_path, server)
+    assert again.exit_code == 0, again.output
+    out = parse_ndjson(again.stdout)
+    assert out.paths("skipped") == [str(empty)] and out.summary["skipped"] == 1
+    assert "empty file" in out.by_status("skipped")[0]["error"]
+    retried = run_all(tmp_path, server, "--retry-failed")
+    assert retried.exit_code == 1, retried.output
+    assert parse_ndjson(retried.stdout).paths("failed") == [str(empty)]
+
+
+def test_run_over_a_folder_forgets_deleted_photos_only_there(
+    tmp_path: Path, server: OllamaServer, photos: list[Path]
+) -> None:
+    assert run_all(tmp_path, server).exit_code == 0
+    photos[0].unlink()  # roll00
+    photos[2].unlink()  # roll01
+    result = vision(tmp_path, server, "run", "-m", "labels,caption", str(photos[3].parent))
+    assert result.exit_code == 0, result.output
+    assert set(state_results(tmp_path / "state.db")) == {str(p) for p in photos[:2] + photos[3:]}
+    assert run_all(tmp_path, server).exit_code == 0
+    assert set(state_results(tmp_path / "state.db")) == {str(photos[1]), str(photos[3])}
 
 
 def _exiftool(*args: str | os.PathLike[str]) -> None:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from tests.config.test_loader import SPEC_EXAMPLE
+from tests.config.test_loader import README_EXAMPLE
 from tests.ollama_server import OllamaServer
 from xmpvision.cli import app
 
@@ -32,7 +32,7 @@ def _ls(config: Path, *flags: str) -> str:
 
 
 def test_ls_json_on_spec_example(tmp_path: Path) -> None:
-    rows = json.loads(_ls(_write(tmp_path, SPEC_EXAMPLE), "--json"))
+    rows = json.loads(_ls(_write(tmp_path, README_EXAMPLE), "--json"))
     labels = [r for r in rows if r["type"] == "labels"]
     assert [(r["order"], r["active"], r["engine"], r["model"]) for r in labels] == [
         (1, True, "ollama", "gemma3:latest"),
@@ -53,7 +53,7 @@ def test_ls_json_on_spec_example(tmp_path: Path) -> None:
 
 
 def test_disabling_the_active_model_promotes_the_next(tmp_path: Path) -> None:
-    text = SPEC_EXAMPLE.replace("    Run: newly-indexed\n", "    Run: newly-indexed\n"
+    text = README_EXAMPLE.replace("    Run: newly-indexed\n", "    Run: newly-indexed\n"
                                 "    Disabled: true\n")
     rows = json.loads(_ls(_write(tmp_path, text), "--json"))
     labels = [(r["model"], r["order"], r["active"], r["status"])
@@ -84,12 +84,12 @@ def test_secrets_never_shown(tmp_path: Path) -> None:
 
 
 def test_ls_table_formats(tmp_path: Path) -> None:
-    config = _write(tmp_path, SPEC_EXAMPLE)
+    config = _write(tmp_path, README_EXAMPLE)
     md = _ls(config, "--md").splitlines()
     assert md[0].startswith("| Type | Order | Active | Model |") and md[1].startswith("| ---")
-    assert len(md) == 2 + 3
+    assert len(md) == 2 + 4  # labels x2, caption, and the built-in (manual) title model
     table = list(csv.reader(io.StringIO(_ls(config, "--csv"))))
-    assert table[0][:4] == ["Type", "Order", "Active", "Model"] and len(table) == 4
+    assert table[0][:4] == ["Type", "Order", "Active", "Model"] and len(table) == 5
     tsv = _ls(config, "--tsv").splitlines()
     assert tsv[1].split("\t")[:4] == ["labels", "1", "yes", "gemma3:latest"]
     plain = _ls(config)

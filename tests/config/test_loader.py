@@ -1,4 +1,4 @@
-"""vision.yml loading: the SPEC example, defaults, env expansion and every kind of mistake."""
+"""vision.yml loading: the README example, defaults, env expansion and every kind of mistake."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from xmpvision.config import load_config, parse_config
 from xmpvision.errors import ConfigError
 from xmpvision.runmodes import RunMode
 
-SPEC_EXAMPLE = textwrap.dedent(
+README_EXAMPLE = textwrap.dedent(
     """\
     Models:
       - Type: labels            # labels | caption  (others may come later)
@@ -36,7 +36,7 @@ SPEC_EXAMPLE = textwrap.dedent(
 
 def test_spec_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OLLAMA_API_KEY", "s3cret")
-    config = parse_config(SPEC_EXAMPLE)
+    config = parse_config(README_EXAMPLE)
     labels = [m for m in config.models if m.type == "labels"]
     assert [m.engine for m in labels] == ["tensorflow", "ollama"]
     assert labels[0].default and labels[0].model == "nasnet"
@@ -52,7 +52,7 @@ def test_spec_example_loads(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unset_env_key_counts_as_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLAMA_API_KEY", raising=False)
     monkeypatch.delenv("OLLAMA_API_KEY_FILE", raising=False)
-    config = parse_config(SPEC_EXAMPLE)
+    config = parse_config(README_EXAMPLE)
     assert config.models[1].service.key is None
 
 
@@ -92,7 +92,10 @@ def test_missing_types_get_builtin_defaults_appended() -> None:
     assert [(m.type, m.engine, m.default) for m in config.models] == [
         ("labels", "ollama", False),
         ("caption", "ollama", True),
+        ("title", "ollama", True),
     ]
+    title = config.models[-1]
+    assert title.run.value == "manual"  # existing set-ups do not start writing titles
 
 
 def test_default_entry_keeps_run_and_disabled() -> None:
@@ -116,7 +119,7 @@ def test_no_file_uses_builtin_config(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     loaded = load_config(None)
     assert loaded.path is None
     assert [(m.type, m.engine) for m in loaded.config.models] == [
-        ("labels", "tensorflow"), ("labels", "ollama"), ("caption", "ollama"),
+        ("labels", "tensorflow"), ("labels", "ollama"), ("caption", "ollama"), ("title", "ollama"),
     ]
 
 
@@ -143,11 +146,11 @@ def test_yaml_found_where_yml_expected(monkeypatch: pytest.MonkeyPatch, tmp_path
 BAD_CONFIGS: dict[str, tuple[str, list[str]]] = {
     "unknown key": (
         "Models:\n  - Type: labels\n    Modle: llava\n",
-        [":3:5:", "Models[0].Modle", "unknown key", "allowed: Type, Default, Model"],
+        [":3:5:", "Models[0].Modle", "unknown key; did you mean Model? allowed: Type, Default"],
     ),
     "unknown top-level key": (
         "Modles:\n  - Type: labels\n",
-        [":1:1:", "Modles", "unknown key", "allowed: Models, Thresholds, Sidecar"],
+        [":1:1:", "Modles", "unknown key; did you mean Models? allowed: Models, Thresholds"],
     ),
     "bad Run value": (
         "Models:\n  - Type: caption\n    Run: sometimes\n",
@@ -162,15 +165,15 @@ BAD_CONFIGS: dict[str, tuple[str, list[str]]] = {
         [":2:5:", "Models[0].Type", "required key is missing", "allowed: labels, caption"],
     ),
     "bad Engine": (
-        "Models:\n  - Type: caption\n    Engine: openai\n",
-        [":3:5:", "Models[0].Engine", "allowed: ollama, tensorflow"],
+        "Models:\n  - Type: caption\n    Engine: vllm\n",
+        [":3:5:", "Models[0].Engine", "allowed: ollama, tensorflow, openai"],
     ),
     "wrong type for Resolution": (
         "Models:\n  - Type: caption\n    Resolution: big\n",
         [":3:5:", "Models[0].Resolution", "got 'big'", "a whole number (>= 32, <= 4096)"],
     ),
     "Uri not a string": (
-        "Models:\n  - Type: caption\n  - Type: labels\n    Service:\n      Uri: [1, 2]\n",
+        "Models:\n  - Type: caption\n  - Type: labels\n    Service:\n      Uri: {a: 1}\n",
         [":5:7:", "Models[1].Service.Uri", "allowed: a text value"],
     ),
     "bad Timeout": (
@@ -183,7 +186,24 @@ BAD_CONFIGS: dict[str, tuple[str, list[str]]] = {
     ),
     "unknown option": (
         "Models:\n  - Type: caption\n    Options:\n      Temprature: 0.1\n",
-        [":4:7:", "Models[0].Options.Temprature", "allowed: Temperature, TopK"],
+        [":4:7:", "Models[0].Options.Temprature", "did you mean Temperature?",
+         "allowed: Temperature, TopK"],
+    ),
+    "option typo in lower case": (
+        "Models:\n  - Type: caption\n    Options: {temperatur: 0.1}\n",
+        [":3:15:", "Models[0].Options.temperatur", "did you mean Temperature?"],
+    ),
+    "unknown key unlike any": (
+        "Models:\n  - Type: caption\n    Service: {Xyzzy: 1}\n",
+        [":3:15:", "Models[0].Service.Xyzzy", "unknown key; allowed: Uri, Endpoints, Method"],
+    ),
+    "unknown key in Thresholds": (
+        "Thresholds: {Confidance: 20}\n",
+        [":1:14:", "Thresholds.Confidance", "did you mean Confidence?"],
+    ),
+    "bad Normalize": (
+        "Models:\n  - Type: labels\n    Normalize: words\n",
+        [":3:5:", "Models[0].Normalize", "'words'", "allowed: single-word, phrase, false"],
     ),
     "Models not a list": (
         "Models: caption\n",

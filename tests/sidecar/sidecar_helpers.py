@@ -8,9 +8,11 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyexiv2
 import pytest
 from lxml import etree
 
@@ -106,3 +108,94 @@ def exempi_parses(path: Path) -> bool:
     require("exempi")
     out = subprocess.run(["exempi", "-X", "-x", str(path)], capture_output=True, text=True)
     return out.returncode == 0 and not out.stderr.strip() and "<x:xmpmeta" in out.stdout
+
+
+# ---- what each independent reader sees --------------------------------------------------------
+
+DC = "{http://purl.org/dc/elements/1.1/}"
+LR = "{http://ns.adobe.com/lightroom/1.0/}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Keywords and caption as one reader reports them."""
+
+    subjects: list[str]
+    hierarchical: list[str]
+    caption: str | None
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [str(item) for item in value] if isinstance(value, list) else [str(value)]
+
+
+def exiftool_seen(path: Path) -> Seen:
+    (data,) = exiftool_json([path])
+    caption = data.get("XMP-dc:Description")
+    return Seen(_as_list(data.get("XMP-dc:Subject")),
+                _as_list(data.get("XMP-lr:HierarchicalSubject")),
+                None if caption is None else str(caption))
+
+
+def exempi_dump(path: Path) -> etree._Element:
+    """The packet as exempi (the Adobe XMP toolkit) parsed it, in the toolkit's one form."""
+    require("exempi")
+    out = subprocess.run(["exempi", "-X", "-x", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0 and not out.stderr.strip(), out.stderr
+    return etree.fromstring(out.stdout[out.stdout.index("<x:xmpmeta"):].encode("utf-8"))
+
+
+def exempi_seen(path: Path) -> Seen:
+    root = exempi_dump(path)
+
+    def text(li: etree._Element) -> str:
+        value = li.find(f"{{{RDF}}}value")
+        return li.get(f"{{{RDF}}}resource") or (value.text if value is not None else li.text) or ""
+
+    def items(tag: str) -> list[etree._Element]:
+        prop = root.find(f".//{tag}")
+        if prop is not None and prop.get(f"{{{RDF}}}parseType") == "Resource":
+            prop = prop.find(f"{{{RDF}}}value")  # a qualified array
+        return [] if prop is None else list(prop.iterfind(f"./*/{{{RDF}}}li"))
+
+    captions = [text(li) for li in items(f"{DC}description") if li.get(XML_LANG) == "x-default"]
+    return Seen([text(li) for li in items(f"{DC}subject")],
+                [text(li) for li in items(f"{LR}hierarchicalSubject")],
+                captions[0] if captions else None)
+
+
+def exiv2_xmp(path: Path) -> dict[str, object]:
+    pyexiv2.set_log_level(3)  # exiv2 warns on stdout otherwise
+    image = pyexiv2.ImageData(path.read_bytes())
+    try:
+        return dict(image.read_xmp())
+    finally:
+        image.close()
+
+
+def exiv2_seen(path: Path) -> Seen:
+    xmp = exiv2_xmp(path)
+
+    def items(key: str) -> list[str]:
+        value = xmp.get(key)
+        if isinstance(value, list):
+            return [str(item) for item in value]
+        # Arrays with qualified items come as numbered keys ("Xmp.dc.subject[1]").
+        found, n = [], 1
+        while f"{key}[{n}]" in xmp:
+            found.append(str(xmp[f"{key}[{n}]"]))
+            n += 1
+        if not found and isinstance(value, str) and not value.startswith("type="):
+            found.append(value)
+        return found
+
+    description = xmp.get("Xmp.dc.description")
+    caption = description.get('lang="x-default"') if isinstance(description, dict) else None
+    return Seen(items("Xmp.dc.subject"), items("Xmp.lr.hierarchicalSubject"),
+                None if caption is None else str(caption))
+
+
+READERS = {"exiftool": exiftool_seen, "exempi": exempi_seen, "exiv2": exiv2_seen}

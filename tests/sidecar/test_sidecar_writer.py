@@ -72,18 +72,6 @@ def test_read_only_sidecar_is_not_replaced(photo: Path) -> None:
     assert sidecar.read_bytes() == before
 
 
-def test_symlinked_sidecar_written_through(photo: Path, tmp_path: Path) -> None:
-    store = tmp_path / "store"
-    store.mkdir()
-    target = store / "meta.xmp"
-    update_sidecar(photo, result(["dog"]), now=NOW).path.rename(target)
-    link = photo.with_name("IMG_1.jpg.xmp")
-    link.symlink_to(target)
-    change = update_sidecar(photo, result(["dog", "cat"]), now=NOW)
-    assert change.path == link and link.is_symlink()
-    assert read_sidecar(target).subjects == ("dog", "cat")
-
-
 def test_concurrent_edit_is_merged_not_overwritten(
     photo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from xmpvision.discover import Photo, discover
 from xmpvision.errors import StateError
-from xmpvision.state import FileStatus, Plan, StateDB, codec, default_state_path, schema
+from xmpvision.state import FileStatus, Plan, StateDB, codec, default_state_path, health, schema
 from xmpvision.state import db as state_module
 from xmpvision.state.codec import fingerprint
 
@@ -71,16 +72,198 @@ def test_open_creates_folders_and_uses_wal(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
 
 
-def test_open_rejects_corrupt_and_newer_databases(tmp_path: Path) -> None:
-    junk = write(tmp_path / "junk.sqlite3", b"this is not a database" * 100)
-    with pytest.raises(StateError, match=r"error opening state database .*junk\.sqlite3: "):
-        StateDB.open(junk)
+def test_open_rejects_a_newer_database(tmp_path: Path) -> None:
     newer = tmp_path / "newer.sqlite3"
     sqlite3.connect(newer).execute("PRAGMA user_version = 99").connection.close()
     with pytest.raises(StateError, match="schema version 99 is newer"):
         StateDB.open(newer)
+    assert newer.exists() and not list(tmp_path.glob("*.damaged-*"))  # not taken for damage
 
 
+def test_a_file_that_is_not_a_database_is_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    junk = write(tmp_path / "junk.sqlite3", b"this is not a database" * 100)
+    with StateDB.open(junk) as state:
+        assert state.classify(photo(write(tmp_path / "lib" / "a.jpg"))) is FileStatus.NEW
+    (aside,) = tmp_path.glob("junk.sqlite3.damaged-*")
+    assert aside.read_bytes() == b"this is not a database" * 100
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(junk) in warning.getMessage() and str(aside) in warning.getMessage()
+
+
+V1_SCHEMA = """
+CREATE TABLE dirs (id INTEGER PRIMARY KEY, path BLOB NOT NULL UNIQUE);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY, dir_id INTEGER NOT NULL REFERENCES dirs(id), name BLOB NOT NULL,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL, fingerprint BLOB, kind TEXT NOT NULL, first_seen REAL NOT NULL,
+    done TEXT, UNIQUE (dir_id, name));
+CREATE INDEX files_fingerprint ON files(fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE TABLE results (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE, type TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')), model TEXT, source TEXT,
+    finished_at REAL NOT NULL, error TEXT, attempts INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (file_id, type)) WITHOUT ROWID;
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_database_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
+    p = photo(write(tmp_path / "lib" / "a.jpg", b"photo"))
+    path = tmp_path / "state.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    conn.execute("INSERT INTO dirs(id, path) VALUES (1, ?)", (p.parent,))
+    conn.execute(
+        "INSERT INTO files VALUES (1, 1, ?, ?, ?, ?, ?, NULL, 'jpeg', 0, '|labels|')",
+        (p.name, p.size, p.mtime_ns, p.dev, p.ino),
+    )
+    conn.execute("INSERT INTO results VALUES (1, 'labels', 'done', 'm', 'ollama', 0, NULL, 1)")
+    conn.commit()
+    conn.close()
+    with StateDB.open(path) as state:
+        assert state.plan(p, ("labels", "caption")) == Plan(FileStatus.UNCHANGED, ("caption",))
+        record = state.result(p, "labels")
+        assert record is not None and record.model == "m"
+        state.set_bad(p, "truncated")
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 2
+    assert check.execute("SELECT bad FROM files").fetchall() == [("truncated",)]
+    check.close()
+
+
+def damage(path: Path) -> None:
+    """Overwrite bytes in the middle of a closed database: its header stays valid."""
+    # File times are as fine as the kernel's clock tick: let the damage come later than the
+    # close, as it does outside a test.
+    time.sleep(0.05)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 2000] = os.urandom(2000)
+    path.write_bytes(bytes(data))
+
+
+def many_rows(path: Path, lib: Path, count: int = 600) -> list[Photo]:
+    for n in range(count):
+        write(lib / f"d{n // 100}" / f"{n:04d}.jpg", n.to_bytes(2, "big") * 50)
+    found = photos(lib)
+    with StateDB.open(path) as state:
+        for p in found:
+            state.classify(p)
+            state.mark_done(p, "labels", model="m", source="ollama")
+    return found
+
+
+def test_damaged_pages_are_found_at_open_and_the_file_moved_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    found = many_rows(path, tmp_path / "lib")
+    damage(path)
+    with StateDB.open(path) as state:  # a fresh database: everything is new again
+        assert {state.plan(p, ("labels",)).status for p in found} == {FileStatus.NEW}
+    (aside,) = tmp_path.glob("state.sqlite3.damaged-*")
+    check = sqlite3.connect(aside)
+    try:
+        assert check.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+    except sqlite3.DatabaseError as exc:
+        assert "malformed" in str(exc)
+    finally:
+        check.close()
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert str(path) in warning.getMessage() and str(aside) in warning.getMessage()
+    with StateDB.open(path) as state:
+        assert {state.plan(p, ("labels",)).status for p in found} == {FileStatus.UNCHANGED}
+
+
+def traced_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement run by the StateDBs opened from now on, from their first."""
+    statements: list[str] = []
+    real = StateDB._connect
+
+    def connect(target: str) -> sqlite3.Connection:
+        conn = real(target)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(StateDB, "_connect", staticmethod(connect))
+    return statements
+
+
+def test_the_full_check_is_skipped_while_the_file_is_as_it_was_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    many_rows(path, tmp_path / "lib", count=5)
+    statements = traced_opens(monkeypatch)
+
+    def checked() -> bool:
+        statements.clear()
+        with StateDB.open(path):
+            pass
+        return any("quick_check" in s for s in statements)
+
+    assert not checked()  # closed cleanly, untouched since
+    assert not checked()
+    time.sleep(0.05)
+    os.utime(path)  # touched by someone else
+    assert checked()
+    assert not checked()
+    monkeypatch.setattr(health, "CHECK_INTERVAL", 0.0)
+    assert checked()  # at least every CHECK_INTERVAL
+    monkeypatch.undo()
+    with StateDB.open(path) as state:  # a session that meets damage ...
+        state._conn.execute("UPDATE files SET done = x'7c6c6162656c737c'")
+        with pytest.raises(StateError, match="malformed record"):
+            state.plan(photos(tmp_path / "lib")[0], ("labels",))
+    statements = traced_opens(monkeypatch)
+    assert checked()  # ... has the next open check in full
+
+
+# -- errors after open -----------------------------------------------------------------------
+
+
+def test_disk_full_is_a_state_error_that_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    lib = tmp_path / "lib"
+    for n in range(400):
+        write(lib / f"{n:03d}.jpg", n.to_bytes(2, "big") * 40)
+    found = photos(lib)
+    with StateDB.open(path, batch_size=10) as state:
+        pages = state._conn.execute("PRAGMA page_count").fetchone()[0]
+        state._conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StateError) as raised:
+            for p in found:
+                state.plan(p, ("labels",))
+                state.mark_done(p, "labels", model="m", source="ollama")
+        message = str(raised.value)
+        assert message.startswith("error ")
+        assert f"state database {path}: database or disk is full; free space on the disk" in message
+        assert isinstance(raised.value.__cause__, sqlite3.OperationalError)
+        # Still usable after the error: reads work, and so do writes once there is room.
+        state._conn.execute("PRAGMA max_page_count = 1000000")
+        assert state.needs(found[0], "labels") in (True, False)
+        state.mark_done(found[-1], "labels", model="m", source="ollama")
+        assert not state.needs(found[-1], "labels")
+
+
+def test_a_malformed_row_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    p = photo(write(tmp_path / "lib" / "a.jpg"))
+    with StateDB.open(path) as state:
+        state.classify(p)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE files SET done = x'7c6c6162656c737c'")
+    conn.commit()
+    conn.close()
+    with StateDB.open(path) as state:
+        with pytest.raises(StateError, match=rf"state database {path}: malformed record .*"
+                                             "move it aside"):
+            state.plan(p, ("labels",))
+        assert state.classify(p) is FileStatus.UNCHANGED  # its done types are not read
+        with pytest.raises(StateError, match="malformed record"):
+            state.needs(p, "labels")
 # -- classification -------------------------------------------------------------------------
 
 
@@ -295,6 +478,19 @@ def test_non_utf8_names_round_trip(tmp_path: Path) -> None:
         assert sorted(s.value for s in statuses) == ["moved", "unchanged"]
 
 
+def test_forget_reads_done_with_a_separate_select(tmp_path: Path) -> None:
+    p = photo(write(tmp_path / "lib" / "a.jpg"))
+    with StateDB.open(tmp_path / "state.sqlite3") as state:
+        state.mark_done(p, "labels", model="m", source="ollama")
+        state.mark_done(p, "caption", model="m", source="ollama")
+        assert state.plan(p, ("labels", "caption")).todo == ()
+        statements = traced(state)
+        state.forget(p, ["caption"])
+        # UPDATE ... RETURNING needs SQLite 3.35, newer than some NAS systems ship.
+        assert not [s for s in statements if "RETURNING" in s.upper()], statements
+        assert state.plan(p, ("labels", "caption")).todo == ("caption",)
+
+
 # -- cost: statements, batching ---------------------------------------------------------------
 
 
@@ -346,7 +542,230 @@ def test_classification_writes_are_committed_by_close(tmp_path: Path) -> None:
         assert scan(state, tmp_path / "lib") == {"a.jpg": FileStatus.UNCHANGED}
 
 
-# -- housekeeping, threads ------------------------------------------------------------------
+# -- files that fail on their own -----------------------------------------------------------
+
+
+def test_a_bad_file_is_told_until_it_changes(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    bad, good = write(lib / "bad.jpg", b"not a jpeg"), write(lib / "good.jpg", b"fine")
+    other = write(lib / "other.jpg", b"also fine")
+    types = ("labels", "caption")
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        for p in photos(lib):
+            state.plan(p, types)
+        state.mark_failed(photo(bad), "labels", "truncated")
+        state.set_bad(photo(bad), "truncated")
+        assert state.plan(photo(bad), types) == Plan(FileStatus.UNCHANGED, types, "truncated")
+        assert state.plan(photo(good), types) == Plan(FileStatus.UNCHANGED, types, None)
+        assert state.plan(photo(bad), types, force=True).bad == "truncated"
+        assert state.needs(photo(bad), "labels")
+    with StateDB.open(path) as state:  # loaded with the folder's one query
+        statements = traced(state)
+        plans = {p.name: state.plan(p, types) for p in photos(lib)}
+        assert len(statements) == 1
+        assert plans["bad.jpg"].bad == "truncated"
+        assert plans["good.jpg"] is plans["other.jpg"]  # still shared
+        assert plans["good.jpg"].bad is None
+        os.rename(bad, lib / "renamed.jpg")  # same bytes: still bad
+        moved = state.plan(photo(lib / "renamed.jpg"), types)
+        assert (moved.status, moved.bad) == (FileStatus.MOVED, "truncated")
+        write(lib / "renamed.jpg", b"a real photo now")  # changed: tried again
+        assert state.plan(photo(lib / "renamed.jpg"), types) == Plan(FileStatus.CHANGED, types)
+        state.set_bad(photo(other), "empty file")
+        state.set_bad(photo(other), None)
+        assert state.plan(photo(other), types).bad is None
+    with StateDB.open(path) as state:
+        assert {p.name: state.plan(p, types).bad for p in photos(lib)} == {
+            "good.jpg": None, "other.jpg": None, "renamed.jpg": None,
+        }
+
+
+# -- housekeeping: forgetting deleted photos ---------------------------------------------
+
+
+def walk(state: StateDB, *roots: Path) -> None:
+    state.start_walk()
+    for p in photos(*roots):
+        state.plan(p, ("labels",))
+
+
+def recorded(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT d.path, f.name FROM files f JOIN dirs d ON d.id = f.dir_id").fetchall()
+    finally:
+        conn.close()
+    return {os.path.join(codec.from_db(d), codec.from_db(n)) for d, n in rows}
+
+
+def listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Folders `prune` lists from now on."""
+    calls: list[str] = []
+    real = os.listdir
+
+    def listdir(folder: str) -> list[str]:
+        calls.append(folder)
+        return real(folder)
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    return calls
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    lib = tmp_path / "lib"
+    for folder in ("a", "b", "c/deep"):
+        for n in range(3):
+            write(lib / folder / f"{n}.jpg", f"{folder}{n}".encode() * 30)
+    return lib
+
+
+def test_prune_forgets_deleted_photos_and_folders(
+    tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+        state.mark_done(photo(library / "a" / "0.jpg"), "labels", model="m", source="ollama")
+        (library / "a" / "0.jpg").unlink()
+        for name in ("0.jpg", "1.jpg", "2.jpg"):
+            (library / "c" / "deep" / name).unlink()
+        (library / "c" / "deep").rmdir()
+        calls = listed(monkeypatch)
+        walk(state, library)
+        assert state.prune([library]) == 4
+        # a (a photo less than recorded) and c/deep (gone); b is not listed.
+        assert sorted(calls) == sorted(str(library / f) for f in ("a", "c/deep"))
+    assert recorded(path) == {str(library / f) for f in ("a/1.jpg", "a/2.jpg", "b/0.jpg",
+                                                           "b/1.jpg", "b/2.jpg")}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM results").fetchone()[0] == 0  # cascaded
+    assert conn.execute("SELECT count(*) FROM dirs").fetchone()[0] == 2  # c/deep went too
+    conn.close()
+
+
+def test_prune_after_a_no_op_rescan_lists_no_folder(
+    tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+    with StateDB.open(path) as state:
+        calls = listed(monkeypatch)
+        statements = traced(state)
+        walk(state, library)
+        assert state.prune([library]) == 0
+    assert calls == []
+    assert all(s.lstrip().upper().startswith("SELECT") for s in statements), statements
+
+
+def test_prune_keeps_moved_photos(tmp_path: Path, library: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+        state.mark_done(photo(library / "b" / "2.jpg"), "labels", model="m", source="ollama")
+        (library / "b" / "2.jpg").rename(library / "a" / "moved.jpg")  # into a folder before
+        walk(state, library)
+        assert state.prune([library]) == 0
+        assert not state.needs(photo(library / "a" / "moved.jpg"), "labels")
+    assert str(library / "a" / "moved.jpg") in recorded(path)
+
+
+def test_prune_forgets_photos_of_a_folder_the_walk_did_not_reach(
+    tmp_path: Path, library: Path
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+    for name in ("0.jpg", "1.jpg", "2.jpg"):  # every photo, the sidecars stay
+        (library / "b" / name).unlink()
+        write(library / "b" / f"{name}.xmp", b"<x:xmpmeta/>")
+    with StateDB.open(path) as state:
+        walk(state, library)
+        assert state.prune([library]) == 3
+    assert not [f for f in recorded(path) if "/b/" in f]
+
+
+def test_prune_only_under_the_roots_and_not_after_discovery_errors(
+    tmp_path: Path, library: Path
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+    (library / "a" / "0.jpg").unlink()
+    (library / "b" / "0.jpg").unlink()
+    (library / "c" / "deep" / "0.jpg").unlink()
+    with StateDB.open(path) as state:
+        walk(state, library / "b")  # `vision run lib/b`: only b is forgotten in
+        assert state.prune([library / "b"]) == 1
+        walk(state, library)
+        # c could not be listed (a discovery error): nothing forgotten in c and below it.
+        assert state.prune([library], skip=[str(library / "c")]) == 1
+        walk(state, library)
+        # An entry of c/deep could not be read: the other photos of c/deep are not forgotten.
+        assert state.prune([library], skip=[str(library / "c" / "deep" / "x.jpg")]) == 0
+        walk(state, library)
+        assert state.prune([library]) == 1
+        walk(state, library / "a" / "1.jpg")  # a single photo: its folder was not walked
+        (library / "a" / "2.jpg").unlink()
+        assert state.prune([library / "a" / "1.jpg"]) == 0
+    assert len(recorded(path)) == 6
+
+
+def test_prune_keeps_everything_under_a_missing_or_empty_root(
+    tmp_path: Path, library: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, library)
+        state.flush()
+        before = recorded(path)
+        library.rename(tmp_path / "away")
+        assert state.prune([library]) == 0  # missing: not mounted
+        library.mkdir()  # the mount point of an unmounted share: an empty folder
+        walk(state, library)
+        assert state.prune([library]) == 0
+        assert recorded(path) == before
+        assert sum("not forgetting" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_prune_keeps_a_share_inside_the_root_that_is_not_mounted(
+    tmp_path: Path, library: Path
+) -> None:
+    top = tmp_path / "top"
+    write(top / "local.jpg", b"local")
+    library.rename(top / "share")
+    path = tmp_path / "state.sqlite3"
+    with StateDB.open(path) as state:
+        walk(state, top)
+    # As if top/share had been another file system (a test cannot mount one).
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE files SET dev = dev + 1 WHERE name != 'local.jpg'")
+    conn.commit()
+    conn.close()
+    before = recorded(path)
+    (top / "share").rename(tmp_path / "away")
+    (top / "share").mkdir()  # not mounted: its mount point is left, empty
+    write(top / "share" / ".not-mounted", b"")  # ... or holding a marker
+    with StateDB.open(path) as state:
+        walk(state, top)
+        assert state.prune([top]) == 0
+        assert recorded(path) == before
+        (top / "share" / ".not-mounted").unlink()
+        (top / "share").rmdir()  # even without one
+        walk(state, top)
+        assert state.prune([top]) == 0
+        assert recorded(path) == before
+        # Deleted on the file system that holds them: forgotten.
+        conn = sqlite3.connect(path)
+        conn.execute("UPDATE files SET dev = dev - 1 WHERE name != 'local.jpg'")
+        conn.commit()
+        conn.close()
+        walk(state, top)
+        assert state.prune([top]) == len(before) - 1
+    assert recorded(path) == {str(top / "local.jpg")}
 
 
 def test_forget_missing(db: StateDB, tmp_path: Path) -> None:
@@ -376,7 +795,7 @@ def test_state_belongs_to_the_opening_thread(db: StateDB, tmp_path: Path) -> Non
     def other() -> None:
         try:
             db.classify(p)
-        except BaseException as exc:
+        except (sqlite3.Error, StateError) as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=other)

@@ -12,6 +12,7 @@ from xmpvision.results import Label
 from xmpvision.text.labels import (
     BLOCKLIST_EN,
     MISSING_CONFIDENCE,
+    NormalizeMode,
     RawLabel,
     canonical_key,
     normalize_labels,
@@ -20,14 +21,19 @@ from xmpvision.text.labels import (
 from xmpvision.text.languages import is_english
 
 Raw = RawLabel | Mapping[str, object] | str
-# What the configuration hands the engines by default (10%, 0%, 10 labels).
-RULES: dict[str, Any] = {"confidence_threshold": 10, "topicality_threshold": 0, "max_labels": 10}
+# What an engine hands over: thresholds (10%, 0%), 10 labels, whole phrases kept.
+RULES: dict[str, Any] = {
+    "confidence_threshold": 10, "topicality_threshold": 0, "max_labels": 10, "mode": "phrase",
+}
 
 
-def names(raw: Sequence[Raw], language: str | None = None, **kwargs: int) -> list[str]:
+def names(
+    raw: Sequence[Raw], language: str | None = None, mode: NormalizeMode = "phrase",
+    **kwargs: int,
+) -> list[str]:
     labels = normalize_labels(
         raw, source="ollama", model="gemma3:latest", engine="ollama", language=language,
-        **{**RULES, **kwargs},
+        **{**RULES, **kwargs, "mode": mode},
     )
     return [label.name for label in labels]
 
@@ -235,6 +241,114 @@ def test_label_table(raw: list[Raw], language: str | None, expected: list[str]) 
 
 def test_table_is_big_enough() -> None:
     assert len(LABEL_TABLE) >= 30
+
+
+# Each row: the Normalize mode, what the model answered, the language, the keywords expected.
+MODE_TABLE: list[tuple[str, NormalizeMode, list[Raw], str | None, list[str]]] = [
+    (
+        "phrase keeps compounds",
+        "phrase",
+        [label("golden retriever"), label("sandy beaches"), label("ferris wheels")],
+        None,
+        ["Golden Retriever", "Sandy Beach", "Ferris Wheel"],
+    ),
+    (
+        "single-word keeps the head noun",
+        "single-word",
+        [label("golden retriever"), label("sandy beaches"), label("ferris wheels")],
+        None,
+        ["Retriever", "Beach", "Wheel"],
+    ),
+    ("single-word, title case", "single-word", [label("Golden Retriever")], None, ["Retriever"]),
+    (
+        "single-word keeps names whole",
+        "single-word",
+        # Capitals mark a name only in a batch that writes common nouns in lower case.
+        [label("Statue of Liberty"), label("Niagara Falls"), label("palm trees"), label("boats")],
+        None,
+        ["Statue of Liberty", "Niagara Falls", "Tree", "Boat"],
+    ),
+    (
+        "single-word merges duplicates",
+        "single-word",
+        [label("golden retriever", 0.6), label("labrador retriever", 0.9), label("dog", 0.7)],
+        None,
+        ["Retriever", "Dog"],
+    ),
+    (
+        "single-word head before a preposition",
+        "single-word",
+        [label("bottles of wine"), label("dogs on beach")],
+        None,
+        ["Bottle", "Dog"],
+    ),
+    (
+        "single-word without a head",
+        "single-word",
+        [label("fish and chips"), label("route 66")],
+        None,
+        ["Fish and Chips", "Route 66"],
+    ),
+    (
+        "single-word never collapses other scripts",
+        "single-word",
+        [label("東京 タワー"), label("красная площадь")],
+        None,
+        ["東京 タワー", "Красная Площадь"],
+    ),
+    (
+        "single-word only for English",
+        "single-word",
+        [label("roter Bus"), label("tour Eiffel")],
+        "de",
+        ["Roter Bus", "Tour Eiffel"],
+    ),
+    (
+        "single-word head may be blocklisted",
+        "single-word",
+        [label("blurry background"), label("cat")],
+        None,
+        ["Cat"],
+    ),
+    (
+        "off keeps the model's words",
+        "off",
+        [label("dogs"), label("a bird"), label("HOT AIR BALLOON"), label("golden retriever")],
+        None,
+        ["dogs", "a bird", "HOT AIR BALLOON", "golden retriever"],
+    ),
+    (
+        "off still cleans untrusted text",
+        "off",
+        [label("🐶 puppy"), label("#sunset"), label("cat\x00"), label("photo"), label("x" * 65),
+         label("N/A"), label("1. kite")],
+        None,
+        ["puppy", "sunset", "kite"],
+    ),
+    (
+        "off merges case variants",
+        "off",
+        [label("Dog", 0.6), label("dog", 0.9)],
+        None,
+        ["dog"],
+    ),
+    ("off in German", "off", [label("roter Bus")], "de", ["roter Bus"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "raw", "language", "expected"),
+    [pytest.param(mode, raw, lang, exp, id=case) for case, mode, raw, lang, exp in MODE_TABLE],
+)
+def test_normalize_modes(
+    mode: NormalizeMode, raw: list[Raw], language: str | None, expected: list[str]
+) -> None:
+    assert names(raw, language=language, mode=mode, max_labels=50) == expected
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        names(["dog"], mode="words")  # type: ignore[arg-type]
 
 
 def test_missing_scores_default_to_half_and_topicality_follows() -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
 from xmpvision.errors import EngineError
-from xmpvision.results import Caption, Label
+from xmpvision.results import Caption, Label, Title
 from xmpvision.runmodes import RunMode, should_run
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def resolve_chain(config: VisionConfig, model_type: str) -> list[ChainEntry]:
 
 
 def resolve_chains(config: VisionConfig) -> dict[str, list[ChainEntry]]:
-    return {t: resolve_chain(config, t) for t in SUPPORTED_TYPES}
+    return {t: resolve_chain(config, t) for t in (*SUPPORTED_TYPES, "generate")}
 
 
 def runnable_models(
@@ -105,6 +105,9 @@ class ModelChain:
 
     def caption(self, photo: PhotoImage) -> ChainOutcome[Caption]:
         return self._run(photo, lambda engine: engine.caption(photo))
+
+    def title(self, photo: PhotoImage) -> ChainOutcome[Title]:
+        return self._run(photo, lambda engine: engine.title(photo))
 
     def _run(self, photo: PhotoImage, call: Callable[[Engine], T]) -> ChainOutcome[T]:
         outcome: ChainOutcome[T] = ChainOutcome()

@@ -16,9 +16,17 @@ from typer._click.core import Context
 from typer.core import TyperGroup
 
 from xmpvision import __version__
+from xmpvision.cli import daemon as daemon_cli
 from xmpvision.cli import vision
 from xmpvision.cli.scan import scan
-from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, XmpvisionError
+from xmpvision.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    XmpvisionError,
+    redact,
+)
+from xmpvision.text.untrusted import printable
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +34,9 @@ log = logging.getLogger(__name__)
 def _print_error(exc: XmpvisionError) -> None:
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(printable(problem), file=sys.stderr)
     else:
-        print(f"xmpvision: {exc}", file=sys.stderr)
+        print(f"xmpvision: {printable(str(exc))}", file=sys.stderr)
 
 
 class _ErrorNet(TyperGroup):
@@ -45,8 +53,8 @@ class _ErrorNet(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except Exception as exc:
             log.debug("internal error", exc_info=True)
-            print(f"xmpvision: internal error: {type(exc).__name__}: {exc} "
-                  "(run with -vv for details)", file=sys.stderr)
+            print(f"xmpvision: internal error: {type(exc).__name__}: "
+                  f"{printable(redact(str(exc)))} (run with -vv for details)", file=sys.stderr)
             raise typer.Exit(EXIT_FAILED) from None
 
 
@@ -58,6 +66,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("scan")(scan)
+app.command("daemon")(daemon_cli.daemon)
+app.command("health")(daemon_cli.health)
+app.command("status")(daemon_cli.status)
+app.command("doctor")(daemon_cli.doctor)
 app.add_typer(vision.app, name="vision")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from xmpvision.cli.logs import setup_logging
 from xmpvision.config import LoadedConfig, load_config
+
+__all__ = ["ConfigOption", "QuietOption", "VerboseOption", "get_config", "setup_logging"]
 
 ConfigOption = Annotated[
     Path | None,
@@ -24,13 +26,10 @@ VerboseOption = Annotated[int, typer.Option("-v", "--verbose", count=True, help=
 QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")]
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
-                                         logging.INFO if verbose else logging.WARNING)
-    # Logs go to stderr so that --json output on stdout stays machine-readable.
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(message)s")
-
-
 def get_config(path: Path | None) -> LoadedConfig:
-    """The effective configuration; a ConfigError reaches the CLI's error net (exit 2)."""
-    return load_config(path)
+    """The effective configuration; a ConfigError reaches the CLI's error net (exit 2).
+    Its warnings (keys accepted but not used) go to stderr, one line each, like errors."""
+    loaded = load_config(path)
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
+    return loaded

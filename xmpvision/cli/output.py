@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from xmpvision.discover import iter_photos
 from xmpvision.report import PhotoReport, json_line
+from xmpvision.text.untrusted import printable
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
 def notice(message: str) -> None:
-    print(f"xmpvision: {message}", file=sys.stderr, flush=True)
+    print(f"xmpvision: {printable(message)}", file=sys.stderr, flush=True)
 
 
 class PlainOutput:
@@ -32,19 +33,29 @@ class PlainOutput:
 
     def unchanged(self, path: str) -> None:
         if self.verbose:
-            print(f"unchanged {path}", flush=True)
+            print(f"unchanged {printable(path)}", flush=True)
 
     def photo(self, report: PhotoReport) -> None:
-        path = os.fsdecode(report.path)
-        if report.status == "failed":
-            print(f"failed {path}: {report.error}", file=sys.stderr, flush=True)
-        elif report.status != "unchanged" or self.verbose:
-            extra = f" ({report.error})" if report.error else ""
-            print(f"{report.status} {path}{extra}", flush=True)
-            if report.planned is not None:
-                for key, value in report.planned.items():
-                    if value:
-                        print(f"  {key}: {value}", flush=True)
+        lines = photo_lines(report, self.verbose)
+        if lines:
+            print(*lines, sep="\n", flush=True,
+                  file=sys.stderr if report.status == "failed" else sys.stdout)
+
+
+def photo_lines(report: PhotoReport, verbose: bool) -> list[str]:
+    """The plain lines of one photo: every file name and message escaped (a newline in a name
+    cannot forge a line, an escape sequence cannot reach the terminal)."""
+    path = printable(os.fsdecode(report.path))
+    if report.status == "failed":
+        return [f"failed {path}: {printable(report.error or '')}"]
+    if report.status == "unchanged" and not verbose:
+        return []
+    extra = f" ({printable(report.error)})" if report.error else ""
+    lines = [f"{report.status} {path}{extra}"]
+    for key, value in (report.planned or {}).items():
+        if value:
+            lines.append(f"  {key}: {printable(str(value))}")
+    return lines
 
 
 class JsonOutput:
@@ -73,23 +84,20 @@ class ProgressOutput:
     def __init__(self, progress: Progress, task: TaskID, verbose: bool) -> None:
         self._progress = progress
         self._task = task
-        self._plain = PlainOutput(verbose)
         self._verbose = verbose
 
     def notice(self, message: str) -> None:
-        self._progress.console.print(f"xmpvision: {message}", markup=False, highlight=False)
+        self._progress.console.print(f"xmpvision: {printable(message)}", markup=False,
+                                     highlight=False)
 
     def unchanged(self, path: str) -> None:
         self._progress.update(self._task, advance=1)
 
     def photo(self, report: PhotoReport) -> None:
-        if report.status == "failed":
-            self._progress.console.print(
-                f"failed {os.fsdecode(report.path)}: {report.error}", markup=False,
-                highlight=False, style="red",
-            )
-        elif report.status == "done" and self._verbose:
-            self._plain.photo(report)
+        if report.status == "failed" or (report.status == "done" and self._verbose):
+            for line in photo_lines(report, self._verbose):
+                self._progress.console.print(line, markup=False, highlight=False,
+                                             style="red" if report.status == "failed" else None)
         speed = self._progress.tasks[self._task].speed
         self._progress.update(self._task, advance=1, rate=f"{speed:.1f}/s" if speed else "")
 

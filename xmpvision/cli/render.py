@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from xmpvision.text.untrusted import printable
+
 if TYPE_CHECKING:
     from xmpvision.report import PhotoReport
 
@@ -28,8 +30,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+        return printable(", ".join(f"{k}={v}" for k, v in value.items()))
+    return printable(str(value))
 
 
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: TableFormat) -> str:
@@ -64,10 +66,12 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Tab
     if fmt is TableFormat.TABLE and sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(*[c.capitalize() for c in columns])
         for row in rows:
-            table.add_row(*[_cell(row.get(c)) for c in columns])
+            # Text, not str: a cell is never read as rich markup ("[/" in a model name).
+            table.add_row(*[Text(_cell(row.get(c))) for c in columns])
         Console().print(table)
         return
     print(render(rows, columns, fmt))
@@ -76,16 +80,16 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: Tab
 def print_photo(report: PhotoReport) -> None:
     """A human-readable account of one photo's result."""
     record = report.to_dict()
-    print(f"{record['path']}: {record['status']}")
+    lines = [f"{record['path']}: {record['status']}"]
     if record["sidecar"]:
-        print(f"  sidecar: {record['sidecar']}")
-    for model_type, model in record["models"].items():
-        print(f"  {model_type} from {model}")
+        lines.append(f"  sidecar: {record['sidecar']}")
+    lines += [f"  {model_type} from {model}" for model_type, model in record["models"].items()]
     if record["caption"] is not None:
         language = f" [{record['caption_language']}]" if record["caption_language"] else ""
-        print(f"  caption{language}: {record['caption']}")
+        lines.append(f"  caption{language}: {record['caption']}")
     if record["labels"]:
         labels = ", ".join(f"{x['name']} ({x['confidence']:.0%})" for x in record["labels"])
-        print(f"  labels: {labels}")
+        lines.append(f"  labels: {labels}")
     if record["error"]:
-        print(f"  error: {record['error']}")
+        lines.append(f"  error: {record['error']}")
+    print("\n".join(printable(line) for line in lines))

@@ -3,6 +3,7 @@ the exit code. Shared by `scan`, `vision run` and `vision reset`."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -47,7 +48,12 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if stop.is_set():
-            raise KeyboardInterrupt
+            # At once, whatever the workers are waiting for: a request can take minutes, and
+            # the interpreter would wait for it at exit. The state and the sidecars are
+            # written so that a kill at any moment loses nothing already recorded.
+            notice("aborted")
+            sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
         stop.set()
         notice("stopping after the photos in flight (again to abort)")
 

@@ -19,6 +19,13 @@ from xmpvision.cli.options import (
 from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
 
+RetryFailedOption = Annotated[
+    bool,
+    typer.Option("--retry-failed", help="Try again photos that failed for a reason of their own "
+                 "(empty, truncated, not an image) and are unchanged since; else they are "
+                 "skipped."),
+]
+
 
 def scan(
     dirs: Annotated[list[Path], typer.Argument(help="Folders (or photos) to scan.",
@@ -30,6 +37,7 @@ def scan(
     follow_symlinks: FollowOption = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned sidecar "
                                           "changes; write nothing.")] = False,
+    retry_failed: RetryFailedOption = False,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
@@ -41,7 +49,7 @@ def scan(
     setup_logging(verbose, quiet)
     loaded = get_config(config)
     options = RunOptions(dry_run=dry_run, jobs=jobs_, follow_symlinks=follow_symlinks,
-                         naming=loaded.config.sidecar.naming)
+                         retry_failed=retry_failed)
 
     def job(reporter: Reporter, stop: threading.Event) -> RunResult:
         return jobs.run_scan(loaded.config, dirs, options=options, reporter=reporter,

@@ -22,5 +22,5 @@ def parse_types(value: str) -> list[str]:
 
 TypesOption = Annotated[
     str,
-    typer.Option("-m", "--models", help="Model types, comma-separated: labels, caption."),
+    typer.Option("-m", "--models", help="Model types, comma-separated: labels, caption, title."),
 ]

@@ -27,6 +27,7 @@ from xmpvision.cli.run import (
     execute,
     reporter_for,
 )
+from xmpvision.cli.scan import RetryFailedOption
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
 from xmpvision.listing import COLUMNS, model_rows
@@ -127,6 +128,7 @@ def run(
                                           "per photo; write nothing.")] = False,
     count: Annotated[int | None, typer.Option("--count", "-n", min=1, help="Process at most N "
                                               "photos.", show_default=False)] = None,
+    retry_failed: RetryFailedOption = False,
     config: ConfigOption = None,
     state: StateOption = None,
     json_: JsonOption = False,
@@ -145,7 +147,7 @@ def run(
     loaded = get_config(config)
     options = RunOptions(force=force, dry_run=dry_run, source=source_name, count=count,
                          jobs=jobs_, follow_symlinks=follow_symlinks,
-                         naming=loaded.config.sidecar.naming)
+                         retry_failed=retry_failed)
     roots = paths or [Path.cwd()]
 
     def job(reporter: Reporter, stop: threading.Event) -> RunResult:

@@ -1,7 +1,13 @@
 """vision.yml: models, loading, defaults."""
 
 from xmpvision.config.builtin import builtin_model, ollama_host
-from xmpvision.config.loader import LoadedConfig, find_config, load_config, parse_config
+from xmpvision.config.loader import (
+    LoadedConfig,
+    find_config,
+    load_config,
+    parse_config,
+    parse_config_with_warnings,
+)
 from xmpvision.config.models import (
     SUPPORTED_TYPES,
     ModelConfig,
@@ -26,4 +32,5 @@ __all__ = [
     "load_config",
     "ollama_host",
     "parse_config",
+    "parse_config_with_warnings",
 ]

@@ -14,8 +14,16 @@ from xmpvision.config.defaults import (
     DEFAULT_OLLAMA_URI,
     DEFAULT_THINK,
     ENGINE_DEFAULTS,
+    EngineDefaults,
 )
-from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, ServiceConfig, VisionConfig
+from xmpvision.config.models import (
+    SUPPORTED_TYPES,
+    EndpointConfig,
+    ModelConfig,
+    ServiceConfig,
+    VisionConfig,
+)
+from xmpvision.runmodes import RunMode
 
 # Engine names PhotoPrism uses for its local classifier.
 _CLASSIFIER_ALIASES = ("tensorflow", "local")
@@ -27,6 +35,7 @@ def builtin_model(model_type: str) -> ModelConfig:
     Labels: the local TensorFlow classifier (cheap, runs inline). Caption: Ollama. PhotoPrism
     makes its built-in caption model manual-only; xmpvision's job is captions, so it runs on
     scans too (Run: auto). A user who wants PhotoPrism's behaviour writes `Run: manual`.
+    Title: Ollama, manual.
     """
     if model_type == "labels":
         return ModelConfig(
@@ -36,6 +45,12 @@ def builtin_model(model_type: str) -> ModelConfig:
         return ModelConfig(
             type="caption", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
             service=ServiceConfig(think=DEFAULT_THINK),
+        )
+    if model_type == "title":
+        # Manual only, so that existing set-ups do not start writing titles on scans.
+        return ModelConfig(
+            type="title", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
+            run=RunMode.MANUAL, service=ServiceConfig(think=DEFAULT_THINK),
         )
     raise ValueError(f"no built-in model for type {model_type!r}")
 
@@ -67,11 +82,14 @@ def ollama_host() -> str:
     return f"{scheme}://{hostport}" + (f"/{path}" if path else "")
 
 
-def _env_key() -> SecretStr | None:
-    key = os.environ.get("OLLAMA_API_KEY", "").strip()
+def _env_key(name: str) -> SecretStr | None:
+    """The key in $NAME, else in the file $NAME_FILE names."""
+    if not name:
+        return None
+    key = os.environ.get(name, "").strip()
     if key:
         return SecretStr(key)
-    key_file = os.environ.get("OLLAMA_API_KEY_FILE", "").strip()
+    key_file = os.environ.get(f"{name}_FILE", "").strip()
     if key_file:
         return _read_key_file(Path(key_file))
     return None
@@ -85,14 +103,29 @@ def _read_key_file(path: Path) -> SecretStr | None:
     return SecretStr(key) if key else None
 
 
-def _resolve_service(service: ServiceConfig) -> ServiceConfig:
+def _resolve_service(service: ServiceConfig, defaults: EngineDefaults) -> ServiceConfig:
     uri = (service.uri or "").strip()
     if not uri or "${" in uri:
-        uri = ollama_host()
+        if defaults.uri_env == "OLLAMA_HOST":
+            uri = ollama_host()  # the ollama CLI's forms: host, host:port, 0.0.0.0:port
+        else:
+            uri = os.environ.get(defaults.uri_env, "").strip() or defaults.uri
     key = service.key
     if key is None or "${" in key.get_secret_value() or not key.get_secret_value().strip():
-        key = (_read_key_file(service.key_file) if service.key_file else None) or _env_key()
-    return service.model_copy(update={"uri": uri.rstrip("/"), "key": key})
+        from_file = _read_key_file(service.key_file) if service.key_file else None
+        key = from_file or _env_key(defaults.key_env)
+    endpoints = [_resolve_endpoint(ep) for ep in service.endpoints or ()]
+    if endpoints:
+        uri = endpoints[0].uri  # what a single-endpoint view (a message) names
+    return service.model_copy(update={"uri": uri.rstrip("/"), "key": key,
+                                      "endpoints": endpoints or None})
+
+
+def _resolve_endpoint(endpoint: EndpointConfig) -> EndpointConfig:
+    key = endpoint.key
+    if key is None or "${" in key.get_secret_value() or not key.get_secret_value().strip():
+        key = _read_key_file(endpoint.key_file) if endpoint.key_file else None
+    return endpoint.model_copy(update={"uri": endpoint.uri.strip().rstrip("/"), "key": key})
 
 
 def _engine_of(model: ModelConfig) -> str | None:
@@ -126,7 +159,7 @@ def resolve_model(model: ModelConfig) -> ModelConfig:
         name = (model.model or model.name or "").strip() or defaults.model
         update["model"] = _tagged(name, model.version) if defaults.tagged else name
         if defaults.service:
-            update["service"] = _resolve_service(model.service)
+            update["service"] = _resolve_service(model.service, defaults)
     return model.model_copy(update=update)
 
 

@@ -4,7 +4,9 @@ the README's key table read them from here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
+from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.untrusted import MAX_CAPTION_CHARS
 
 DEFAULT_OLLAMA_URI = "http://127.0.0.1:11434"
@@ -12,6 +14,10 @@ DEFAULT_OLLAMA_URI = "http://127.0.0.1:11434"
 DEFAULT_OLLAMA_MODEL = "gemma4:latest"
 DEFAULT_THINK: bool | str = False
 DEFAULT_CLASSIFIER_MODEL = "nasnet"
+# A prompt's hints from the photo's own metadata (a model's `Context`); keywords are the owner's
+# choice to share.
+ContextKind = Literal["date", "place", "keywords"]
+DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
 DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
@@ -23,6 +29,11 @@ DEFAULT_MAX_LENGTH = MAX_CAPTION_CHARS  # caption characters (PhotoPrism's limit
 MAX_TEMPERATURE = 2.0  # PhotoPrism's cap; higher values only produce noise
 # Low temperatures: labels and captions should describe, not invent.
 DEFAULT_TEMPERATURE = 0.1
+
+# Whole phrases for every engine. PhotoPrism collapses labels of non-hosted models to single
+# words; that turns "Ferris Wheel" into "Wheel", and a keyword that lost its meaning is worse
+# in a sidecar than a compound one.
+DEFAULT_NORMALIZE: NormalizeMode = "phrase"
 
 # Thresholds in percent, as PhotoPrism writes them; out-of-range values mean the default.
 DEFAULT_CONFIDENCE = 20.0  # PhotoPrism 2026's floor
@@ -38,11 +49,48 @@ class EngineDefaults:
     max_labels: int
     service: bool  # reached over HTTP: Service.Uri and Service.Key defaults apply
     tagged: bool  # model names are name:tag, the tag defaulting to latest
+    uri: str = ""  # Service.Uri when neither vision.yml nor `uri_env` gives one
+    uri_env: str = ""  # the environment variable its own tools read the server from
+    key_env: str = ""  # ... and the API key (with a `_FILE` variant naming a file)
 
+
+DEFAULT_OPENAI_URI = "https://api.openai.com/v1"
+DEFAULT_OPENAI_MODEL = "gpt-5-mini"  # PhotoPrism's default for its openai engine
 
 ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
     # 720 px: PhotoPrism's thumbnail size for Ollama; ~10 useful keywords per answer.
-    "ollama": EngineDefaults(DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True),
+    "ollama": EngineDefaults(DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True,
+                             uri=DEFAULT_OLLAMA_URI, uri_env="OLLAMA_HOST",
+                             key_env="OLLAMA_API_KEY"),
     # NASNet Mobile's input; its top 5 classes, as PhotoPrism keeps.
     "tensorflow": EngineDefaults(DEFAULT_CLASSIFIER_MODEL, 224, 5, service=False, tagged=False),
+    # Any OpenAI-compatible server; the official client's variables.
+    "openai": EngineDefaults(DEFAULT_OPENAI_MODEL, 720, 10, service=True, tagged=False,
+                             uri=DEFAULT_OPENAI_URI, uri_env="OPENAI_BASE_URL",
+                             key_env="OPENAI_API_KEY"),
 }
+
+# --- the daemon and the health monitor (vision.yml's Daemon and Health, schedule files) ---
+DEFAULT_WORKER_EVERY = 15 * 60.0  # seconds between two newly-indexed passes without a watch
+DEFAULT_WORKER_WATCH = True
+DEFAULT_WORKER_DEBOUNCE = 30.0  # quiet seconds after the last file event before a pass
+DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = ("labels", "caption")
+# A job that could not start at its time (the daemon was busy or down) still runs this late.
+DEFAULT_MISFIRE_GRACE = 3600.0
+
+DEFAULT_HEALTH_INTERVAL = 60.0  # seconds between two probes of a service
+DEFAULT_HEALTH_WINDOW = 20  # requests in the rolling speed window
+DEFAULT_HEALTH_DRIFT = 2.0  # drifted when the window's median is below baseline / Drift
+DEFAULT_HEALTH_RESTART: str | None = "systemctl restart ollama.service"
+DEFAULT_HEALTH_RESTART_TIMEOUT = 120.0
+DEFAULT_HEALTH_COOLDOWN = 15 * 60.0
+DEFAULT_HEALTH_MAX_RESTARTS = 3  # per hour
+# GPU lost: the model's share of VRAM fell below this fraction of the share it had healthy.
+GPU_LOST_SHARE = 0.5
+# The second probe that confirms a lost GPU follows the first this soon (at most Interval).
+HEALTH_CONFIRM_DELAY = 2.0
+# A healthy window's median moves the stored baseline by this weight (slow learning).
+BASELINE_WEIGHT = 0.2
+# A probe (/api/version, /api/ps) that takes longer than this is a service that is down; it
+# also bounds how long the end of a run waits for the monitor.
+HEALTH_PROBE_TIMEOUT = 10.0

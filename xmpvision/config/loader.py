@@ -2,33 +2,36 @@
 
 PyYAML's composed node tree gives every key and value a position; pydantic gives the key path
 of every problem. Joining the two yields `vision.yml:12:5: Models[2].Run: ...; allowed: ...`.
+Keys that are accepted but have no effect give warnings of the same shape. The YAML is read
+within bounds (limits.py), and a secret's value never appears in a message.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
+from xmpvision.config import limits
 from xmpvision.config.builtin import apply_defaults
 from xmpvision.config.models import (
     ENGINES,
     MODEL_TYPES,
-    ModelConfig,
-    ModelOptions,
-    ServiceConfig,
-    SidecarConfig,
-    Thresholds,
+    NORMALIZE_VALUES,
     VisionConfig,
     allowed_keys,
+    nested_section,
 )
 from xmpvision.config.schema import read_schema
+from xmpvision.config.unused import unused_keys
 from xmpvision.errors import ConfigError
 
 CONFIG_ENV = "XMPVISION_CONFIG"
@@ -40,10 +43,12 @@ KeyPath = tuple[str | int, ...]
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    """The effective configuration and where it came from (None: built-in defaults)."""
+    """The effective configuration, where it came from (None: built-in defaults) and the
+    warnings about it, each `file:line:col: Key.Path: ...` like an error."""
 
     config: VisionConfig
     path: Path | None
+    warnings: list[str] = field(default_factory=list)
 
 
 def search_paths() -> list[Path]:
@@ -92,10 +97,18 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
     if path is None:
         return LoadedConfig(apply_defaults(VisionConfig(), has_file=False), None)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(limits.MAX_CONFIG_BYTES + 1)  # never more than the cap
+        if len(data) > limits.MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}:1:1: {_TOO_LARGE}"])
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read config: {exc}"]) from exc
-    return LoadedConfig(parse_config(text, str(path), base=path.parent), path)
+    config, warnings = parse_config_with_warnings(text, str(path), base=path.parent)
+    return LoadedConfig(config, path, warnings)
+
+
+_TOO_LARGE = f"config file larger than {limits.MAX_CONFIG_BYTES} bytes (a vision.yml is a few KB)"
 
 
 def parse_config(
@@ -104,31 +117,68 @@ def parse_config(
     """Validate vision.yml text; every problem is reported at once with its position.
 
     `base` is the folder relative file names in it (SchemaFile) are read from."""
+    return parse_config_with_warnings(text, filename, base=base)[0]
+
+
+def parse_config_with_warnings(
+    text: str, filename: str = CONFIG_NAME, *, base: Path | None = None
+) -> tuple[VisionConfig, list[str]]:
+    """parse_config, plus one warning per key written that xmpvision accepts but does not
+    use, in file order."""
+    too_large = len(text) > limits.MAX_CONFIG_BYTES  # cheap first: a 50 MB text stops here
+    if too_large or len(text.encode("utf-8", "surrogatepass")) > limits.MAX_CONFIG_BYTES:
+        raise ConfigError([f"{filename}:1:1: {_TOO_LARGE}"])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node, loader = limits.compose(text)
+    except limits.LimitExceeded as exc:
+        raise ConfigError([f"{_where(filename, exc.problem_mark)}: {exc.problem}"]) from exc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise ConfigError([f"{where}: invalid YAML: {exc.problem or exc}"]) from exc
+        # Only PyYAML's description: its str() quotes the offending line, maybe a secret.
+        problem = exc.problem or "syntax error"
+        raise ConfigError([f"{_where(filename, mark)}: invalid YAML: {problem}"]) from exc
     except yaml.YAMLError as exc:
         raise ConfigError([f"{filename}: invalid YAML: {exc}"]) from exc
     if node is None:
-        return apply_defaults(VisionConfig(), has_file=True)
-    positions: dict[KeyPath, Position] = {}
-    problems: list[str] = []
-    data = _to_python(node, (), positions, problems, filename)
+        return apply_defaults(VisionConfig(), has_file=True), []
+    reader = _TreeReader(loader, filename)
+    data = reader.read(node, ())
     if not isinstance(data, dict):
         raise ConfigError([f"{filename}:1:1: the top level must be a mapping with the key Models"])
     data = _expand_env(data)
+    problems = reader.problems
+    positions = reader.positions
     try:
         config = VisionConfig.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_describe(err, positions, filename) for err in exc.errors())
+        problems.extend(
+            _describe(err, positions, filename)
+            for err in exc.errors()
+            if not reader.unreadable(err["loc"])
+        )
     else:
         config = _with_schemas(config, base, positions, problems, filename)
     if problems:
         raise ConfigError(sorted(problems, key=_line_col))
-    return apply_defaults(config, has_file=True)
+    resolved = apply_defaults(config, has_file=True)
+    engines = [m.engine for m in resolved.models[: len(config.models)]]
+    warnings = [
+        f"{_at(filename, positions, path)}: PhotoPrism key {path[-1]} is not used by xmpvision"
+        for path in unused_keys(config, engines)
+    ]
+    return resolved, sorted(warnings, key=_line_col)
+
+
+def _where(filename: str, mark: yaml.Mark | None) -> str:
+    return f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
+
+
+def _at(filename: str, positions: Mapping[KeyPath, Position], path: KeyPath) -> str:
+    probe = path
+    while probe and probe not in positions:
+        probe = probe[:-1]
+    line, col = positions.get(probe, (1, 1))
+    return f"{filename}:{line}:{col}: {_dotted(path)}"
 
 
 def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPath, Position],
@@ -154,35 +204,70 @@ def _line_col(problem: str) -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
-def _to_python(
-    node: yaml.Node,
-    path: KeyPath,
-    positions: dict[KeyPath, Position],
-    problems: list[str],
-    filename: str,
-) -> Any:
-    positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader(yaml.serialize(key_node)).get_single_data()
-            if not isinstance(key, str):
-                key = str(key)
-            child = (*path, key)
-            line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            if key in result:
-                # Keep validating the first occurrence so its own problems are reported too.
-                problems.append(f"{filename}:{line}:{col}: {_dotted(child)}: duplicate key")
-                continue
-            positions[child] = (line, col)
-            result[key] = _to_python(value_node, child, positions, problems, filename)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _to_python(item, (*path, index), positions, problems, filename)
-            for index, item in enumerate(node.value)
-        ]
-    return yaml.SafeLoader(yaml.serialize(node)).get_single_data()
+class _TreeReader:
+    """Turns the composed node tree into plain data, recording each key's position and the
+    problems of values that cannot be read (a number too large, an impossible date, a tag
+    that is not plain data)."""
+
+    def __init__(self, loader: limits.BoundedLoader, filename: str) -> None:
+        self.loader = loader
+        self.filename = filename
+        self.positions: dict[KeyPath, Position] = {}
+        self.problems: list[str] = []
+        self._unreadable: set[KeyPath] = set()
+
+    def unreadable(self, loc: tuple[str | int, ...]) -> bool:
+        """True for a validation error about a value that already has its own problem."""
+        return any(loc[: len(path)] == path for path in self._unreadable)
+
+    def read(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+            # A tag such as !!python/object/apply: vision.yml holds plain data only.
+            self._unreadable.add(path)
+            self._problem(path, self.positions[path], f"unsupported tag {node.tag}")
+            return None
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                key = self._value(key_node, path, (line, col))
+                if key is _UNREADABLE:
+                    continue
+                child = (*path, key if isinstance(key, str) else str(key))
+                if child[-1] in result:
+                    # Keep validating the first occurrence so its own problems are reported too.
+                    self._problem(child, (line, col), "duplicate key")
+                    continue
+                self.positions[child] = (line, col)
+                result[child[-1]] = self.read(value_node, child)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, (*path, index)) for index, item in enumerate(node.value)]
+        value = self._value(node, path, self.positions[path])
+        if value is _UNREADABLE:
+            self._unreadable.add(path)
+            return None
+        return value
+
+    def _value(self, node: yaml.Node, path: KeyPath, where: Position) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            problem = exc.problem or "cannot read this value"
+        except ValueError as exc:
+            # Python refuses to convert integers of more than a few thousand digits.
+            too_long = node.tag == "tag:yaml.org,2002:int"
+            problem = "number too large" if too_long else f"invalid value: {exc}"
+        self._problem(path, where, problem)
+        return _UNREADABLE
+
+    def _problem(self, path: KeyPath, where: Position, problem: str) -> None:
+        self.problems.append(f"{self.filename}:{where[0]}:{where[1]}: {_dotted(path)}: {problem}")
+
+
+_UNREADABLE = object()  # a value the tree reader reported and left out
+_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -206,53 +291,79 @@ def _dotted(path: KeyPath) -> str:
     return text or "(top level)"
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "Models": ModelConfig,
-    "Thresholds": Thresholds,
-    "Sidecar": SidecarConfig,
-    "Service": ServiceConfig,
-    "Options": ModelOptions,
-}
-
 _ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     "Type": MODEL_TYPES,
     "Engine": ENGINES,
     "Naming": ("full", "base"),
+    "Normalize": NORMALIZE_VALUES,
 }
+_SECRET_SUFFIXES = ("key", "password", "token", "secret")
+_HIDDEN = "got a value of the wrong type (hidden: secret)"
+_SHOWN_CHARS = 80  # of a wrong value quoted in a message
 
 
-def _section_of(path: KeyPath) -> type[BaseModel]:
-    """The model class whose keys live at `path` (the parent of an offending key)."""
-    section: type[BaseModel] = VisionConfig
+def _is_secret(loc: tuple[str | int, ...]) -> bool:
+    """A value at or below a key named like a credential (Key, Password, ApiToken, ...)."""
+    return any(isinstance(p, str) and p.lower().endswith(_SECRET_SUFFIXES) for p in loc)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def _field(section: type[BaseModel] | None, key: str) -> FieldInfo | None:
+    if section is None:
+        return None
+    return next((f for n, f in section.model_fields.items() if (f.alias or n) == key), None)
+
+
+def _section_of(path: KeyPath) -> type[BaseModel] | None:
+    """The section class whose keys live at `path` (the parent of an offending key)."""
+    section: type[BaseModel] | None = VisionConfig
     for part in path:
-        if isinstance(part, str) and part in _SECTIONS:
-            section = _SECTIONS[part]
+        if isinstance(part, int):
+            continue  # an entry of a list: the same section as the list's items
+        info = _field(section, part)
+        section = nested_section(info.annotation) if info else None
     return section
+
+
+def _unknown_key(key: object, section: type[BaseModel] | None) -> str:
+    if section is None:
+        return "unknown key"
+    allowed = allowed_keys(section)
+    folded = {name.lower(): name for name in allowed}
+    close = difflib.get_close_matches(str(key).lower(), list(folded), n=1)
+    hint = f" did you mean {folded[close[0]]}?" if close else ""
+    return f"unknown key;{hint} allowed: {', '.join(allowed)}"
 
 
 def _describe(err: Mapping[str, Any], positions: dict[KeyPath, Position], filename: str) -> str:
     loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-    probe = loc
-    while probe and probe not in positions:
-        probe = probe[:-1]
-    line, col = positions.get(probe, (1, 1))
-    where = f"{filename}:{line}:{col}: {_dotted(loc)}"
+    where = _at(filename, positions, loc)
     kind = err["type"]
-    field = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    keyed = loc  # the path to the key the problem is about: a list item's is the list's
+    while keyed and isinstance(keyed[-1], int):
+        keyed = keyed[:-1]
+    field = str(keyed[-1]) if keyed else ""
     if kind == "extra_forbidden":
-        allowed = allowed_keys(_section_of(loc[:-1]))
-        return f"{where}: unknown key; allowed: {', '.join(allowed)}"
+        return f"{where}: {_unknown_key(loc[-1], _section_of(loc[:-1]))}"
     if kind == "missing":
         values = _ALLOWED_VALUES.get(field)
         return f"{where}: required key is missing" + (
             f"; allowed: {', '.join(values)}" if values else ""
         )
-    got = err.get("input")
-    if field in _ALLOWED_VALUES:
-        return f"{where}: invalid value {got!r}; allowed: {', '.join(_ALLOWED_VALUES[field])}"
+    secret = _is_secret(loc)
+    got = _HIDDEN if secret else f"got {_shown(err.get('input'))}"
+    if field in _ALLOWED_VALUES and not secret:
+        allowed = ", ".join(_ALLOWED_VALUES[field])
+        return f"{where}: invalid value {_shown(err.get('input'))}; allowed: {allowed}"
     if kind in _EXPECTED:
-        section = _section_of(loc[:-1])
-        return f"{where}: got {got!r}; allowed: {_expected(kind, section, field, err)}"
+        section = _section_of(keyed[:-1])
+        return f"{where}: {got}; allowed: {_expected(kind, section, field)}"
+    if secret:
+        return f"{where}: {_HIDDEN}"  # a validator's own message may quote the value
     message = str(err["msg"]).removeprefix("Value error, ")
     return f"{where}: {message}"
 
@@ -277,10 +388,10 @@ _EXPECTED: dict[str, str] = {
 }
 
 
-def _expected(kind: str, section: type[BaseModel], field: str, err: Mapping[str, Any]) -> str:
+def _expected(kind: str, section: type[BaseModel] | None, field: str) -> str:
     """What a key accepts: its kind plus its bounds, read from the schema."""
     text = _EXPECTED[kind]
-    info = next((f for n, f in section.model_fields.items() if (f.alias or n) == field), None)
+    info = _field(section, field)
     bounds = []
     for item in info.metadata if info else ():
         for name, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
@@ -289,6 +400,7 @@ def _expected(kind: str, section: type[BaseModel], field: str, err: Mapping[str,
     if not text:
         annotation = info.annotation if info else None
         text = "a whole number" if annotation in (int, int | None) else "a number"
-    if kind in ("model_type", "dict_type", "model_attributes_type") and field in _SECTIONS:
-        text += f" with the keys {', '.join(allowed_keys(_SECTIONS[field]))}"
+    nested = nested_section(info.annotation) if info else None
+    if kind in ("model_type", "dict_type", "model_attributes_type") and nested is not None:
+        text += f" with the keys {', '.join(allowed_keys(nested))}"
     return text + (f" ({', '.join(bounds)})" if bounds else "")

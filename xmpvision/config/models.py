@@ -1,13 +1,14 @@
 """vision.yml as typed pydantic models, with PhotoPrism's CamelCase keys.
 
-One schema is the single source for validation, the allowed values in error messages and the
-README reference.
+One schema is the single source for validation, the allowed values in error messages, the
+warnings about keys xmpvision accepts but does not use, and the README reference (a test
+checks the README's key table against it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -16,32 +17,69 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_pascal
+from pydantic.fields import FieldInfo
 
+from xmpvision.config.daemon import DaemonConfig, HealthConfig
 from xmpvision.config.defaults import (
     DEFAULT_CONFIDENCE,
+    DEFAULT_CONTEXT,
     DEFAULT_ENGINE,
     DEFAULT_MAX_LENGTH,
+    DEFAULT_NORMALIZE,
     DEFAULT_PARALLEL,
     DEFAULT_TOPICALITY,
     ENGINE_DEFAULTS,
     MAX_PARALLEL,
     MAX_TEMPERATURE,
+    ContextKind,
     EngineDefaults,
 )
 from xmpvision.config.duration import parse_duration
 from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
+from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.languages import parse_language_tag
 
-MODEL_TYPES: tuple[str, ...] = ("labels", "caption", "nsfw", "face", "generate")
+MODEL_TYPES: tuple[str, ...] = ("labels", "caption", "title", "generate", "nsfw", "face")
 # The types xmpvision runs; others are accepted (PhotoPrism configs carry them) and ignored.
-SUPPORTED_TYPES: tuple[str, ...] = ("labels", "caption")
+SUPPORTED_TYPES: tuple[str, ...] = ("labels", "caption", "title")
+# What a `Type: generate` model answers in one request (narrowed by its `Types`).
+GENERATED_TYPES: tuple[str, ...] = SUPPORTED_TYPES
 ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
-ModelType = Literal["labels", "caption", "nsfw", "face", "generate"]
-EngineName = Literal["ollama", "tensorflow"]
+ModelType = Literal["labels", "caption", "title", "generate", "nsfw", "face"]
+OutputType = Literal["labels", "caption", "title"]
+EngineName = Literal["ollama", "tensorflow", "openai"]
 
+# How xmpvision treats a PhotoPrism key it accepts (a field's json_schema_extra). Keys without
+# a mark are used. UNUSED: accepted and ignored, with a warning. OPENAI: meant for PhotoPrism's
+# OpenAI engine: kept in the model for such an engine, ignored (with a warning) by Ollama.
+UNUSED: dict[str, Any] = {"xmpvision": "unused"}
+OPENAI: dict[str, Any] = {"xmpvision": "openai"}
+
+# `Normalize` as written: PhotoPrism's false (and the usual spellings of "off") means "off".
+NORMALIZE_VALUES: tuple[str, ...] = ("single-word", "phrase", "false")
+_NORMALIZE_OFF = ("false", "off", "none", "no", "disabled")
+
+
+def key_use(field: FieldInfo) -> str | None:
+    """"unused", "openai" or None (used): how xmpvision treats a key, from its field's mark."""
+    extra = field.json_schema_extra
+    use = extra.get("xmpvision") if isinstance(extra, dict) else None
+    return use if isinstance(use, str) else None
+
+
+def nested_section(annotation: object) -> type[BaseModel] | None:
+    """The section class a field holds (through Optional, list and Annotated), or None."""
+    if isinstance(annotation, type):
+        return annotation if issubclass(annotation, BaseModel) else None
+    for arg in get_args(annotation):
+        found = nested_section(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _engine(value: object) -> object:
@@ -78,6 +116,24 @@ def _think(value: object) -> bool | str | None:
     raise ValueError(f"invalid Think value {value!r}; allowed: true, false, low, medium, high")
 
 
+def _normalize(value: object) -> NormalizeMode:
+    if value is None:
+        return DEFAULT_NORMALIZE
+    if value is False:
+        return "off"
+    if isinstance(value, str):
+        folded = value.strip().lower().replace("_", "-").replace(" ", "-")
+        if not folded:
+            return DEFAULT_NORMALIZE
+        if folded in _NORMALIZE_OFF:
+            return "off"
+        if folded == "single-word":
+            return "single-word"
+        if folded == "phrase":
+            return "phrase"
+    raise ValueError(f"invalid Normalize value {value!r}; allowed: {', '.join(NORMALIZE_VALUES)}")
+
+
 def _duration(value: object) -> float | None:
     return None if value is None else parse_duration(value)
 
@@ -85,6 +141,7 @@ def _duration(value: object) -> float | None:
 RunField = Annotated[RunMode, BeforeValidator(_run_mode)]
 Duration = Annotated[float | None, BeforeValidator(_duration)]
 ThinkField = Annotated[bool | str | None, BeforeValidator(_think)]
+NormalizeField = Annotated[NormalizeMode, BeforeValidator(_normalize)]
 EngineField = Annotated[EngineName | None, BeforeValidator(_engine)]
 
 
@@ -97,11 +154,30 @@ class _Section(BaseModel):
     )
 
 
-class ServiceConfig(_Section):
-    """Where and how to reach a model's service (Ollama)."""
+class EndpointConfig(_Section):
+    """One of several servers answering for a model (`Service.Endpoints`, or a `Uri` list)."""
 
-    uri: str | None = None
-    method: str | None = None
+    uri: str
+    parallel: int | None = Field(default=None, ge=1, le=MAX_PARALLEL)  # else Service.Parallel
+    key: SecretStr | None = None  # else Service.Key
+    key_file: Path | None = None
+
+
+class ServiceConfig(_Section):
+    """Where and how to reach a model's service (Ollama, an OpenAI-compatible server)."""
+
+    uri: str | None = None  # PhotoPrism's form with the API path (.../api/generate) is fine
+    # Several servers for one model: each gets its own Parallel slots; work goes where
+    # capacity is free. `Uri: [a, b]` is the short form.
+    endpoints: list[EndpointConfig] | None = None
+    # Each engine chooses its own request method, image encoding and formats.
+    method: str | None = Field(default=None, json_schema_extra=UNUSED)
+    file_scheme: str | None = Field(default=None, json_schema_extra=UNUSED)
+    request_format: str | None = Field(default=None, json_schema_extra=UNUSED)
+    response_format: str | None = Field(default=None, json_schema_extra=UNUSED)
+    org: str | None = Field(default=None, json_schema_extra=OPENAI)
+    project: str | None = Field(default=None, json_schema_extra=OPENAI)
+    tier: str | None = Field(default=None, json_schema_extra=OPENAI)
     key: SecretStr | None = None
     key_file: Path | None = None
     username: str | None = None
@@ -113,9 +189,22 @@ class ServiceConfig(_Section):
     keep_alive: str | int | None = None
     disabled: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _uri_list(cls, data: Any) -> Any:
+        # `Uri: [a, b]` means one endpoint per item.
+        if isinstance(data, dict):
+            key = "Uri" if "Uri" in data else "uri" if "uri" in data else None
+            if key is not None and isinstance(data[key], list):
+                data = dict(data)
+                listed = [{"Uri": uri} for uri in data.pop(key)]
+                data["Endpoints"] = [*listed, *(data.get("Endpoints") or [])]
+        return data
+
 
 class ModelOptions(_Section):
-    """Ollama model options; sent in snake_case (Temperature -> temperature)."""
+    """Model options: Ollama's, sent in snake_case (Temperature -> temperature), and
+    PhotoPrism's OpenAI ones, kept but not sent to Ollama."""
 
     temperature: float | None = Field(default=None, ge=0)
     top_k: int | None = None
@@ -144,16 +233,75 @@ class ModelOptions(_Section):
     use_mmap: bool | None = None
     use_mlock: bool | None = None
     low_vram: bool | None = None
+    vocab_only: bool | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1, json_schema_extra=OPENAI)
+    detail: str | None = Field(default=None, json_schema_extra=OPENAI)
+    force_json: bool | None = Field(default=None, json_schema_extra=OPENAI)
+    schema_version: str | None = Field(default=None, json_schema_extra=OPENAI)
+    combine_outputs: str | bool | None = Field(default=None, json_schema_extra=OPENAI)
 
     @field_validator("temperature")
     @classmethod
     def _cap_temperature(cls, value: float | None) -> float | None:
         return None if value is None else min(value, MAX_TEMPERATURE)
 
+    def maps_to_ollama(self, name: str) -> bool:
+        """True when an OpenAI option stands in for an Ollama one: MaxOutputTokens is
+        num_predict when NumPredict is not set."""
+        return name == "max_output_tokens" and self.num_predict is None and (
+            self.max_output_tokens is not None
+        )
+
     def snake_case(self) -> dict[str, Any]:
         """The options as Ollama's API names them (Temperature -> temperature), unset keys
-        left out."""
-        return self.model_dump(exclude_none=True, by_alias=False)
+        and OpenAI options left out."""
+        fields = type(self).model_fields
+        options = {
+            name: value
+            for name, value in self.model_dump(exclude_none=True, by_alias=False).items()
+            if key_use(fields[name]) is None
+        }
+        if self.maps_to_ollama("max_output_tokens"):
+            options["num_predict"] = self.max_output_tokens
+        return options
+
+
+class OnnxNormalization(_Section):
+    """Per-channel input normalisation of an ONNX model."""
+
+    mean: list[float] | None = None
+    std_dev: list[float] | None = None
+
+
+class OnnxResize(_Section):
+    """How an image is resized for an ONNX model."""
+
+    mode: str | None = None
+    short_edge: int | None = None
+    crop_ratio: float | None = None
+    interpolation: str | None = None
+
+
+class OnnxInput(_Section):
+    width: int | None = None
+    height: int | None = None
+    layout: str | None = None
+    color_order: str | None = None
+    normalization: OnnxNormalization | None = None
+    resize: OnnxResize | None = None
+
+
+class OnnxOutput(_Section):
+    logits: bool | None = None
+
+
+class OnnxConfig(_Section):
+    """PhotoPrism's ONNX runtime settings; xmpvision has no ONNX engine, so they are
+    checked for typos and otherwise ignored."""
+
+    file: str | None = None
+    input: OnnxInput | None = None
+    output: OnnxOutput | None = None
 
 
 class ModelConfig(_Section):
@@ -179,6 +327,21 @@ class ModelConfig(_Section):
     disabled: bool = False
     max_labels: int | None = Field(default=None, ge=1, le=100)
     max_length: int | None = Field(default=None, ge=16, le=65536)
+    # How label names are rewritten (labels.normalize_labels' mode).
+    normalize_mode: NormalizeField = Field(default=DEFAULT_NORMALIZE, alias="Normalize")
+    # Type generate: the types its one request answers (default: all it can).
+    types: list[OutputType] | None = None
+    # Hints from the photo's own metadata given to the model: capture date, a place name
+    # from GPS, the owner's keywords and title.
+    context: list[ContextKind] = Field(default_factory=lambda: list(DEFAULT_CONTEXT))
+    # PhotoPrism's ONNX and NSFW classifier settings; xmpvision runs neither.
+    onnx: OnnxConfig | None = Field(default=None, alias="ONNX", json_schema_extra=UNUSED)
+    label_file: str | None = Field(default=None, json_schema_extra=UNUSED)
+    canonical_order: Any = Field(default=None, json_schema_extra=UNUSED)
+    reduction: Any = Field(default=None, json_schema_extra=UNUSED)
+    unsafe_class_index: int | None = Field(default=None, json_schema_extra=UNUSED)
+    neutral_class_index: int | None = Field(default=None, json_schema_extra=UNUSED)
+    default_threshold: float | None = Field(default=None, json_schema_extra=UNUSED)
 
     @field_validator("language")
     @classmethod
@@ -209,6 +372,20 @@ class ModelConfig(_Section):
         """`MaxLabels`, else the engine's default."""
         return self.max_labels or self._defaults.max_labels
 
+    def endpoint_models(self) -> list[ModelConfig]:
+        """The entry once per endpoint (itself when it has one): each with that server's Uri,
+        Parallel and Key."""
+        service = self.service
+        if not service.endpoints:
+            return [self]
+        return [
+            self.model_copy(update={"service": service.model_copy(update={
+                "uri": endpoint.uri, "parallel": endpoint.parallel or service.parallel,
+                "key": endpoint.key or service.key, "endpoints": None,
+            })})
+            for endpoint in service.endpoints
+        ]
+
     @property
     def caption_limit(self) -> int:
         return self.max_length or DEFAULT_MAX_LENGTH
@@ -219,6 +396,10 @@ class Thresholds(_Section):
 
     confidence: float = DEFAULT_CONFIDENCE
     topicality: float = DEFAULT_TOPICALITY
+    # PhotoPrism's NSFW detection thresholds; xmpvision does not detect NSFW content.
+    nsfw: float | None = Field(default=None, alias="NSFW", json_schema_extra=UNUSED)
+    nsfw_upload: float | None = Field(default=None, alias="NSFWUpload", json_schema_extra=UNUSED)
+    nsfw_index: float | None = Field(default=None, alias="NSFWIndex", json_schema_extra=UNUSED)
 
     # PhotoPrism treats out-of-range values as "use the default" rather than an error.
     @field_validator("confidence")
@@ -233,9 +414,12 @@ class Thresholds(_Section):
 
 
 class SidecarConfig(_Section):
-    """How sidecars are named when none exists yet."""
+    """How sidecars are named when none exists yet, and where our keywords go."""
 
     naming: Literal["full", "base"] = "full"
+    # "AI": our keywords nest as AI|Dog in lr:hierarchicalSubject (AI/Dog in digiKam:TagsList)
+    # while dc:subject keeps Dog, so Lightroom and digiKam users keep them apart from theirs.
+    keyword_parent: str | None = None
 
 
 class VisionConfig(_Section):
@@ -244,6 +428,9 @@ class VisionConfig(_Section):
     models: list[ModelConfig] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
+    # The daemon's newly-indexed worker, and the Ollama health monitor of every long run.
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    health: HealthConfig = Field(default_factory=HealthConfig)
 
 
 def allowed_keys(model: type[BaseModel]) -> list[str]:

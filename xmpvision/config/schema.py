@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from xmpvision.config import limits
 from xmpvision.config.models import ModelConfig
 
 MAX_SCHEMA_BYTES = 1024 * 1024  # a JSON Schema is a few KB; more is a mistake
@@ -37,7 +38,11 @@ def read_schema(model: ModelConfig, base: Path | None) -> dict[str, Any] | None:
     else:
         return None
     try:
-        value = yaml.safe_load(text)  # YAML is a superset of JSON: both are accepted
+        # YAML is a superset of JSON: both are accepted. Bounded like vision.yml, since the
+        # schema is sent with every request.
+        value = limits.load(text)
+    except limits.LimitExceeded as exc:
+        raise ValueError(exc.problem) from exc
     except yaml.YAMLError as exc:
         raise ValueError(f"not valid JSON or YAML: {exc}") from exc
     if not isinstance(value, dict):

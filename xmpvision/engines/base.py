@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from xmpvision.config.models import ModelConfig, Thresholds
     from xmpvision.prepare.images import PhotoImage
-    from xmpvision.results import Caption, Label
+    from xmpvision.results import Caption, Label, PhotoResult, Title
 
 Fit = Literal["longest", "shortest"]
 
@@ -62,6 +62,15 @@ class Engine(Protocol):
 
     def caption(self, photo: PhotoImage) -> Caption:
         """One caption for the photo, already cleaned."""
+        ...
+
+    def title(self, photo: PhotoImage) -> Title:
+        """A short title for the photo, already cleaned."""
+        ...
+
+    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        """Every type of `types` from one request; a type the answer could not give is in
+        the result's `errors` (its own chain answers it then)."""
         ...
 
     def close(self) -> None:

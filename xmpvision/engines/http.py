@@ -23,12 +23,50 @@ import httpx
 from xmpvision.config.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from xmpvision.config.models import ServiceConfig
 from xmpvision.engines.retry import RetryPolicy, parse_retry_after
-from xmpvision.errors import EngineError, EngineUnavailable
-from xmpvision.text.redact import redact_uri
+from xmpvision.errors import EngineError, EngineUnavailable, redact
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class PauseGate:
+    """Requests to one service wait here while it restarts (the health monitor closes it).
+
+    `generation` counts the restarts begun; an attempt that failed while the generation moved
+    on failed because of the restart, so it is tried again without spending a retry."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._open.clear()
+
+    def open(self) -> None:
+        self._open.set()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def wait(self) -> int:
+        """Block while closed; the generation the next attempt runs in."""
+        self._open.wait()
+        return self.generation
+
+    def disturbed(self, generation: int) -> bool:
+        """A restart began (or is running) since an attempt of `generation` started."""
+        return self.generation != generation or not self._open.is_set()
+
+
+# Attempts that fail because of restarts are free, but not forever: a service restarted again
+# and again would otherwise hold a worker for good.
+MAX_RESTART_RETRIES = 5
 
 
 class Retry(Exception):
@@ -50,6 +88,8 @@ class ServerDialect:
     model_missing: Callable[[httpx.Response, str], EngineError | None]
     # What to do when the server cannot be reached at all.
     connect_hint: str = "start the server, or point Service.Uri in vision.yml at it"
+    # Seconds to wait on a 429 beyond Retry-After (e.g. OpenAI's x-ratelimit-reset-*).
+    retry_after: Callable[[httpx.Headers], float | None] = lambda _headers: None
 
 
 def timeouts(service: ServiceConfig) -> httpx.Timeout:
@@ -82,7 +122,7 @@ class HttpService:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.base_url = base_url
-        self.shown = redact_uri(base_url)  # what messages name: never a password
+        self.shown = redact(base_url)  # what messages name: never a password
         self.model = model
         self.dialect = dialect
         self.timeout = timeouts(service)
@@ -107,6 +147,7 @@ class HttpService:
         )
         self._fatal: EngineError | None = None
         self._lock = threading.Lock()
+        self.gate: PauseGate | None = None  # set by the health monitor of a run
 
     def close(self) -> None:
         if self._owns_client:
@@ -127,13 +168,26 @@ class HttpService:
     # --- requests ----------------------------------------------------------------------------
 
     def retried(self, attempt: Callable[[], T]) -> T:
-        """Run `attempt` until it succeeds, raises a final error, or the retries run out."""
+        """Run `attempt` until it succeeds, raises a final error, or the retries run out.
+
+        While the service restarts (the gate is closed) no attempt starts; an attempt that
+        fails because of a restart is repeated without counting as a retry."""
         policy = self.retry
-        for number in range(1, policy.attempts + 1):
+        number = 1
+        free = 0
+        while True:
+            generation = self.gate.wait() if self.gate is not None else 0
             try:
                 return attempt()
             except Retry as retry:
                 error = retry.error
+                if self.gate is not None and self.gate.disturbed(generation) and (
+                    free < MAX_RESTART_RETRIES
+                ):
+                    free += 1
+                    logger.info("%s %s: %s during a restart; trying again once it is back",
+                                self.dialect.name, self.model, error)
+                    continue
                 if number >= policy.attempts:
                     break
                 if retry.retry_after is not None:
@@ -145,6 +199,7 @@ class HttpService:
                 logger.info("%s %s: %s; retry %d/%d in %.2fs", self.dialect.name, self.model,
                             error, number, policy.attempts - 1, delay)
                 self._sleep(delay)
+                number += 1
         raise error from error.__cause__
 
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
@@ -193,7 +248,8 @@ class HttpService:
         if status == httpx.codes.TOO_MANY_REQUESTS:
             raise Retry(
                 EngineUnavailable(f"{where} is rate limiting (429): {detail}"),
-                parse_retry_after(response.headers.get("Retry-After")),
+                _first(parse_retry_after(response.headers.get("Retry-After")),
+                       self.dialect.retry_after(response.headers)),
             )
         if status >= 500:
             raise Retry(EngineUnavailable(f"{where} failed ({status}): {detail}"))
@@ -236,3 +292,7 @@ def _connect_reason(exc: httpx.HTTPError) -> str:
     if isinstance(exc, httpx.ConnectTimeout) or "timed out" in lowered:
         return "connect timed out"
     return text
+
+
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)

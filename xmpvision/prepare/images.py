@@ -15,6 +15,7 @@ import functools
 import io
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -23,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xmpvision.discover import photo_kind
 from xmpvision.errors import ImageError
+from xmpvision.prepare.metadata import PhotoMetadata, hints, read_metadata
 from xmpvision.prepare.rawpreview import NoPreview, extract_preview
 
 logger = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ class PhotoImage:
         self._size: tuple[int, int] | None = None  # full size after orientation
         self._resized: dict[tuple[int, Fit], Image.Image] = {}
         self._jpegs: dict[int, bytes] = {}
+        self._metadata: PhotoMetadata | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -109,6 +112,17 @@ class PhotoImage:
             self._decoded = None
             self._resized.clear()
             self._jpegs.clear()
+
+    def hints(self, wanted: Sequence[str]) -> dict[str, str]:
+        """What the photo's own metadata tells a model (date, place, the owner's keywords and
+        title), as far as `wanted` asks; read once per photo."""
+        if not wanted:
+            return {}
+        with self._lock:
+            if self._metadata is None:
+                self._metadata = read_metadata(self.path)
+            metadata = self._metadata
+        return hints(metadata, tuple(wanted))
 
     @property
     def size(self) -> tuple[int, int]:
@@ -158,54 +172,63 @@ class PhotoImage:
         return result
 
     def _decode(self, size: int, fit: Fit) -> Image.Image:
-        """Open, check and decode the file, draft-decoding JPEGs to the smallest useful scale."""
-        path = self.path
+        """Open, check and decode the file; every way it can fail is an ImageError."""
         try:
-            if path.stat().st_size == 0:
-                raise ImageError(path, "empty file (0 bytes)")
-            source, raw_orientation = _open_source(path)
-            with Image.open(source) as opened:
-                if raw_orientation and _ORIENTATION not in opened.getexif():
-                    # RAW previews often leave the rotation to the RAW's own IFD0.
-                    opened.getexif()[_ORIENTATION] = raw_orientation
-                width, height = opened.size
-                if self.max_pixels and width * height > self.max_pixels:
-                    raise ImageError(
-                        path,
-                        f"image too large: {width}x{height} pixels exceeds the limit of "
-                        f"{self.max_pixels} pixels (possible decompression bomb)",
-                    )
-                swapped = opened.getexif().get(_ORIENTATION, 1) in _SWAPPING_ORIENTATIONS
-                self._size = (height, width) if swapped else (width, height)
-                if opened.format == "JPEG":
-                    # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: draft picks the smallest
-                    # scale still at least the target, far cheaper than a full decode.
-                    opened.draft("RGB", _target_size((width, height), size, fit))
-                opened.load()
-                image = _to_rgb(ImageOps.exif_transpose(opened))
-                if image is opened:  # keep the pixels once the file handle closes
-                    image = image.copy()
+            image = self._load(size, fit)
         except ImageError:
             raise
-        except Image.DecompressionBombError as exc:
-            raise ImageError(path, f"image too large (possible decompression bomb): {exc}") from exc
-        except FileNotFoundError as exc:
-            raise ImageError(path, "file not found") from exc
-        except PermissionError as exc:
-            raise ImageError(path, "permission denied") from exc
-        except IsADirectoryError as exc:
-            raise ImageError(path, "is a directory, not an image") from exc
-        except UnidentifiedImageError as exc:
-            raise ImageError(path, "not an image or an unsupported format") from exc
-        except NoPreview as exc:
-            raise ImageError(path, f"camera RAW file without a usable preview: {exc}") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            # Pillow reports truncated or corrupt data with these, e.g. "image file is truncated".
-            raise ImageError(path, f"truncated or corrupt image data: {exc}") from exc
+        except _DECODE_ERRORS as exc:
+            raise ImageError(self.path, _reason(exc)) from exc
         if self._decoded is None or _covers(image.size, self._decoded.size):
             self._decoded = image
-        logger.debug("decoded %s at %dx%d", path, *image.size)
+        logger.debug("decoded %s at %dx%d", self.path, *image.size)
         return image
+
+    def _load(self, size: int, fit: Fit) -> Image.Image:
+        """Decode the file, draft-decoding JPEGs to the smallest useful scale."""
+        path = self.path
+        if path.stat().st_size == 0:
+            raise ImageError(path, "empty file (0 bytes)")
+        source, raw_orientation = _open_source(path)
+        with Image.open(source) as opened:
+            if raw_orientation and _ORIENTATION not in opened.getexif():
+                # RAW previews often leave the rotation to the RAW's own IFD0.
+                opened.getexif()[_ORIENTATION] = raw_orientation
+            width, height = opened.size
+            if self.max_pixels and width * height > self.max_pixels:
+                raise ImageError(
+                    path,
+                    f"image too large: {width}x{height} pixels exceeds the limit of "
+                    f"{self.max_pixels} pixels (possible decompression bomb)",
+                )
+            swapped = opened.getexif().get(_ORIENTATION, 1) in _SWAPPING_ORIENTATIONS
+            self._size = (height, width) if swapped else (width, height)
+            if opened.format == "JPEG":
+                # JPEG decodes at 1/2, 1/4 or 1/8 scale for free: draft picks the smallest
+                # scale still at least the target, far cheaper than a full decode.
+                opened.draft("RGB", _target_size((width, height), size, fit))
+            opened.load()
+            image = _to_rgb(ImageOps.exif_transpose(opened))
+            return image.copy() if image is opened else image  # pixels outlive the file
+
+
+# What a failed decode means, first match wins. Pillow reports truncated or corrupt data with
+# the generic types at the end, e.g. "image file is truncated".
+_REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (Image.DecompressionBombError, "image too large (possible decompression bomb): {exc}"),
+    (FileNotFoundError, "file not found"),
+    (PermissionError, "permission denied"),
+    (IsADirectoryError, "is a directory, not an image"),
+    (UnidentifiedImageError, "not an image or an unsupported format"),
+    (NoPreview, "camera RAW file without a usable preview: {exc}"),
+    ((OSError, SyntaxError, ValueError, EOFError), "truncated or corrupt image data: {exc}"),
+)
+_DECODE_ERRORS = (Image.DecompressionBombError, NoPreview, OSError, SyntaxError, ValueError,
+                  EOFError)
+
+
+def _reason(exc: BaseException) -> str:
+    return next(text.format(exc=exc) for kinds, text in _REASONS if isinstance(exc, kinds))
 
 
 def _open_source(path: Path) -> tuple[Path | io.BytesIO, int | None]:

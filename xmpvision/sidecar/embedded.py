@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from xmpvision.sidecar import rdf
-from xmpvision.sidecar.model import DC_SUBJECT, DIGIKAM_TAGSLIST, LR_HIERARCHICAL
+from xmpvision.sidecar.model import DC_SUBJECT, DIGIKAM_TAGSLIST, KEYWORD_FIELDS, LR_HIERARCHICAL
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ def _packets(data: mmap.mmap | bytes) -> list[bytes]:
 
 def keywords_in_packet(packet: rdf.Packet) -> set[str]:
     """Case-folded keywords of a packet: dc:subject plus the leaves of hierarchical tags."""
+    for tag in KEYWORD_FIELDS:
+        packet.normalize(tag, "any")  # inline rdf:nodeID references (raises UnsupportedRdf)
     names: set[str] = set()
     for tag, separator in ((DC_SUBJECT, None), (LR_HIERARCHICAL, "|"), (DIGIKAM_TAGSLIST, "/")):
         node = packet.get(tag)

@@ -1,41 +1,50 @@
 """Ownership rules: merge a result into a parsed sidecar, or take our values out again.
 
 Pure functions over an in-memory packet (no I/O), so the writer can re-run them when the file
-changed under us. The rules (SPEC §4, PhotoPrism's source priorities):
+changed under us. The rules (README: What xmpvision writes into a sidecar; PhotoPrism's source
+priorities):
 
 - A value is ours only while our provenance record says we wrote it and it is unchanged.
   Everything else is the user's and is never changed or removed (captions: see below).
 - A keyword we wrote that is no longer in dc:subject was removed by the user: it moves to
-  xmpvision:RejectedKeywords and is never added again (not even with --force).
-- A caption we wrote whose text differs from the recorded hash was edited: it becomes the
-  user's (source `xmp`, priority 32).
+  xmpvision:RejectedKeywords and is never added again (not even with --force). So does one we
+  wrote under a parent or category whose path is no longer in lr:hierarchicalSubject (that
+  path is what Lightroom's and digiKam's keyword trees show and delete).
+- A caption or title we wrote whose text differs from the recorded hash was edited: it becomes
+  the user's (source `xmp`, priority 32).
 - Labels: a regenerate for photo P replaces our keywords of P whose source priority is <= the
   run's (any of ours with --force); ours of a higher source stay. A new keyword is skipped when
   the user, the photo's embedded XMP, or the other photo of a RAW+JPEG pair sharing the sidecar
   already has it (the latter just adds a record, so each photo's regenerate only retracts its
-  own). Comparisons ignore case.
-- Caption: written only if its priority >= the current caption's (ours: its source; user's:
-  `xmp`) and (there is no caption, or --force). Replaced items are kept in our record and put
-  back by `vision reset`.
+  own). Comparisons ignore case. dc:subject gets the keyword itself; lr:hierarchicalSubject
+  and digiKam:TagsList get its path: the run's keyword parent, the label's categories, the
+  keyword ("AI|Animal|Cat", "AI/Animal/Cat"). A keyword the run keeps whose path changed (a new
+  parent) moves: our old path is taken out, the new one written.
+- Caption and title: written only if the priority >= the current value's (ours: its source;
+  user's: `xmp`) and (there is no value, or --force). Replaced items are kept in our record and
+  put back by `vision reset`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from lxml import etree
 
-from xmpvision.results import Caption, Label, PhotoResult
+from xmpvision.results import Caption, Label, PhotoResult, Title
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
     DC_DESCRIPTION,
     DC_SUBJECT,
+    DC_TITLE,
     DIGIKAM_TAGSLIST,
     LR_HIERARCHICAL,
     PHOTOSHOP_CAPTION_WRITER,
     XMP_METADATA_DATE,
+    prepare,
+    prepare_title,
 )
 from xmpvision.sidecar.provenance import (
     FIELD_HIERARCHICAL,
@@ -44,6 +53,8 @@ from xmpvision.sidecar.provenance import (
     CaptionRecord,
     KeywordRecord,
     Provenance,
+    TextRecord,
+    TitleRecord,
     read_provenance,
     text_hash,
     write_provenance,
@@ -61,11 +72,13 @@ from xmpvision.text.untrusted import xml_caption, xml_keyword
 log = logging.getLogger(__name__)
 
 CAPTION_WRITER = "xmpvision"
+MAX_TITLE_CHARS = 200  # titles are short; this only bounds what a caller passes in
 _FIELD_TAGS = {
     FIELD_SUBJECT: (DC_SUBJECT, "Bag", True),
     FIELD_HIERARCHICAL: (LR_HIERARCHICAL, "Bag", True),
     FIELD_TAGSLIST: (DIGIKAM_TAGSLIST, "Seq", False),
 }
+_R = TypeVar("_R", bound=TextRecord)
 
 
 @dataclass
@@ -79,6 +92,9 @@ class MergeOutcome:
     caption_removed: str | None = None
     caption_source: str | None = None  # of the caption in the file afterwards; "xmp": user's
     notes: list[str] = field(default_factory=list)
+    title_added: str | None = None
+    title_removed: str | None = None
+    title_source: str | None = None  # of the title in the file afterwards; "xmp": user's
 
 
 def _record_priority(source: str) -> int:
@@ -90,7 +106,7 @@ def _fold(text: str) -> str:
     return text.strip().casefold()
 
 
-# ---- field editing --------------------------------------------------------------------------
+# ---- keyword fields -------------------------------------------------------------------------
 
 
 def _find_li(container: etree._Element, text: str) -> etree._Element | None:
@@ -104,33 +120,92 @@ def _find_li(container: etree._Element, text: str) -> etree._Element | None:
     return None
 
 
-def _remove_keyword(packet: rdf.Packet, name: str, fields: Iterable[str]) -> None:
-    for field_name in fields:
-        if field_name not in _FIELD_TAGS or packet.find(_FIELD_TAGS[field_name][0]) is None:
-            continue
-        tag, kind, convert = _FIELD_TAGS[field_name]
-        container = packet.array(tag, kind, convert=convert)  # type: ignore[arg-type]
-        li = _find_li(container, name)
-        if li is not None:
-            rdf.remove_child(li)
-        if convert and not any(child.tag == rdf.RDF_LI for child in container):
-            packet.remove(tag)  # an empty Bag we emptied carries nothing of the user's
+def _claimed(records: list[KeywordRecord], field_name: str, value: str) -> bool:
+    """True if one of `records` claims `value` in the keyword property `field_name`."""
+    return any(name == field_name and _fold(item) == _fold(value)
+               for record in records for name, item in record.written())
 
 
-def _add_keyword(packet: rdf.Packet, name: str) -> tuple[str, ...]:
-    """Add a keyword to dc:subject, lr:hierarchicalSubject and an existing TagsList."""
-    added = []
-    for field_name, (tag, kind, convert) in _FIELD_TAGS.items():
-        node = packet.get(tag)
-        if field_name == FIELD_TAGSLIST and node is None:
+def _remove_item(packet: rdf.Packet, field_name: str, value: str) -> None:
+    tag, kind, convert = _FIELD_TAGS[field_name]
+    if packet.find(tag) is None:
+        return
+    container = packet.array(tag, kind, convert=convert)  # type: ignore[arg-type]
+    li = _find_li(container, value)
+    if li is not None:
+        rdf.remove_child(li)
+    if convert:
+        packet.remove_if_empty(tag)  # an empty Bag we emptied carries nothing of the user's
+
+
+def _retract(packet: rdf.Packet, record: KeywordRecord, remaining: list[KeywordRecord]) -> bool:
+    """Take out the items `record` claims that no remaining record claims; True when the keyword
+    is gone (no remaining record has its name)."""
+    for field_name, value in record.written():
+        if not _claimed(remaining, field_name, value):
+            _remove_item(packet, field_name, value)
+    return not any(_fold(r.name) == _fold(record.name) for r in remaining)
+
+
+def _place(packet: rdf.Packet, field_name: str, value: str, ours: list[KeywordRecord]) -> bool:
+    """Add `value` to a keyword property (a TagsList only where one exists); True when it is
+    ours afterwards: added now, or already there as another of our records' value."""
+    tag, kind, convert = _FIELD_TAGS[field_name]
+    node = packet.get(tag)
+    if field_name == FIELD_TAGSLIST and node is None:
+        return False
+    if node is not None and any(_fold(item) == _fold(value) for item in rdf.node_items(node)):
+        return _claimed(ours, field_name, value)
+    rdf.append_li(packet.array(tag, kind, convert=convert), value)  # type: ignore[arg-type]
+    return True
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A keyword the run produced, with where it goes."""
+
+    name: str  # dc:subject
+    label: Label
+    hierarchical: str  # lr:hierarchicalSubject path, "|"-separated
+    tags: str  # digiKam:TagsList path, "/"-separated
+
+    def value(self, field_name: str) -> str:
+        return {FIELD_SUBJECT: self.name, FIELD_HIERARCHICAL: self.hierarchical}.get(
+            field_name, self.tags)
+
+
+def _placed(record: KeywordRecord, values: dict[str, str]) -> KeywordRecord:
+    fields = tuple(name for name in _FIELD_TAGS if name in values)
+    return replace(record, fields=fields, hierarchical_path=values.get(FIELD_HIERARCHICAL),
+                   tags_list_path=values.get(FIELD_TAGSLIST))
+
+
+def _add_keyword(packet: rdf.Packet, wanted: _Wanted, ours: list[KeywordRecord]) -> dict[str, str]:
+    """Write a keyword to dc:subject, lr:hierarchicalSubject and an existing TagsList; the
+    values that are ours afterwards, by field."""
+    values = {}
+    for field_name in _FIELD_TAGS:
+        value = wanted.value(field_name)
+        if _place(packet, field_name, value, ours):
+            values[field_name] = value
+    return values
+
+
+def _move(packet: rdf.Packet, record: KeywordRecord, wanted: _Wanted,
+          others: list[KeywordRecord]) -> KeywordRecord:
+    """`record` with its hierarchy paths moved to `wanted`'s (the parent or categories
+    changed); its old paths leave the sidecar unless another record of ours has them too."""
+    values = dict(record.written())
+    for field_name in (FIELD_HIERARCHICAL, FIELD_TAGSLIST):
+        old = values.get(field_name)
+        if old is None or old == wanted.value(field_name):
             continue
-        present = node is not None and any(
-            _fold(item) == _fold(name) for item in rdf.node_items(node)
-        )
-        if not present:
-            rdf.append_li(packet.array(tag, kind, convert=convert), name)  # type: ignore[arg-type]
-            added.append(field_name)
-    return tuple(added)
+        if not _claimed(others, field_name, old):
+            _remove_item(packet, field_name, old)
+        del values[field_name]
+        if _place(packet, field_name, wanted.value(field_name), others):
+            values[field_name] = wanted.value(field_name)
+    return _placed(record, values)
 
 
 def _leaf(item: str) -> str:
@@ -153,56 +228,71 @@ def _present_keywords(packet: rdf.Packet, ours: set[str]) -> set[str]:
 # ---- reconciling with what the user did since our last write -------------------------------
 
 
+def _folded_items(packet: rdf.Packet, tag: str) -> set[str]:
+    node = packet.get(tag)
+    return {_fold(item) for item in rdf.node_items(node)} if node is not None else set()
+
+
+def _removed_by_user(record: KeywordRecord, subjects: set[str], hierarchical: set[str]) -> bool:
+    # A flat path only repeats dc:subject, which stays the one that counts (as it always has).
+    path = record.hierarchical_path
+    nested = path is not None and "|" in path
+    return _fold(record.name) not in subjects or (nested and _fold(path or "") not in hierarchical)
+
+
 def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
     """Turn values the user removed or edited into theirs (mutates `prov`)."""
-    node = packet.get(DC_SUBJECT)
-    subjects = {_fold(item) for item in rdf.node_items(node)} if node is not None else set()
+    subjects = _folded_items(packet, DC_SUBJECT)
+    hierarchical = _folded_items(packet, LR_HIERARCHICAL)
     rejected = {_fold(name) for name in prov.rejected}
     kept: list[KeywordRecord] = []
     for record in prov.keywords:
-        if _fold(record.name) in subjects:
+        if not _removed_by_user(record, subjects, hierarchical):
             kept.append(record)
         elif _fold(record.name) not in rejected:
             rejected.add(_fold(record.name))
             prov.rejected.append(record.name)
             notes.append(f"keyword {record.name!r} was removed by the user; not added again")
     prov.keywords = kept
-    if prov.caption is not None and _caption_edited(packet, prov.caption):
+    if prov.caption is not None and _edited(packet, DC_DESCRIPTION, prov.caption):
         notes.append("caption was edited by the user; it is theirs now")
         prov.caption = None
+    if prov.title is not None and _edited(packet, DC_TITLE, prov.title):
+        notes.append("title was edited by the user; it is theirs now")
+        prov.title = None
 
 
-def _description_items(packet: rdf.Packet) -> list[tuple[str, str]]:
-    node = packet.get(DC_DESCRIPTION)
+# ---- Lang Alt texts: dc:description (caption) and dc:title ---------------------------------
+
+
+def _alt_items(packet: rdf.Packet, tag: str) -> list[tuple[str, str]]:
+    node = packet.get(tag)
     return [] if node is None else rdf.node_lang_alt(node)
 
 
-def _caption_edited(packet: rdf.Packet, record: CaptionRecord) -> bool:
-    items = {lang.lower(): text for lang, text in _description_items(packet)}
+def _edited(packet: rdf.Packet, tag: str, record: TextRecord) -> bool:
+    items = {lang.lower(): text for lang, text in _alt_items(packet, tag)}
     return any(
         lang.lower() not in items or text_hash(items[lang.lower()]) != record.text_hash
         for lang in record.langs
     )
 
 
-def _current_caption(packet: rdf.Packet) -> str | None:
-    items = _description_items(packet)
+def _current_text(packet: rdf.Packet, tag: str) -> str | None:
+    items = _alt_items(packet, tag)
     for lang, text in items:
         if lang.lower() == "x-default":
             return text if text.strip() else None
     return items[0][1] if items and items[0][1].strip() else None
 
 
-# ---- caption editing ------------------------------------------------------------------------
-
-
-def _alt(packet: rdf.Packet) -> etree._Element:
-    return packet.array(DC_DESCRIPTION, "Alt", convert=False)
+def _alt(packet: rdf.Packet, tag: str) -> etree._Element:
+    return packet.array(tag, "Alt", convert=False)
 
 
 def _lang_li(alt: etree._Element, lang: str) -> etree._Element | None:
     for li in alt:
-        if li.tag == rdf.RDF_LI and li.get(rdf.XML_LANG, "x-default").lower() == lang.lower():
+        if li.tag == rdf.RDF_LI and (rdf.item_lang(li) or "x-default").lower() == lang.lower():
             return li
     return None
 
@@ -218,53 +308,104 @@ def _put_lang(alt: etree._Element, lang: str, text: str) -> None:
     li.text = text
 
 
+def _retract_items(packet: rdf.Packet, tag: str, record: TextRecord) -> None:
+    """Remove the Lang Alt items we wrote and put back what they replaced."""
+    if packet.find(tag) is None:
+        return
+    alt = _alt(packet, tag)
+    for lang in record.langs:
+        li = _lang_li(alt, lang)
+        if li is not None:
+            rdf.remove_child(li)
+    for lang, text in record.previous:
+        if _lang_li(alt, lang) is None:
+            _put_lang(alt, lang, text)
+    packet.remove_if_empty(tag)
+
+
 def _retract_caption(packet: rdf.Packet, record: CaptionRecord) -> None:
-    """Remove the caption items we wrote and put back what they replaced."""
-    if packet.find(DC_DESCRIPTION) is not None:
-        alt = _alt(packet)
-        for lang in record.langs:
-            li = _lang_li(alt, lang)
-            if li is not None:
-                rdf.remove_child(li)
-        for lang, text in record.previous:
-            if _lang_li(alt, lang) is None:
-                _put_lang(alt, lang, text)
-        if not any(child.tag == rdf.RDF_LI for child in alt):
-            packet.remove(DC_DESCRIPTION)
+    """Remove the caption items we wrote, put back what they replaced, and our CaptionWriter."""
+    _retract_items(packet, DC_DESCRIPTION, record)
     writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
     if (
         record.set_caption_writer
         and writer is not None
         and rdf.node_text(writer) == CAPTION_WRITER
     ):
-        packet.remove(PHOTOSHOP_CAPTION_WRITER)
+        if isinstance(writer, str) or rdf.is_plain_item(writer):
+            packet.remove(PHOTOSHOP_CAPTION_WRITER)
+        else:  # the user's qualifiers stay, with the empty value we found
+            packet.set_text(PHOTOSHOP_CAPTION_WRITER, "")
 
 
-def _write_caption(
-    packet: rdf.Packet, caption: Caption, text: str, photo: str, now: str
-) -> CaptionRecord:
-    language = xml_lang(caption.language)
-    langs = ("x-default", language) if language else ("x-default",)
-    current = {lang.lower(): (lang, value) for lang, value in _description_items(packet)}
+def _langs(language: str | None) -> tuple[str, ...]:
+    tag = xml_lang(language)
+    return ("x-default", tag) if tag else ("x-default",)
+
+
+def _qualified_items(packet: rdf.Packet, tag: str, langs: tuple[str, ...]) -> list[str]:
+    """Languages among `langs` whose current item has qualifiers (a replaced item is recorded
+    as text only, so replacing one would lose them)."""
+    node = packet.get(tag)
+    if node is None or isinstance(node, str):
+        return []  # none, or attribute form: plain text
+    container = rdf.value_container(node)
+    if container is None:  # a single value, which becomes an item of its language
+        lang = rdf.item_lang(node) or "x-default"
+        wanted = lang.lower() in {other.lower() for other in langs}
+        return [lang] if wanted and not rdf.is_plain_item(node) else []
+    items = [_lang_li(container, lang) for lang in langs]
+    return [lang for lang, li in zip(langs, items, strict=True)
+            if li is not None and not rdf.is_plain_item(li)]
+
+
+def _may_write(
+    packet: rdf.Packet, tag: str, what: str, record: TextRecord | None, text: str,
+    source: str, langs: tuple[str, ...], force: bool, notes: list[str],
+) -> bool:
+    """Whether a new caption or title (`what`) replaces the current one (see module rules)."""
+    if record is not None and record.text_hash == text_hash(text):
+        return False  # the same text is already ours
+    current = _current_text(packet, tag)
+    current_source = record.source if record is not None else (USER_SOURCE if current else None)
+    current_priority = _record_priority(current_source) if current_source else 0
+    new_priority = source_priority(source)
+    if new_priority < current_priority or (current is not None and not force):
+        why = "use --force" if new_priority >= current_priority else "higher source priority"
+        notes.append(f"{what} kept: existing {what} from {current_source} ({why})")
+        return False
+    qualified = _qualified_items(packet, tag, langs)
+    if qualified:
+        notes.append(f"{what} kept: the existing {', '.join(qualified)} {what} has "
+                     "qualifiers, which replacing it would lose")
+        return False
+    return True
+
+
+def _write_items(packet: rdf.Packet, tag: str, langs: tuple[str, ...], text: str) -> tuple[
+    tuple[str, str], ...
+]:
+    """Write `text` under each of `langs`; the (lang, text) items it replaced."""
+    current = {lang.lower(): (lang, value) for lang, value in _alt_items(packet, tag)}
     previous = tuple(current[lang.lower()] for lang in langs if lang.lower() in current)
-    alt = _alt(packet)
+    alt = _alt(packet, tag)
     for lang in langs:
         _put_lang(alt, lang, text)
-    writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
-    set_writer = writer is None or not rdf.node_text(writer).strip()
-    if set_writer:
-        packet.set_text(PHOTOSHOP_CAPTION_WRITER, CAPTION_WRITER)
-    return CaptionRecord(
+    return previous
+
+
+def _text_record(kind: type[_R], value: Caption | Title, text: str, photo: str, now: str,
+                 previous: tuple[tuple[str, str], ...]) -> _R:
+    return kind(
         text_hash=text_hash(text),
-        source=normalize_source(caption.source),
-        engine=caption.engine,
-        model=caption.model,
-        confidence=caption.confidence,
+        source=normalize_source(value.source),
+        engine=value.engine,
+        model=value.model,
+        confidence=value.confidence,
         generated_at=now,
         photo=photo,
-        langs=langs,
-        language=language,
-        set_caption_writer=set_writer,
+        langs=_langs(value.language),
+        language=xml_lang(value.language),
         previous=previous,
     )
 
@@ -282,22 +423,49 @@ def _merge_caption(
     if not text:
         out.notes.append("caption is empty after cleaning; nothing written")
         return
-    record = prov.caption
-    current = _current_caption(packet)
-    if record is not None and record.text_hash == text_hash(text):
-        return  # the same caption is already ours
-    current_source = record.source if record is not None else (USER_SOURCE if current else None)
-    current_priority = _record_priority(current_source) if current_source else 0
-    new_priority = source_priority(caption.source)
-    if new_priority < current_priority or (current is not None and not force):
-        why = "use --force" if new_priority >= current_priority else "higher source priority"
-        out.notes.append(f"caption kept: existing caption from {current_source} ({why})")
+    langs = _langs(caption.language)
+    if not _may_write(packet, DC_DESCRIPTION, "caption", prov.caption, text, caption.source,
+                      langs, force, out.notes):
         return
-    if record is not None:
-        _retract_caption(packet, record)
-    prov.caption = _write_caption(packet, caption, text, photo, now)
+    current = _current_text(packet, DC_DESCRIPTION)
+    if prov.caption is not None:
+        _retract_caption(packet, prov.caption)
+    previous = _write_items(packet, DC_DESCRIPTION, langs, text)
+    writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
+    set_writer = writer is None or not rdf.node_text(writer).strip()
+    if set_writer:
+        packet.set_text(PHOTOSHOP_CAPTION_WRITER, CAPTION_WRITER)
+    record = _text_record(CaptionRecord, caption, text, photo, now, previous)
+    prov.caption = replace(record, set_caption_writer=set_writer)
     out.caption_added = text
     out.caption_removed = current
+    out.changed = True
+
+
+def _title_text(text: str) -> str:
+    """A title as stored: one line, XML-safe, capped."""
+    return " ".join(xml_caption(text).split())[:MAX_TITLE_CHARS].rstrip()
+
+
+def _merge_title(
+    packet: rdf.Packet, prov: Provenance, title: Title, photo: str, force: bool, now: str,
+    out: MergeOutcome,
+) -> None:
+    text = _title_text(title.text)
+    if not text:
+        out.notes.append("title is empty after cleaning; nothing written")
+        return
+    langs = _langs(title.language)
+    if not _may_write(packet, DC_TITLE, "title", prov.title, text, title.source, langs, force,
+                      out.notes):
+        return
+    current = _current_text(packet, DC_TITLE)
+    if prov.title is not None:
+        _retract_items(packet, DC_TITLE, prov.title)
+    previous = _write_items(packet, DC_TITLE, langs, text)
+    prov.title = _text_record(TitleRecord, title, text, photo, now, previous)
+    out.title_added = text
+    out.title_removed = current
     out.changed = True
 
 
@@ -313,21 +481,37 @@ def run_source(result: PhotoResult, override: str | None) -> str:
     return normalize_source(result.sources.get("labels", DEFAULT_SOURCE))
 
 
-def _new_labels(labels: list[Label]) -> dict[str, tuple[str, Label]]:
-    best: dict[str, tuple[str, Label]] = {}
+def _components(values: tuple[str, ...] | list[str]) -> list[str]:
+    """Hierarchy levels cleaned like keywords, empty and repeated ones dropped."""
+    kept: list[str] = []
+    for value in values:
+        name = xml_keyword(value)
+        if name and _fold(name) not in {_fold(k) for k in kept}:
+            kept.append(name)
+    return kept
+
+
+def parent_components(parent: str | None) -> list[str]:
+    """The levels of a keyword parent; "|" or "/" in it nest ("Vision|AI")."""
+    return _components((parent or "").replace("/", "|").split("|"))
+
+
+def _new_labels(labels: list[Label], parent: list[str]) -> dict[str, _Wanted]:
+    best: dict[str, _Wanted] = {}
     for label in labels:
         name = xml_keyword(label.name)
         if not name:
             continue
         key = _fold(name)
-        if key not in best or label.confidence > best[key][1].confidence:
-            best[key] = (name, label)
+        if key in best and label.confidence <= best[key].label.confidence:
+            continue
+        categories = [c for c in _components(label.categories) if _fold(c) != key]
+        path = [*_components([*parent, *categories]), name]
+        best[key] = _Wanted(name, label, "|".join(path), "/".join(path))
     return best
 
 
-def _record_for(name: str, label: Label, photo: str, now: str, fields: tuple[str, ...]) -> (
-    KeywordRecord
-):
+def _record_for(name: str, label: Label, photo: str, now: str) -> KeywordRecord:
     return KeywordRecord(
         name=name,
         source=normalize_source(label.source),
@@ -336,9 +520,13 @@ def _record_for(name: str, label: Label, photo: str, now: str, fields: tuple[str
         confidence=round(label.confidence, 4),
         generated_at=now,
         photo=photo,
-        fields=fields,
         topicality=round(label.topicality, 4) if label.topicality else None,
     )
+
+
+def _restamp(record: KeywordRecord, label: Label, photo: str, now: str) -> KeywordRecord:
+    """`record`'s keyword and placement with `label`'s origin, for `photo`."""
+    return _placed(_record_for(record.name, label, photo, now), dict(record.written()))
 
 
 def _same_origin(record: KeywordRecord, label: Label) -> bool:
@@ -350,60 +538,92 @@ def _same_origin(record: KeywordRecord, label: Label) -> bool:
     )
 
 
-def _merge_labels(
-    packet: rdf.Packet,
-    prov: Provenance,
-    labels: list[Label],
-    source: str,
-    photo: str,
-    embedded: set[str],
-    force: bool,
-    now: str,
-    out: MergeOutcome,
-) -> None:
-    run_priority = source_priority(source)
-    wanted = _new_labels(labels)
-    ours = {_fold(record.name) for record in prov.keywords}
-    blocked_by_user = _present_keywords(packet, ours) | embedded
-    rejected = {_fold(name) for name in prov.rejected}
-    others = [record for record in prov.keywords if record.photo != photo]
+@dataclass(frozen=True)
+class _LabelRun:
+    source: str
+    photo: str
+    now: str
+    force: bool
+    embedded: set[str]
+    parent: list[str]
+
+    def replaces(self, record: KeywordRecord) -> bool:
+        return self.force or _record_priority(record.source) <= source_priority(self.source)
+
+
+def _review_own(
+    records: list[KeywordRecord], wanted: dict[str, _Wanted], run: _LabelRun, out: MergeOutcome
+) -> tuple[list[KeywordRecord], list[KeywordRecord], dict[int, _Wanted]]:
+    """Our records of this photo: (kept or updated, to retract, index in kept -> the keyword
+    of the run a kept record stands for)."""
     kept: list[KeywordRecord] = []
     retracted: list[KeywordRecord] = []
-    handled: set[str] = set()
-    for record in (record for record in prov.keywords if record.photo == photo):
+    handled: dict[int, _Wanted] = {}
+    done: set[str] = set()
+    for record in records:
         key = _fold(record.name)
-        replaceable = force or _record_priority(record.source) <= run_priority
-        if key in wanted and key not in handled:
-            handled.add(key)
-            label = wanted[key][1]
+        replaceable = run.replaces(record)
+        if key in wanted and key not in done:
+            done.add(key)
+            label = wanted[key].label
             if replaceable and not _same_origin(record, label):
-                record = _record_for(record.name, label, photo, now, record.fields)
+                record = _restamp(record, label, run.photo, run.now)
                 out.changed = True
+            handled[len(kept)] = wanted[key]
             kept.append(record)
         elif replaceable:
             retracted.append(record)
         else:
             kept.append(record)
-    for key, (name, label) in wanted.items():
-        if key in handled:
+    return kept, retracted, handled
+
+
+def _move_kept(packet: rdf.Packet, kept: list[KeywordRecord], handled: dict[int, _Wanted],
+               run: _LabelRun, others: list[KeywordRecord], out: MergeOutcome) -> None:
+    for index, wanted in handled.items():
+        record = kept[index]
+        if not run.replaces(record):
+            continue  # a higher source's keyword stays where that run put it
+        moved = _move(packet, record, wanted, others + kept[:index] + kept[index + 1:])
+        if moved != record:
+            kept[index] = moved
+            out.notes.append(f"keyword {record.name!r} moved to {wanted.hierarchical!r}")
+            out.changed = True
+
+
+def _merge_labels(
+    packet: rdf.Packet, prov: Provenance, labels: list[Label], run: _LabelRun, out: MergeOutcome
+) -> None:
+    wanted = _new_labels(labels, run.parent)
+    ours = {_fold(value) for record in prov.keywords for _, value in record.written()}
+    blocked_by_user = _present_keywords(packet, ours | {_fold(r.name) for r in prov.keywords})
+    blocked_by_user |= run.embedded
+    rejected = {_fold(name) for name in prov.rejected}
+    others = [record for record in prov.keywords if record.photo != run.photo]
+    mine = [record for record in prov.keywords if record.photo == run.photo]
+    kept, retracted, handled = _review_own(mine, wanted, run, out)
+    _move_kept(packet, kept, handled, run, others, out)
+    done = {_fold(new.name) for new in handled.values()}
+    for key, new in wanted.items():
+        if key in done:
             continue
         sibling = next((r for r in others if _fold(r.name) == key), None)
         if key in rejected:
-            out.notes.append(f"keyword {name!r} skipped: the user removed it before")
+            out.notes.append(f"keyword {new.name!r} skipped: the user removed it before")
         elif sibling is not None:
-            kept.append(_record_for(sibling.name, label, photo, now, sibling.fields))
+            kept.append(_restamp(sibling, new.label, run.photo, run.now))
             out.changed = True
         elif key in blocked_by_user:
-            out.notes.append(f"keyword {name!r} already present (user or embedded)")
+            out.notes.append(f"keyword {new.name!r} already present (user or embedded)")
         else:
-            kept.append(_record_for(name, label, photo, now, _add_keyword(packet, name)))
-            out.keywords_added.append(name)
+            record = _record_for(new.name, new.label, run.photo, run.now)
+            kept.append(_placed(record, _add_keyword(packet, new, others + kept)))
+            out.keywords_added.append(new.name)
             out.changed = True
     remaining = others + kept
     for record in retracted:
         out.changed = True
-        if not any(_fold(r.name) == _fold(record.name) for r in remaining):
-            _remove_keyword(packet, record.name, record.fields)
+        if _retract(packet, record, remaining):
             out.keywords_removed.append(record.name)
     prov.keywords = remaining
 
@@ -412,8 +632,10 @@ def _merge_labels(
 
 
 def _finish(packet: rdf.Packet, prov: Provenance, now: str, out: MergeOutcome) -> MergeOutcome:
-    if _current_caption(packet) is not None:
+    if _current_text(packet, DC_DESCRIPTION) is not None:
         out.caption_source = prov.caption.source if prov.caption else USER_SOURCE
+    if _current_text(packet, DC_TITLE) is not None:
+        out.title_source = prov.title.source if prov.title else USER_SOURCE
     if out.changed:
         write_provenance(packet, prov)
         packet.set_text(XMP_METADATA_DATE, now)
@@ -429,55 +651,61 @@ def apply_update(
     force: bool = False,
     source: str | None = None,
     embedded: set[str] | None = None,
+    keyword_parent: str | None = None,
 ) -> MergeOutcome:
     """Merge `result` for the photo named `photo` into `packet` (see the module rules)."""
     out = MergeOutcome()
+    prepare(packet)
     prov = read_provenance(packet)
+    if result.title is not None or prov.title is not None:
+        prepare_title(packet)
     reconcile(packet, prov, out.notes)
     if result.labels is not None:
-        _merge_labels(
-            packet,
-            prov,
-            result.labels,
-            run_source(result, source),
-            photo,
-            embedded or set(),
-            force,
-            now,
-            out,
-        )
+        run = _LabelRun(source=run_source(result, source), photo=photo, now=now, force=force,
+                        embedded=embedded or set(), parent=parent_components(keyword_parent))
+        _merge_labels(packet, prov, result.labels, run, out)
     if result.caption is not None:
         _merge_caption(packet, prov, result.caption, photo, force, now, out)
+    if result.title is not None:
+        _merge_title(packet, prov, result.title, photo, force, now, out)
     return _finish(packet, prov, now, out)
+
+
+def _ours_to_reset(record: TextRecord | None, photo: str, source: str) -> bool:
+    return record is not None and (record.photo, record.source) == (photo, source)
 
 
 def apply_reset(
     packet: rdf.Packet, *, types: set[str], source: str, photo: str, now: str
 ) -> MergeOutcome:
-    """Remove our values of `source` for `photo` ("labels" and/or "caption" in `types`)."""
+    """Remove our values of `source` for `photo` ("labels", "caption", "title" in `types`)."""
     out = MergeOutcome()
     source = normalize_source(source)
+    prepare(packet)
     prov = read_provenance(packet)
+    if prov.title is not None:
+        prepare_title(packet)
     reconcile(packet, prov, out.notes)
     if "labels" in types:
         drop = [r for r in prov.keywords if r.photo == photo and r.source == source]
         remaining = [r for r in prov.keywords if r not in drop]
         for record in drop:
             out.changed = True
-            if not any(_fold(r.name) == _fold(record.name) for r in remaining):
-                _remove_keyword(packet, record.name, record.fields)
+            if _retract(packet, record, remaining):
                 out.keywords_removed.append(record.name)
         prov.keywords = remaining
-    caption = prov.caption
-    if (
-        "caption" in types
-        and caption is not None
-        and (caption.photo, caption.source) == (photo, source)
-    ):
-        out.caption_removed = _current_caption(packet)
-        _retract_caption(packet, caption)
+    if "caption" in types and prov.caption is not None and _ours_to_reset(prov.caption, photo,
+                                                                           source):
+        out.caption_removed = _current_text(packet, DC_DESCRIPTION)
+        _retract_caption(packet, prov.caption)
         prov.caption = None
-        out.caption_added = _current_caption(packet)  # a user caption we had replaced
+        out.caption_added = _current_text(packet, DC_DESCRIPTION)  # a user caption we replaced
+        out.changed = True
+    if "title" in types and prov.title is not None and _ours_to_reset(prov.title, photo, source):
+        out.title_removed = _current_text(packet, DC_TITLE)
+        _retract_items(packet, DC_TITLE, prov.title)
+        prov.title = None
+        out.title_added = _current_text(packet, DC_TITLE)  # a user title we had replaced
         out.changed = True
     return _finish(packet, prov, now, out)
 

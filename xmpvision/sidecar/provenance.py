@@ -5,6 +5,7 @@ Namespace URI `https://xmpvision.org/ns/1.0/`, prefix `xmpvision`. Top-level pro
 - `xmpvision:Keywords` (Bag of structs): one item per keyword we wrote for one photo.
 - `xmpvision:RejectedKeywords` (Bag of Text): keywords the user removed; never added again.
 - `xmpvision:Caption` (struct): the caption we wrote.
+- `xmpvision:TitleRecord` (struct): the title we wrote (the Caption's fields without captionWriter).
 
 We own these properties entirely, so they are rebuilt from the typed records on every write.
 """
@@ -12,7 +13,8 @@ We own these properties entirely, so they are rebuilt from the typed records on 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -25,7 +27,9 @@ PREFIX = "xmpvision"
 KEYWORDS = rdf.qname(PREFIX, "Keywords")
 REJECTED = rdf.qname(PREFIX, "RejectedKeywords")
 CAPTION = rdf.qname(PREFIX, "Caption")
-OWN_PROPERTIES = (KEYWORDS, REJECTED, CAPTION)
+# Not "Title": exiftool would show it instead of dc:title under that tag name.
+TITLE = rdf.qname(PREFIX, "TitleRecord")
+OWN_PROPERTIES = (KEYWORDS, REJECTED, CAPTION, TITLE)
 
 # Field names of keyword records that say which keyword properties we added the value to.
 FIELD_SUBJECT = "subject"
@@ -53,10 +57,23 @@ class KeywordRecord:
     photo: str  # file name of the photo it was generated for (RAW+JPEG may share a sidecar)
     fields: tuple[str, ...] = ()  # keyword properties we added it to (subject, ...)
     topicality: float | None = None
+    # Exactly what we wrote to lr:hierarchicalSubject / digiKam:TagsList ("AI|Animal|Cat",
+    # "AI/Animal/Cat"); set exactly when that field is in `fields`.
+    hierarchical_path: str | None = None
+    tags_list_path: str | None = None
+
+    def written(self) -> tuple[tuple[str, str], ...]:
+        """(field, value) of every keyword property item this record claims."""
+        values = {FIELD_SUBJECT: self.name, FIELD_HIERARCHICAL: self.hierarchical_path,
+                  FIELD_TAGSLIST: self.tags_list_path}
+        return tuple((name, value) for name, value in values.items()
+                     if name in self.fields and value is not None)
 
 
 @dataclass(frozen=True)
-class CaptionRecord:
+class TextRecord:
+    """A Lang Alt text we wrote (dc:description or dc:title)."""
+
     text_hash: str
     source: str
     engine: str
@@ -64,10 +81,22 @@ class CaptionRecord:
     confidence: float
     generated_at: str
     photo: str
-    langs: tuple[str, ...]  # dc:description items we wrote, x-default first
+    langs: tuple[str, ...]  # Lang Alt items we wrote, x-default first
     language: str | None = None
-    set_caption_writer: bool = False  # we filled an empty photoshop:CaptionWriter
     previous: tuple[tuple[str, str], ...] = ()  # (lang, text) items we replaced, to restore
+
+
+@dataclass(frozen=True)
+class CaptionRecord(TextRecord):
+    set_caption_writer: bool = False  # we filled an empty photoshop:CaptionWriter
+
+
+@dataclass(frozen=True)
+class TitleRecord(TextRecord):
+    pass
+
+
+_R = TypeVar("_R", bound=TextRecord)
 
 
 @dataclass
@@ -75,6 +104,7 @@ class Provenance:
     keywords: list[KeywordRecord] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     caption: CaptionRecord | None = None
+    title: TitleRecord | None = None
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -97,44 +127,59 @@ def _items(fields: dict[str, rdf.Node], local: str) -> tuple[str, ...]:
     return () if node is None else tuple(item.strip() for item in rdf.node_items(node))
 
 
+def _path(fields: dict[str, rdf.Node], local: str, name: str, written: bool) -> str | None:
+    # Records from before paths were kept wrote the bare name wherever they wrote.
+    return (_text(fields, local) or name) if written else None
+
+
 def _keyword(node: rdf.Node) -> KeywordRecord | None:
     fields = rdf.struct_fields(node)
     name = _text(fields, "name")
     if not name:
         return None
+    written = _items(fields, "fields")
     return KeywordRecord(
         name=name,
-        source=_text(fields, "source", DEFAULT_SOURCE).lower(),
-        engine=_text(fields, "engine"),
-        model=_text(fields, "model"),
-        confidence=_float(fields, "confidence") or 0.0,
-        generated_at=_text(fields, "generatedAt"),
-        photo=_text(fields, "photo"),
-        fields=_items(fields, "fields"),
+        **_origin(fields),
+        fields=written,
         topicality=_float(fields, "topicality"),
+        hierarchical_path=_path(fields, "hierarchicalPath", name, FIELD_HIERARCHICAL in written),
+        tags_list_path=_path(fields, "tagsListPath", name, FIELD_TAGSLIST in written),
     )
 
 
-def _caption(node: rdf.Node) -> CaptionRecord | None:
+def _origin(fields: dict[str, rdf.Node]) -> dict[str, Any]:
+    """Who wrote a value and when: the fields every record has."""
+    return {
+        "source": _text(fields, "source", DEFAULT_SOURCE).lower(),
+        "engine": _text(fields, "engine"),
+        "model": _text(fields, "model"),
+        "confidence": _float(fields, "confidence") or 0.0,
+        "generated_at": _text(fields, "generatedAt"),
+        "photo": _text(fields, "photo"),
+    }
+
+
+def _text_record(node: rdf.Node, kind: type[_R]) -> _R | None:
     fields = rdf.struct_fields(node)
     digest = _text(fields, "textHash")
     if not digest:
         return None
     previous_node = fields.get(_f("previous"))
     previous = () if previous_node is None else tuple(rdf.node_lang_alt(previous_node))
-    return CaptionRecord(
+    return kind(
         text_hash=digest,
-        source=_text(fields, "source", DEFAULT_SOURCE).lower(),
-        engine=_text(fields, "engine"),
-        model=_text(fields, "model"),
-        confidence=_float(fields, "confidence") or 0.0,
-        generated_at=_text(fields, "generatedAt"),
-        photo=_text(fields, "photo"),
+        **_origin(fields),
         langs=_items(fields, "langs") or ("x-default",),
         language=_text(fields, "language") or None,
-        set_caption_writer=_text(fields, "captionWriter").lower() == "true",
         previous=previous,
     )
+
+
+def _caption(node: rdf.Node) -> CaptionRecord | None:
+    record = _text_record(node, CaptionRecord)
+    writer = _text(rdf.struct_fields(node), "captionWriter").lower() == "true"
+    return None if record is None else replace(record, set_caption_writer=writer)
 
 
 def _array_nodes(node: rdf.Node) -> list[etree._Element]:
@@ -159,6 +204,9 @@ def read_provenance(packet: rdf.Packet) -> Provenance:
     node = packet.get(CAPTION)
     if node is not None:
         result.caption = _caption(node)
+    node = packet.get(TITLE)
+    if node is not None:
+        result.title = _text_record(node, TitleRecord)
     return result
 
 
@@ -196,9 +244,13 @@ def _write_keyword(bag: etree._Element, record: KeywordRecord) -> None:
     _add_text(li, "generatedAt", record.generated_at)
     _add_text(li, "photo", record.photo)
     _add_bag(li, "fields", record.fields)
+    if record.hierarchical_path is not None:
+        _add_text(li, "hierarchicalPath", record.hierarchical_path)
+    if record.tags_list_path is not None:
+        _add_text(li, "tagsListPath", record.tags_list_path)
 
 
-def _write_caption(parent: etree._Element, record: CaptionRecord) -> None:
+def _write_text_record(parent: etree._Element, record: TextRecord) -> None:
     _resource(parent)
     _add_text(parent, "textHash", record.text_hash)
     _add_text(parent, "source", record.source)
@@ -210,7 +262,8 @@ def _write_caption(parent: etree._Element, record: CaptionRecord) -> None:
     _add_text(parent, "generatedAt", record.generated_at)
     _add_text(parent, "photo", record.photo)
     _add_bag(parent, "langs", record.langs)
-    _add_text(parent, "captionWriter", "True" if record.set_caption_writer else "False")
+    if isinstance(record, CaptionRecord):
+        _add_text(parent, "captionWriter", "True" if record.set_caption_writer else "False")
     if record.previous:
         alt = rdf.new_child(rdf.new_child(parent, _f("previous")), f"{{{rdf.RDF_NS}}}Alt")
         for lang, text in record.previous:
@@ -224,7 +277,8 @@ def write_provenance(packet: rdf.Packet, provenance: Provenance) -> None:
         while (prop := packet.find(tag)) is not None:
             host = host if host is not None else prop.description
             packet.remove(tag)
-    if not (provenance.keywords or provenance.rejected or provenance.caption):
+    if not (provenance.keywords or provenance.rejected or provenance.caption
+            or provenance.title):
         return
     host = host if host is not None else packet.host()
     if provenance.keywords:
@@ -236,4 +290,6 @@ def write_provenance(packet: rdf.Packet, provenance: Provenance) -> None:
         for name in provenance.rejected:
             rdf.append_li(bag, name)
     if provenance.caption is not None:
-        _write_caption(rdf.new_child(host, CAPTION), provenance.caption)
+        _write_text_record(rdf.new_child(host, CAPTION), provenance.caption)
+    if provenance.title is not None:
+        _write_text_record(rdf.new_child(host, TITLE), provenance.title)

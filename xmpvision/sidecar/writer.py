@@ -4,19 +4,28 @@ A reader (or a crash) sees either the old or the new file, never a partial one. 
 this program serialise on an advisory lock of the folder (flock on the directory: no lock file
 is left behind); other programs do not take it, so just before the rename we compare the file
 with what we read and report a concurrent change instead of overwriting their edit.
+
+A sidecar that is a symbolic link is neither read nor written unless the caller asks to follow
+it: whoever can write the photo folder must not make a scan run as root edit or create files
+elsewhere. All steps of a write work relative to one open handle of the folder, reads use
+O_NOFOLLOW, the temp file is created with O_EXCL|O_NOFOLLOW, and rename() replaces a link that
+was swapped in after our checks instead of writing to its target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from xmpvision.errors import SidecarError
+from xmpvision.sidecar.rdf import MAX_PACKET_BYTES
 
 _TEMP_SUFFIX = ".xmpvision.tmp"
 _NAME_MAX = 255
@@ -26,15 +35,45 @@ class ConcurrentChange(Exception):
     """The sidecar changed on disk since we read it; re-read and merge again."""
 
 
-def read_current(path: Path) -> bytes | None:
-    """The sidecar's bytes, or None when it does not exist."""
+def symlinked(path: Path) -> SidecarError:
+    return SidecarError(
+        path, "is a symbolic link; not written (pass --follow-symlinks to write through it)"
+    )
+
+
+def _read(path: Path, name: str | Path, dir_fd: int | None, follow_symlinks: bool) -> bytes | None:
+    # O_NONBLOCK: opening a FIFO someone put in our place must not hang the scan.
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        fd = os.open(name, flags, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            raise symlinked(path) from None
         raise SidecarError(path, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SidecarError(path, "is not a regular file; left untouched")
+        if info.st_size > MAX_PACKET_BYTES:  # not a sidecar; refused before reading it all
+            raise SidecarError(path, f"larger than {MAX_PACKET_BYTES} bytes; left untouched")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise SidecarError(path, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+def read_current(path: Path, *, follow_symlinks: bool = False) -> bytes | None:
+    """The sidecar's bytes, or None when it does not exist. A symbolic link raises SidecarError
+    unless `follow_symlinks` (then its target is read)."""
+    return _read(path, path, None, follow_symlinks)
 
 
 @contextlib.contextmanager
@@ -66,11 +105,11 @@ def temp_path(path: Path, *, unique: bool) -> Path:
     return path.with_name(name)
 
 
-def discard_stale_temp(path: Path) -> None:
+def discard_stale_temp(path: Path, dir_fd: int | None = None) -> None:
     """Remove the temp file a killed writer left; call only while holding folder_lock."""
     temp = temp_path(path, unique=False)
     try:
-        os.unlink(temp)
+        os.unlink(temp if dir_fd is None else temp.name, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
     except OSError as exc:  # e.g. the folder was made read-only since
@@ -78,21 +117,10 @@ def discard_stale_temp(path: Path) -> None:
                                  f"{exc.strerror or exc}") from None
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some network filesystems refuse fsync on directories; the rename is done
-    finally:
-        os.close(fd)
-
-
-def _write_temp(temp: Path, data: bytes, like: os.stat_result | None) -> None:
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+def _write_temp(temp: str, data: bytes, like: os.stat_result | None, dir_fd: int) -> None:
+    # O_EXCL|O_NOFOLLOW: never open something that is already there, least of all a link.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, 0o666, dir_fd=dir_fd)
     try:
         view = memoryview(data)
         while view:
@@ -107,32 +135,65 @@ def _write_temp(temp: Path, data: bytes, like: os.stat_result | None) -> None:
         os.close(fd)
 
 
-def atomic_replace(path: Path, data: bytes, *, expected: bytes | None, locked: bool) -> None:
+def atomic_replace(
+    path: Path,
+    data: bytes,
+    *,
+    expected: bytes | None,
+    locked: bool,
+    follow_symlinks: bool = False,
+) -> None:
     """Replace `path` with `data` atomically, if it still holds `expected` (None: absent).
 
-    Raises ConcurrentChange when the file changed since it was read, SidecarError on I/O errors.
+    Raises ConcurrentChange when the file changed since it was read, SidecarError on I/O errors
+    and, unless `follow_symlinks`, when `path` is a symbolic link.
     """
     try:
-        like: os.stat_result | None = os.stat(path)
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SidecarError(path, f"cannot open its folder: {exc.strerror or exc}") from None
+    try:
+        _replace_in(dir_fd, path, data, expected, locked, follow_symlinks)
+    finally:
+        os.close(dir_fd)
+
+
+def _replace_in(
+    dir_fd: int, path: Path, data: bytes, expected: bytes | None, locked: bool, follow: bool
+) -> None:
+    name = path.name
+    try:
+        like: os.stat_result | None = os.stat(name, dir_fd=dir_fd, follow_symlinks=follow)
     except FileNotFoundError:
         like = None
     except OSError as exc:
         raise SidecarError(path, f"cannot stat: {exc.strerror or exc}") from None
+    if like is not None and stat.S_ISLNK(like.st_mode):
+        raise symlinked(path)
+    if like is not None and not stat.S_ISREG(like.st_mode):
+        raise SidecarError(path, "is not a regular file; left untouched")
     # No write bit at all is the user's "do not touch", which root would otherwise ignore.
-    if like is not None and (not os.access(path, os.W_OK) or not like.st_mode & 0o222):
+    if like is not None and (
+        not os.access(name, os.W_OK, dir_fd=dir_fd, follow_symlinks=follow)
+        or not like.st_mode & 0o222
+    ):
         raise SidecarError(path, "sidecar is read-only; left unchanged")
-    temp = temp_path(path, unique=not locked)
+    temp = temp_path(path, unique=not locked).name
     if locked:
-        discard_stale_temp(path)  # under the lock, a file with this name is from a crash
+        discard_stale_temp(path, dir_fd)  # under the lock, a file with this name is from a crash
     try:
-        _write_temp(temp, data, like)
-        if read_current(path) != expected:
+        _write_temp(temp, data, like, dir_fd)
+        if _read(path, name, dir_fd, follow) != expected:
             raise ConcurrentChange(str(path))
-        os.replace(temp, path)
+        # rename() replaces the directory entry: a link swapped in since is replaced itself,
+        # its target is never written.
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            os.unlink(temp)
+            os.unlink(temp, dir_fd=dir_fd)
         if isinstance(exc, OSError):
             raise SidecarError(path, f"cannot write: {exc.strerror or exc}") from None
         raise
-    _fsync_folder(path.parent)
+    # Some network filesystems refuse fsync on directories; the rename is done all the same.
+    with contextlib.suppress(OSError):
+        os.fsync(dir_fd)

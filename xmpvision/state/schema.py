@@ -5,47 +5,68 @@ See `db.py` for what each table is for and the cost model they serve.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS dirs (
-    id INTEGER PRIMARY KEY,
-    path BLOB NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY,
-    dir_id INTEGER NOT NULL REFERENCES dirs(id),
-    name BLOB NOT NULL,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
-    dev INTEGER NOT NULL,
-    ino INTEGER NOT NULL,
-    fingerprint BLOB,
-    kind TEXT NOT NULL,
-    first_seen REAL NOT NULL,
-    done TEXT,
-    UNIQUE (dir_id, name)
-);
-CREATE INDEX IF NOT EXISTS files_fingerprint ON files(fingerprint) WHERE fingerprint IS NOT NULL;
-CREATE TABLE IF NOT EXISTS results (
-    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    type TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    model TEXT,
-    source TEXT,
-    finished_at REAL NOT NULL,
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    PRIMARY KEY (file_id, type)
-) WITHOUT ROWID;
-"""
+# A fresh database: every statement, in order (each one may also run on an existing database).
+CREATE = (
+    """
+    CREATE TABLE IF NOT EXISTS dirs (
+        id INTEGER PRIMARY KEY,
+        path BLOB NOT NULL UNIQUE
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS files (
+        id INTEGER PRIMARY KEY,
+        dir_id INTEGER NOT NULL REFERENCES dirs(id),
+        name BLOB NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        fingerprint BLOB,
+        kind TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        done TEXT,
+        bad TEXT,
+        UNIQUE (dir_id, name)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS files_fingerprint ON files(fingerprint)"
+    " WHERE fingerprint IS NOT NULL",
+    """
+    CREATE TABLE IF NOT EXISTS results (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+        model TEXT,
+        source TEXT,
+        finished_at REAL NOT NULL,
+        error TEXT,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (file_id, type)
+    ) WITHOUT ROWID
+    """,
+)
+
+# UPGRADES[n]: the statements that bring a version-n database to version n + 1 (a fresh one,
+# version 0, gets CREATE and the current version at once).
+UPGRADES: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE files ADD COLUMN bad TEXT",),  # why the file itself is unusable, or NULL
+}
 
 # files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a
 # substring test against a precomputed "|type|".
 SEP = "|"
+# In the folder cache a bad file's done value carries the reason: BAD_MARK + bad + BAD_MARK +
+# done. Its plan then never hits the plans shared by unchanged files (keyed by done), and the
+# reason comes with the folder's one query, at no cost for the other files.
+BAD_MARK = "\x00"
 # One query per folder; the file id is not needed on the no-op path, so it is not loaded.
 LOAD_FOLDER = """
-SELECT name, size, mtime_ns, done FROM files
+SELECT name, size, mtime_ns,
+       CASE WHEN bad IS NULL THEN done ELSE char(0) || bad || char(0) || ifnull(done, '') END
+FROM files
 WHERE dir_id = (SELECT id FROM dirs WHERE path = ?)
 """
 UPDATE_DONE = """

@@ -5,17 +5,21 @@ rule), so a reasoning model or a fenced answer behaves the same whichever server
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
 
 # Reasoning models (qwen3, deepseek-r1, gemma with "think") put their thoughts in these tags.
 _THINK_TAGS = ("think", "thinking", "thought", "reasoning", "reflection")
-_THINK_BLOCK = re.compile(
-    r"<(" + "|".join(_THINK_TAGS) + r")\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
+# One pass over the tags, opening and closing alike (a block regex would rescan the rest of the
+# answer from every unclosed opening tag: quadratic on a hostile answer).
+_THINK_TAG = re.compile(
+    r"<(/?)(" + "|".join(_THINK_TAGS) + r")\b[^<>]{0,200}>", re.IGNORECASE
 )
-_THINK_OPEN = re.compile(r"<(?:" + "|".join(_THINK_TAGS) + r")\b[^>]*>", re.IGNORECASE)
-_THINK_CLOSE = re.compile(r"</(?:" + "|".join(_THINK_TAGS) + r")\s*>", re.IGNORECASE)
+# JSON may start at any of these; a hostile answer full of unclosed brackets must not make the
+# search rescan the whole answer from each of them.
+_MAX_JSON_STARTS = 64
 # A fenced block; an unclosed fence (the answer was cut off) runs to the end.
 FENCE = re.compile(r"```[\w+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
 
@@ -31,14 +35,25 @@ def strip_reasoning(text: str) -> str:
     An unclosed opening tag means the answer never came: everything after it is dropped.
     A lone closing tag (Ollama strips the opening one for some models) ends the reasoning.
     """
-    text = _THINK_BLOCK.sub(" ", text)
-    closes = list(_THINK_CLOSE.finditer(text))
-    if closes:
-        text = text[closes[-1].end() :]
-    opening = _THINK_OPEN.search(text)
-    if opening:
-        text = text[: opening.start()]
-    return text.strip()
+    kept: list[str] = []
+    pos = 0
+    open_tag: str | None = None  # the block we are in, or None
+    for tag in _THINK_TAG.finditer(text):
+        closing, name = tag.group(1) == "/", tag.group(2).lower()
+        if open_tag is None:
+            if closing:
+                kept = []  # a lone closing tag: everything before it was reasoning
+            else:
+                kept.append(text[pos : tag.start()])
+                open_tag = name
+            pos = tag.end()
+        elif closing and name == open_tag:
+            kept.append(" ")
+            open_tag = None
+            pos = tag.end()
+    if open_tag is None:
+        kept.append(text[pos:])
+    return "".join(kept).strip()
 
 
 def answer_text(response: str, thinking: str = "") -> str:
@@ -62,7 +77,7 @@ def find_json(text: str) -> Any:
             raise ValueError("the answer's JSON is nested too deeply") from None
         except ValueError:
             pass
-        for match in re.finditer(r"[\[{]", candidate):
+        for match in itertools.islice(re.finditer(r"[\[{]", candidate), _MAX_JSON_STARTS):
             try:
                 value, _ = decoder.raw_decode(candidate, match.start())
             except RecursionError:
@@ -81,9 +96,13 @@ def parse_label_items(text: str) -> list[dict[str, Any] | str]:
     that are neither a named object nor a non-empty string are dropped. Raises ValueError with
     a short reason when the answer holds no label list, or none of its items is usable.
     """
-    value = find_json(text)
+    return label_items(find_json(text))
+
+
+def label_items(value: object) -> list[dict[str, Any] | str]:
+    """`parse_label_items` for an answer already decoded from JSON."""
     if isinstance(value, dict):
-        key = next((k for k in value if isinstance(k, str) and k.lower() == "labels"), None)
+        key = _key(value, "labels")
         if key is None:
             raise ValueError(f"expected a \"labels\" list, got keys {sorted(map(str, value))[:5]}")
         value = value[key]
@@ -106,6 +125,12 @@ def _usable_item(raw: object) -> bool:
 def unwrap_caption(text: str) -> str:
     """The caption inside a fenced block or a JSON answer (`{"caption": ...}`, also nested as
     `{"caption": {"text": ...}}`), else `text` unchanged."""
+    return unwrap_text(text, CAPTION_KEYS)
+
+
+def unwrap_text(text: str, keys: tuple[str, ...]) -> str:
+    """The text inside a fenced block or a JSON answer under one of `keys` (first match, also
+    nested), else `text` unchanged."""
     fenced = FENCE.search(text)
     if fenced and fenced.group(1).strip():
         text = text[: fenced.start()] + fenced.group(1) + text[fenced.end() :]
@@ -116,19 +141,37 @@ def unwrap_caption(text: str) -> str:
         value: object = json.loads(stripped)
     except (ValueError, RecursionError):
         return text
-    found = _caption_value(value)
+    found = _text_value(value, keys)
     return found if found is not None else text
 
 
-def _caption_value(value: object, depth: int = 0) -> str | None:
+def _text_value(value: object, keys: tuple[str, ...], depth: int = 0) -> str | None:
     if isinstance(value, str):
         return value
     if not isinstance(value, dict) or depth > 3:
         return None
     lowered = {str(k).lower(): v for k, v in value.items()}
-    for key in CAPTION_KEYS:
+    for key in keys:
         if key in lowered:
-            found = _caption_value(lowered[key], depth + 1)
+            found = _text_value(lowered[key], keys, depth + 1)
             if found is not None:
                 return found
     return None
+
+
+def _key(value: dict[Any, Any], name: str) -> Any:
+    return next((k for k in value if isinstance(k, str) and k.lower() == name), None)
+
+
+def generated_fields(text: str, types: tuple[str, ...]) -> dict[str, object]:
+    """The fields of a combined answer (`{"caption": ..., "title": ..., "labels": [...]}`) that
+    `types` asks for and the answer has; raises ValueError when it holds no JSON object."""
+    value = find_json(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    found: dict[str, object] = {}
+    for name in types:
+        key = _key(value, name)
+        if key is not None:
+            found[name] = value[key]
+    return found

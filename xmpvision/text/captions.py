@@ -33,19 +33,24 @@ from xmpvision.text.untrusted import (
 )
 
 MIN_MAX_LENGTH = 2  # room for one letter and the final punctuation
+_READ_AHEAD = 8192  # titles, preambles and a clipped sentence fit in this plus 2 x max_length
 
 
 # Markdown that starts a line: heading, quote, bullet, numbering.
 _LINE_MARKUP = re.compile(r"^(?:#{1,6}\s+|>\s*|[-*+\u2022]\s+|\d{1,2}[.)]\s+)+")
 _RULE_LINE = re.compile(r"^[-*_=]{3,}$")
 _BOLD_LINE = re.compile(r"^(\*\*|__)[^*_]+\1:?$")
+# Every repeated part is bounded (a span of emphasis, a link text), so each pattern is linear in
+# the answer's length: an unclosed "**" or "[" cannot make it rescan the rest of the text from
+# every position.
+_SPAN = 200
 _INLINE_MARKUP = (
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # image
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # link
-    (re.compile(r"(\*\*|__|~~)(.+?)\1"), r"\2"),  # bold, strike-through
-    (re.compile(r"(?<![\w*])\*(?![\s*])(.+?)(?<![\s*])\*(?![\w*])"), r"\1"),  # *italic*
-    (re.compile(r"(?<!\w)_(?![\s_])(.+?)(?<![\s_])_(?!\w)"), r"\1"),  # _italic_
-    (re.compile(r"`([^`]*)`"), r"\1"),  # inline code
+    (re.compile(rf"!\[([^\]]{{0,{_SPAN}}})\]\([^)]{{0,{_SPAN}}}\)"), r"\1"),  # image
+    (re.compile(rf"\[([^\]]{{1,{_SPAN}}})\]\([^)]{{0,{_SPAN}}}\)"), r"\1"),  # link
+    (re.compile(rf"(\*\*|__|~~)(.{{1,{_SPAN}}}?)\1"), r"\2"),  # bold, strike-through
+    (re.compile(rf"(?<![\w*])\*(?![\s*])(.{{1,{_SPAN}}}?)(?<![\s*])\*(?![\w*])"), r"\1"),
+    (re.compile(rf"(?<!\w)_(?![\s_])(.{{1,{_SPAN}}}?)(?<![\s_])_(?!\w)"), r"\1"),  # _italic_
+    (re.compile(rf"`([^`]{{0,{_SPAN}}})`"), r"\1"),  # inline code
     (re.compile(r"</?[A-Za-z][^<>]*>"), " "),  # stray HTML tags such as <br>
     (re.compile(r"\*{2,}|_{2,}"), ""),  # unbalanced leftovers
 )
@@ -118,7 +123,9 @@ _REFUSAL = re.compile(
 _ABBREVIATIONS = word_set(
     "st dr mr mrs ms mt prof jr sr no nr vs ca approx fig ave blvd rd hl str bzw bspw"
 )
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u2019\u201d\u00bb)\]]*(?=\s|$)")
+# Starts only where a run of end marks starts, and never backtracks into it: linear.
+_SENTENCE_END = re.compile(r"(?<![.!?\u2026])[.!?\u2026]++[\"'\u2019\u201d\u00bb)\]]*+(?=\s|$)")
+_NEXT_CHAR = re.compile(r"\S")
 _INITIALS = re.compile(r"^(?:[^\W\d_]\.)*[^\W\d_]$")  # "e.g", "z.B", "U.S", "J"
 _TERMINAL = re.compile(r"[.!?\u2026][\"'\u2019\u201d\u00bb)\]]*$")
 _CLOSING_QUOTE = {'"': '"', "'": "'", "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb"}
@@ -134,11 +141,12 @@ def _strip_markdown(text: str) -> str:
             lines.append((line, title))
     # A heading or all-bold line ("**A Day at the Beach**") followed by text is a title, not
     # the caption; a bold line at the end ("Here's a caption:\n**A dog.**") is the caption.
-    body = [
-        line
-        for i, (line, title) in enumerate(lines)
-        if not (title and any(not later for _, later in lines[i + 1 :]))
-    ]
+    text_after = [False] * len(lines)  # a line that is not a title follows line i
+    seen_text = False
+    for i in range(len(lines) - 1, -1, -1):
+        text_after[i] = seen_text
+        seen_text = seen_text or not lines[i][1]
+    body = [line for i, (line, title) in enumerate(lines) if not (title and text_after[i])]
     joined = " ".join(body)
     for pattern, replacement in _INLINE_MARKUP:
         joined = pattern.sub(replacement, joined)
@@ -201,13 +209,16 @@ def first_sentence(text: str, *, german: bool = False) -> str:
 
     With german, a number before a period is an ordinal ("am 3. Mai"), not a sentence end."""
     for match in _SENTENCE_END.finditer(text):
-        rest = text[match.end() :].lstrip()
-        if not rest:
+        following = _NEXT_CHAR.search(text, match.end())  # not a slice: linear over matches
+        if following is None:
             break
-        if not (rest[0].isupper() or rest[0].isdigit() or rest[0] in QUOTES):
+        first = following.group()
+        if not (first.isupper() or first.isdigit() or first in QUOTES):
             continue  # "e.g. the dog", "approx. three"
         if match.group() == ".":
-            before = text[: match.start()].rsplit(" ", 1)[-1].lstrip("([\"'").lower()
+            # Only the word before the dot matters: a bounded look back keeps this linear.
+            window = text[max(0, match.start() - 40) : match.start()]
+            before = window.rsplit(" ", 1)[-1].lstrip("([\"'").lower()
             if before in _ABBREVIATIONS or _INITIALS.match(before):
                 continue  # "St. Louis", "J. K. Rowling", "z. B. Berlin"
             if german and before.isdigit():
@@ -234,9 +245,12 @@ def clean_caption(
         raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {max_length}")
     german = is_german(language)
     text = unicodedata.normalize("NFC", text)
-    text = drop_controls(strip_reasoning(text))
-    text = _strip_markdown(unwrap_caption(strip_pictographs(text)))
-    text = _strip_preambles(collapse_spaces(text), german)
+    # Controls are dropped after unwrapping: a JSON answer can spell them as escapes.
+    text = drop_controls(unwrap_caption(strip_reasoning(text)))
+    # One sentence of at most max_length is wanted: what lies far beyond it (a title, markup
+    # and preambles included) can only cost time.
+    text = strip_pictographs(text)[: _READ_AHEAD + 2 * max_length]
+    text = _strip_preambles(collapse_spaces(_strip_markdown(text)), german)
     if _REFUSAL.match(text):
         raise InvalidPayload(f"caption: the model refused: {text[:80]!r}")
     text = _drop_stray_quote(_strip_quotes(first_sentence(text, german=german)))

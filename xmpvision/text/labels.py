@@ -26,6 +26,19 @@ Casing carries meaning only when the model uses it: a multi-word label in capita
 singularised; a label in capitals with a long word ("HOT AIR BALLOON") is shouting.
 Duplicates (same canonical_key) keep the highest confidence and the highest topicality.
 The result is sorted by priority, then confidence, and capped at max_labels.
+
+`mode` (vision.yml's `Normalize`) chooses how far names are rewritten:
+
+- "phrase": as described above; compounds stay whole ("Ferris Wheel").
+- "single-word": as "phrase", then a multi-word English label is collapsed to its head noun,
+  the singularised last word, or the word before a preposition ("Golden Retriever" ->
+  "Retriever", "Sandy Beaches" -> "Beach", "Bottles of Wine" -> "Bottle"). Kept whole: names
+  (the capitals rule above: "Statue of Liberty"), labels holding a non-Latin letter, labels
+  without a head ("Fish and Chips") or whose head has no letter ("Route 66"). Labels that
+  collapse to the same word merge like any duplicate.
+- "off": the model's words as they are: no article or count removal, singularising, casing
+  or collapsing. Only the untrusted-text cleanup above (emoji, markup, numbering, control
+  characters, length, word count and blocklists) applies.
 """
 
 from __future__ import annotations
@@ -36,12 +49,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from xmpvision.results import Label
 from xmpvision.sources import normalize_source
 from xmpvision.text.answers import LABEL_NAME_KEYS
 from xmpvision.text.languages import is_english
-from xmpvision.text.plurals import singularize_phrase
+from xmpvision.text.plurals import head_index, singularize_phrase
 from xmpvision.text.untrusted import (
     QUOTES,
     collapse_spaces,
@@ -52,6 +66,10 @@ from xmpvision.text.untrusted import (
 )
 
 log = logging.getLogger(__name__)
+
+# How far label names are rewritten (vision.yml's `Normalize`); see the module docstring.
+NormalizeMode = Literal["phrase", "single-word", "off"]
+NORMALIZE_MODES: tuple[NormalizeMode, ...] = get_args(NormalizeMode)
 
 MISSING_CONFIDENCE = 0.5
 MAX_LABEL_CHARS = 64
@@ -297,6 +315,22 @@ def _looks_like_name(words: list[str]) -> bool:
     )
 
 
+def _is_latin(words: list[str]) -> bool:
+    return all(
+        unicodedata.name(ch, "").startswith("LATIN") for word in words for ch in word
+        if ch.isalpha()
+    )
+
+
+def _head_noun(words: list[str]) -> list[str]:
+    """The single word a multi-word English label collapses to, or the words unchanged."""
+    index = head_index(words)
+    if len(words) < 2 or index is None or not _is_latin(words):
+        return words
+    head = words[index]
+    return [head] if any(ch.isalpha() for ch in head) else words
+
+
 def _candidates(raw: Iterable[RawLabel | Mapping[str, object] | str]) -> list[_Candidate]:
     out: list[_Candidate] = []
     for item in raw:
@@ -323,6 +357,20 @@ def _acceptable(name: str, english: bool) -> bool:
     return key not in BLOCKLIST_ANY and not (english and key in BLOCKLIST_EN)
 
 
+def _display(words: list[str], english: bool, lowercase_style: bool, mode: NormalizeMode) -> str:
+    """A cleaned label's name as written to the sidecar."""
+    if mode == "off":
+        return " ".join(words)
+    if not english:
+        return _sentence_case(words)
+    # Only multi-word names count: a lone "Dogs" is as likely a capitalised plural.
+    proper = lowercase_style and _looks_like_name(words)
+    words = _english_form(words, proper)
+    if mode == "single-word" and not proper:
+        words = _head_noun(words)
+    return _title_case(words)
+
+
 def normalize_labels(
     raw: Iterable[RawLabel | Mapping[str, object] | str],
     *,
@@ -333,6 +381,7 @@ def normalize_labels(
     confidence_threshold: float,
     topicality_threshold: float,
     max_labels: int,
+    mode: NormalizeMode,
 ) -> list[Label]:
     """Clean, filter, deduplicate, rank and cap the labels a model produced.
 
@@ -340,10 +389,13 @@ def normalize_labels(
     "title" (scores under "confidence"/"score"/"probability" and "topicality"/"relevance",
     keys case-insensitive) or plain strings. A string may hold several labels separated by
     commas, semicolons or newlines. Raises UnknownSourceError (a ValueError) for an unknown
-    source and ValueError when max_labels < 1. May return an empty list.
+    source and ValueError when max_labels < 1 or `mode` is not a NormalizeMode. May return an
+    empty list.
     """
     if max_labels < 1:
         raise ValueError(f"max_labels must be at least 1, got {max_labels}")
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(NORMALIZE_MODES)}, got {mode!r}")
     source = normalize_source(source)
     english = is_english(language)
     min_confidence = confidence_threshold
@@ -353,21 +405,16 @@ def normalize_labels(
     confidences = _scores([c.confidence for c in candidates])
     topicalities = _scores([c.topicality for c in candidates])
     names = [c.name for c in candidates]
-    names = [n.lower() for n in names] if _is_shouting(names) else [_unshout(n) for n in names]
+    if mode != "off":
+        shouting = _is_shouting(names)
+        names = [n.lower() for n in names] if shouting else [_unshout(n) for n in names]
     lowercase_style = english and _lowercase_style(names)
 
     best: dict[str, tuple[int, str, float, float]] = {}  # key -> (order, display, conf, top)
     for candidate, name, conf, top in zip(
         candidates, names, confidences, topicalities, strict=True
     ):
-        words = name.split()
-        if english:
-            # Only multi-word names count: a lone "Dogs" is as likely a capitalised plural.
-            proper = lowercase_style and _looks_like_name(words)
-            words = _english_form(words, proper)
-            display = _title_case(words)
-        else:
-            display = _sentence_case(words)
+        display = _display(name.split(), english, lowercase_style, mode)
         if not _acceptable(display, english):
             log.debug("label dropped: %r", candidate.name)
             continue

@@ -18,13 +18,16 @@ _KEYCAP = re.compile("[0-9#*]\ufe0f?\u20e3")
 _EMOJI_JOINERS = {"\u200d", "\ufe0e", "\ufe0f", "\u20e3"}
 # Invisible characters that only serve to disguise text (zero-width space, BOM, bidi overrides).
 # ZWNJ (U+200C) is kept: Persian and Indic scripts need it.
-_INVISIBLE = {
+_INVISIBLE = frozenset({
     "\u200b",
     "\u2060",
     "\ufeff",
-    *(chr(c) for c in range(0x202A, 0x202F)),
-    *(chr(c) for c in range(0x2066, 0x206A)),
-}
+    "\u200e",  # left-to-right mark
+    "\u200f",  # right-to-left mark
+    "\u061c",  # Arabic letter mark
+    *(chr(c) for c in range(0x202A, 0x202F)),  # embeddings and overrides
+    *(chr(c) for c in range(0x2066, 0x206A)),  # isolates
+})
 _WHITESPACE_CONTROLS = {"\t", "\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029"}
 _SPACES = re.compile(r"\s+")
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # terminal colour codes
@@ -35,20 +38,27 @@ def word_set(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def _hard(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return (category == "Cc" and ch not in _WHITESPACE_CONTROLS) or category == "Cs"
+
+
 def has_hard_control(text: str) -> bool:
-    """True if text holds a control character other than whitespace (NUL, ESC, DEL, ...)."""
-    return any(unicodedata.category(ch) == "Cc" and ch not in _WHITESPACE_CONTROLS for ch in text)
+    """True if text holds a control character other than whitespace (NUL, ESC, DEL, ...) or a
+    lone surrogate (which no UTF-8 output can hold)."""
+    return any(_hard(ch) for ch in text)
 
 
 def drop_controls(text: str) -> str:
-    """Remove control and invisible characters; whitespace controls become a space or newline."""
+    """Remove control, bidi and invisible characters and lone surrogates; whitespace controls
+    become a space or newline. The one policy for every text a model writes."""
     out: list[str] = []
     for ch in _ANSI_ESCAPE.sub("", text):
         if ch in ("\r", "\u2028", "\u2029", "\x85"):
             out.append("\n")
         elif ch in _WHITESPACE_CONTROLS:
             out.append(ch if ch in "\t\n" else " ")
-        elif unicodedata.category(ch) == "Cc" or ch in _INVISIBLE:
+        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
             continue
         else:
             out.append(ch)
@@ -131,8 +141,10 @@ def _drop_unsafe(text: str, keep: str) -> str:
             out.append(char)
             continue
         # Cc: C0/C1 control characters; Cs: lone surrogates (e.g. from undecodable bytes);
-        # noncharacters such as U+FFFE are forbidden by XML 1.0 or rejected by readers.
-        if unicodedata.category(char) in ("Cc", "Cs") or _is_noncharacter(ord(char)):
+        # noncharacters such as U+FFFE are forbidden by XML 1.0 or rejected by readers; bidi
+        # and invisible controls would make a stored value display as something else.
+        if (unicodedata.category(char) in ("Cc", "Cs") or _is_noncharacter(ord(char))
+                or char in _INVISIBLE):
             continue
         out.append(char)
     return "".join(out)
@@ -156,3 +168,25 @@ def photo_id(name: str) -> str:
     """The photo's file name as text storable in XML; undecodable bytes become \\xNN escapes."""
     raw = name.encode("utf-8", "surrogateescape")
     return _drop_unsafe(raw.decode("utf-8", "backslashreplace"), keep="")
+
+
+# --- showing it on a terminal --------------------------------------------------------------
+
+def printable(text: str) -> str:
+    """`text` safe for one line of human-readable output: control characters (a newline in a
+    file name too), bidi and invisible controls and undecodable bytes are shown as escapes,
+    never interpreted by the terminal. The same text can then be written under any locale."""
+    if text.isprintable():
+        return text
+    out: list[str] = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:  # a byte that was not valid UTF-8 (surrogate escape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch == " " or ch.isprintable():
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        else:
+            out.append(f"\\u{code:04x}")
+    return "".join(out)

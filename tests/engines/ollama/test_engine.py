@@ -528,7 +528,7 @@ def test_parallel_workers_share_one_engine(tmp_path: Path) -> None:
             Image.new("RGB", (100, 80), "red").save(path)
             try:
                 results.append([label.name for label in engine.labels(PhotoImage(path))])
-            except BaseException as exc:  # collected for the assertion below
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
                 errors.append(exc)
 
         with engine:

@@ -40,8 +40,14 @@ class GenerateChunk(_Wire):
     done: bool = False
     done_reason: str | None = None
     error: str | None = None
-    total_duration: int | None = None  # nanoseconds
+    # Ollama's own timings of the answer (nanoseconds), in the final chunk: the health
+    # monitor's speed signal, independent of image size and answer length.
+    total_duration: int | None = None
+    load_duration: int | None = None
+    prompt_eval_count: int | None = None
+    prompt_eval_duration: int | None = None
     eval_count: int | None = None
+    eval_duration: int | None = None
 
 
 class ErrorBody(_Wire):
@@ -55,6 +61,23 @@ class ModelInfo(_Wire):
 
 class TagsResponse(_Wire):
     models: list[ModelInfo] = Field(default_factory=list)
+
+
+class RunningModel(_Wire):
+    """One entry of GET /api/ps: a loaded model and how much of it sits in GPU memory."""
+
+    name: str = ""
+    model: str = ""
+    size: int = 0
+    size_vram: int = 0
+
+
+class PsResponse(_Wire):
+    models: list[RunningModel] = Field(default_factory=list)
+
+
+class VersionResponse(_Wire):
+    version: str = ""
 
 
 class ShowResponse(_Wire):

@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import base64
 import json
-import random
-import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
@@ -29,29 +25,28 @@ from xmpvision.config.defaults import DEFAULT_TEMPERATURE
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.config.schema import response_schema
 from xmpvision.engines import prompts
+from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind
 from xmpvision.engines.base import EngineInfo
-from xmpvision.engines.http import HttpService, Retry, ServerDialect
+from xmpvision.engines.http import Retry, ServerDialect
+from xmpvision.engines.llm import LanguageModelEngine
 from xmpvision.engines.ollama.api import GenerateChunk, GenerateRequest, ShowResponse, error_text
-from xmpvision.engines.retry import RetryPolicy
-from xmpvision.errors import EngineError, EngineUnavailable, InvalidPayload, ModelNotFound
+from xmpvision.engines.ollama.timing import Timing, TimingObserver
+from xmpvision.errors import (
+    EngineError,
+    EngineUnavailable,
+    InvalidPayload,
+    ModelNotFound,
+    redact,
+)
 from xmpvision.prepare.images import PhotoImage
-from xmpvision.results import Caption, Label
-from xmpvision.text.answers import answer_text, parse_label_items
-from xmpvision.text.captions import clean_caption
-from xmpvision.text.labels import normalize_labels
-from xmpvision.text.redact import redact_uri
-
-Kind = Literal["labels", "caption"]
+from xmpvision.text.answers import answer_text
 
 ENGINE = "ollama"
 SOURCE = "ollama"
 GENERATE_PATH = "/api/generate"
 SHOW_PATH = "/api/show"
-MAX_ANSWER_CHARS = 262_144  # a runaway generation is cut off rather than buffered forever
-ENGINE_OPTIONS: dict[str, dict[str, Any]] = {
-    "labels": {"temperature": DEFAULT_TEMPERATURE},
-    "caption": {"temperature": DEFAULT_TEMPERATURE},
-}
+# Low temperatures for every question: labels, captions and titles should describe, not invent.
+ENGINE_OPTIONS: dict[str, Any] = {"temperature": DEFAULT_TEMPERATURE}
 # PhotoPrism's Uri is the full endpoint; OLLAMA_HOST is a bare host:port.
 _API_SUFFIXES = ("/api/generate", "/api/chat", "/api")
 
@@ -80,7 +75,7 @@ def endpoint(model: ModelConfig) -> str:
 
 def effective_options(model: ModelConfig) -> dict[str, Any]:
     """Ollama `options`: the engine's defaults for the type, overridden by the model's Options."""
-    options = dict(ENGINE_OPTIONS.get(model.type, {}))
+    options = dict(ENGINE_OPTIONS)
     options.update(model.options.snake_case())
     return options
 
@@ -103,9 +98,9 @@ def response_format_name(model: ModelConfig) -> str:
 
 def describe(model: ModelConfig) -> EngineInfo:
     return EngineInfo(
-        engine=ENGINE, source=SOURCE, endpoint=redact_uri(endpoint(model)),
+        engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)),
         format=response_format_name(model), options=effective_options(model),
-        capacity=f"{ENGINE} {redact_uri(base_url(model))}", slots=model.service.parallel,
+        capacity=f"{ENGINE} {redact(base_url(model))}", slots=model.service.parallel,
         resolution=model.image_size, fit="longest",
     )
 
@@ -118,7 +113,7 @@ def _model_missing(response: httpx.Response, model: str) -> EngineError | None:
         is_json = False
     if not is_json:
         return None
-    base = redact_uri(str(response.request.url).split("/api/", 1)[0])
+    base = redact(str(response.request.url).split("/api/", 1)[0])
     return ModelNotFound(f'model "{model}" not found on {base}', hint=f'run "ollama pull {model}"')
 
 
@@ -129,51 +124,23 @@ DIALECT = ServerDialect(
 )
 
 
-class OllamaEngine:
+class OllamaEngine(LanguageModelEngine):
     """One Ollama model (from one vision.yml entry), safe for Service.Parallel worker threads."""
 
-    def __init__(
-        self,
-        model: ModelConfig,
-        thresholds: Thresholds | None = None,
-        *,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        stream: bool = True,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.model = model
-        self.info = describe(model)
-        self.model_ref = model.model_ref
-        self.base_url = base_url(model)
-        self.stream = stream
+    ENGINE = ENGINE
+    SOURCE = SOURCE
+    DIALECT = DIALECT
+    ACCEPT = "application/json, application/x-ndjson"
+    describe = staticmethod(describe)
+    base = staticmethod(base_url)
+
+    def __init__(self, model: ModelConfig, thresholds: Thresholds | None = None,
+                 **options: Any) -> None:
+        super().__init__(model, thresholds, **options)
         self.resolution = model.image_size
         self.options = effective_options(model)
-        self.format = response_format(model)
-        self._thresholds = thresholds or Thresholds()
-        self.http = HttpService(
-            self.base_url, self.model_ref, model.service, DIALECT,
-            accept="application/json, application/x-ndjson", client=client,
-            transport=transport, retry=retry, sleep=sleep, rand=rand,
-        )
-        self._ready = False
-        self._ready_lock = threading.Lock()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.http.close()
+        # Told the timings of every answer (the health monitor of a run); None: nobody asks.
+        self.observer: TimingObserver | None = None
 
     # --- readiness -------------------------------------------------------------------------
 
@@ -209,73 +176,21 @@ class OllamaEngine:
         if not self._ready:
             self.check_ready()
 
-    # --- the two questions -----------------------------------------------------------------
+    # --- the questions ---------------------------------------------------------------------
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        text = self._ask("labels", photo)
-        try:
-            items = parse_label_items(text)
-        except ValueError as exc:
-            raise InvalidPayload(self._invalid("label", photo, str(exc))) from exc
-        return normalize_labels(
-            items,
-            source=SOURCE,
-            model=self.model_ref,
-            engine=ENGINE,
-            language=self.model.language,
-            confidence_threshold=self._thresholds.confidence,
-            topicality_threshold=self._thresholds.topicality,
-            max_labels=self.model.label_limit,
-        )
-
-    def caption(self, photo: PhotoImage) -> Caption:
-        text = self._ask("caption", photo)
-        try:
-            cleaned = clean_caption(
-                text, language=self.model.language, max_length=self.model.caption_limit
-            )
-        except InvalidPayload as exc:
-            raise InvalidPayload(self._invalid("caption", photo, str(exc))) from exc
-        return Caption(
-            text=cleaned, source=SOURCE, model=self.model_ref, engine=ENGINE,
-            language=self.model.language,
-        )
-
-    def _invalid(self, what: str, photo: PhotoImage, reason: str) -> str:
-        return (
-            f"invalid {what} payload from ollama "
-            f"(model {self.model_ref}, file {photo.path}): {reason}"
-        )
-
-    def request(self, kind: Kind, photo: PhotoImage) -> GenerateRequest:
-        """The /api/generate request for a photo (public so `vision test` can show it)."""
-        own = self.model.type == kind  # System/Prompt/Format belong to the configured type
-        language = self.model.language
-        if kind == "labels":
-            schema = self.format if own and isinstance(self.format, dict) else None
-            prompt = prompts.labels_prompt(
-                base=self.model.prompt if own else None,
-                schema=schema or prompts.LABELS_SCHEMA,
-                max_labels=self.model.label_limit,
-                language=language,
-            )
-            system = prompts.LABELS_SYSTEM
-            fmt: str | dict[str, Any] | None = self.format if own else prompts.LABELS_SCHEMA
-            options = self.options if own else dict(ENGINE_OPTIONS["labels"])
-        else:
-            prompt = prompts.caption_prompt(
-                base=self.model.prompt if own else None, language=language
-            )
-            system = prompts.CAPTION_SYSTEM
-            fmt = self.format if own else None
-            options = self.options if own else dict(ENGINE_OPTIONS["caption"])
-        if own and self.model.system is not None:
-            system = self.model.system
+    def request(self, kind: Kind, photo: PhotoImage,
+                types: tuple[str, ...] = ()) -> GenerateRequest:
+        """The /api/generate request for a photo (public so tests can check it)."""
+        asked = prompts.question(self.model, kind, types=types,
+                                 hints=photo.hints(self.model.context))
+        fmt: str | dict[str, Any] | None = "json" if asked.json_mode else asked.schema
+        own = self.model.type == kind
+        options = self.options if own else dict(ENGINE_OPTIONS)
         image = base64.b64encode(photo.jpeg(self.resolution)).decode("ascii")
         return GenerateRequest(
             model=self.model_ref,
-            prompt=prompt,
-            system=system or None,
+            prompt=asked.prompt,
+            system=asked.system,
             images=[image],
             format=fmt,
             stream=self.stream,
@@ -284,30 +199,33 @@ class OllamaEngine:
             options=options,
         )
 
-    def _ask(self, kind: Kind, photo: PhotoImage) -> str:
+    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
         self._ensure_ready()
-        body = self.request(kind, photo).to_json()
-        response, thinking = self.http.retried(lambda: self._generate_once(body))
+        body = self.request(kind, photo, types).to_json()
+        response, thinking = self.http.retried(lambda: self._timed(body))
         return answer_text(response, thinking)
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    def _generate_once(self, body: dict[str, Any]) -> tuple[str, str]:
-        """One /api/generate attempt: (response, thinking) text."""
+    def _timed(self, body: dict[str, Any]) -> tuple[str, str]:
+        """One attempt, its timings handed to the observer once the answer is complete."""
+        started = time.monotonic()
+        response, thinking, final = self._generate_once(body)
+        observer = self.observer
+        if observer is not None:
+            observer(Timing.of(self.base_url, self.model_ref, started,
+                               time.monotonic() - started, final))
+        return response, thinking
+
+    def _generate_once(self, body: dict[str, Any]) -> tuple[str, str, GenerateChunk]:
+        """One /api/generate attempt: (response, thinking) text and the final chunk."""
         if not self.stream:
-            raw = self.http.send("POST", GENERATE_PATH, body)
-            try:
-                chunk = GenerateChunk.model_validate_json(raw)
-            except ValidationError as exc:
-                raise InvalidPayload(
-                    f"invalid response body from ollama (model {self.model_ref}): {raw[:200]!r}"
-                ) from exc
-            self._check_chunk(chunk)
-            return chunk.response, chunk.thinking
+            chunk = self._chunk(self.http.send("POST", GENERATE_PATH, body), "response body")
+            return chunk.response, chunk.thinking, chunk
         with self.http.stream(GENERATE_PATH, body) as response:
             return self._read_stream(response)
 
-    def _read_stream(self, response: httpx.Response) -> tuple[str, str]:
+    def _read_stream(self, response: httpx.Response) -> tuple[str, str, GenerateChunk]:
         """Concatenate NDJSON chunks until `done`; an `error` line fails the answer."""
         texts: list[str] = []
         thoughts: list[str] = []
@@ -315,13 +233,7 @@ class OllamaEngine:
         for line in response.iter_lines():
             if not line.strip():
                 continue
-            try:
-                chunk = GenerateChunk.model_validate_json(line)
-            except ValidationError as exc:
-                raise InvalidPayload(
-                    f"invalid stream line from ollama (model {self.model_ref}): {line[:200]!r}"
-                ) from exc
-            self._check_chunk(chunk)
+            chunk = self._chunk(line, "stream line")
             texts.append(chunk.response)
             thoughts.append(chunk.thinking)
             size += len(chunk.response) + len(chunk.thinking)
@@ -331,10 +243,21 @@ class OllamaEngine:
                     f"{MAX_ANSWER_CHARS} characters; set Options.NumPredict"
                 )
             if chunk.done:
-                return "".join(texts), "".join(thoughts)
+                return "".join(texts), "".join(thoughts), chunk
         raise Retry(EngineUnavailable(
             f"ollama at {self.http.shown} ended the answer stream early (model {self.model_ref})"
         ))
+
+    def _chunk(self, raw: str | bytes, what: str) -> GenerateChunk:
+        """One answer object (the whole answer, or a line of a stream), checked."""
+        try:
+            chunk = GenerateChunk.model_validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidPayload(
+                f"invalid {what} from ollama (model {self.model_ref}): {raw[:200]!r}"
+            ) from exc
+        self._check_chunk(chunk)
+        return chunk
 
     def _check_chunk(self, chunk: GenerateChunk) -> None:
         if chunk.error is not None:

@@ -16,7 +16,7 @@ from xmpvision.engines.tensorflow import ENGINE, SOURCE
 from xmpvision.engines.tensorflow.rules import LabelRule, rule_for
 from xmpvision.errors import EngineUnavailable
 from xmpvision.results import Label
-from xmpvision.text.labels import normalize_labels
+from xmpvision.text.labels import NormalizeMode, normalize_labels
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -83,6 +83,7 @@ def labels_from_probabilities(
     confidence_threshold: float,
     topicality_threshold: float,
     max_labels: int,
+    mode: NormalizeMode,
     source: str = SOURCE,
 ) -> list[Label]:
     """Turn one probability per class into at most `max_labels` keywords.
@@ -135,6 +136,7 @@ def labels_from_probabilities(
             confidence_threshold=confidence_threshold,
             topicality_threshold=topicality_threshold,
             max_labels=1,
+            mode=mode,
         )
         if not cleaned or cleaned[0].name in seen_names:
             continue

@@ -51,7 +51,7 @@ from xmpvision.engines.tensorflow.loader import (
     short,
 )
 from xmpvision.errors import EngineError, EngineUnavailable
-from xmpvision.results import Caption, Label
+from xmpvision.results import Caption, Label, PhotoResult, Title
 
 if TYPE_CHECKING:
     from xmpvision.prepare.images import PhotoImage
@@ -197,6 +197,7 @@ class TensorFlowEngine:
             confidence_threshold=self.thresholds.confidence,
             topicality_threshold=self.thresholds.topicality,
             max_labels=self.max_labels,
+            mode=self.config.normalize_mode,
         )
 
     def labels(self, photo: PhotoImage) -> list[Label]:
@@ -207,6 +208,12 @@ class TensorFlowEngine:
 
     def caption(self, photo: PhotoImage) -> Caption:
         raise EngineError("tensorflow engine cannot caption")
+
+    def title(self, photo: PhotoImage) -> Title:
+        raise EngineError("tensorflow engine cannot write titles")
+
+    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        raise EngineError("tensorflow engine cannot answer a combined request")
 
     def close(self) -> None:
         # The client, if any, belongs to the caller. Dropping the model lets TF free it.

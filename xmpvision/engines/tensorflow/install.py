@@ -136,6 +136,10 @@ def _find_model_root(extracted: Path) -> Path:
     return candidates[0]
 
 
+class _Failed(Exception):
+    """One step of a download failed; the reason ends up in the user's message."""
+
+
 def download_model(
     url: str,
     target: Path,
@@ -150,59 +154,71 @@ def download_model(
     model where the engine looks. If another process installed the model meanwhile, its copy
     is kept. Raises EngineUnavailable with where it tried and what to do.
     """
-
-    def fail(reason: str) -> EngineUnavailable:
-        return EngineUnavailable(
-            f"error downloading tensorflow model {url} to {target}: {reason}; download and "
-            f"unpack it there by hand, or set Path in vision.yml to an existing model directory"
-        )
-
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}-download-", dir=target.parent))
-    except OSError as exc:
-        raise fail(f"cannot create {target.parent}: {exc}") from exc
-    try:
-        archive = workdir / "model.zip"
-        own_client = client is None
-        http = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
         try:
-            with http.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise fail(f"HTTP {response.status_code}")
-                size = 0
-                with archive.open("wb") as out:
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise fail(f"larger than {max_bytes} bytes")
-                        out.write(chunk)
-        except httpx.HTTPError as exc:
-            raise fail(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            if own_client:
-                http.close()
-        if not zipfile.is_zipfile(archive):
-            raise fail("the server did not send a zip file")
-        extracted = workdir / "extracted"
-        extracted.mkdir()
-        try:
-            safe_extract(archive, extracted)
-            model_root = _find_model_root(extracted)
-        # RuntimeError: encrypted members; NotImplementedError: unsupported compression.
-        except (UnsafeArchive, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
-            raise fail(f"unusable archive: {exc}") from exc
-        if not (model_root / "labels.txt").is_file():
-            raise fail("archive has no labels.txt beside saved_model.pb")
-        try:
-            model_root.rename(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}-download-",
+                                            dir=target.parent))
         except OSError as exc:
-            if not (target / "saved_model.pb").is_file():
-                raise fail(f"cannot move the model into place: {exc}") from exc
-            log.info("model %s was installed by another process meanwhile", target)
-        log.info("downloaded tensorflow model %s to %s", url, target)
-        return target
-    except OSError as exc:
-        raise fail(str(exc)) from exc
+            raise _Failed(f"cannot create {target.parent}: {exc}") from exc
+        try:
+            archive = workdir / "model.zip"
+            _fetch(url, archive, client, max_bytes)
+            _install(_unpack(archive, workdir / "extracted"), target)
+        except OSError as exc:
+            raise _Failed(str(exc)) from exc
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+    except _Failed as failed:
+        raise EngineUnavailable(
+            f"error downloading tensorflow model {url} to {target}: {failed}",
+            hint="download and unpack it there by hand, or set Path in vision.yml to an "
+            "existing model directory",
+        ) from failed.__cause__
+    log.info("downloaded tensorflow model %s to %s", url, target)
+    return target
+
+
+def _fetch(url: str, archive: Path, client: httpx.Client | None, max_bytes: int) -> None:
+    http = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+    try:
+        with http.stream("GET", url) as response:
+            if response.status_code != 200:
+                raise _Failed(f"HTTP {response.status_code}")
+            size = 0
+            with archive.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise _Failed(f"larger than {max_bytes} bytes")
+                    out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise _Failed(f"{type(exc).__name__}: {exc}") from exc
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if client is None:
+            http.close()
+
+
+def _unpack(archive: Path, extracted: Path) -> Path:
+    """The unpacked model's root folder, checked to hold a model."""
+    if not zipfile.is_zipfile(archive):
+        raise _Failed("the server did not send a zip file")
+    extracted.mkdir()
+    try:
+        safe_extract(archive, extracted)
+        model_root = _find_model_root(extracted)
+    # RuntimeError: encrypted members; NotImplementedError: unsupported compression.
+    except (UnsafeArchive, zipfile.BadZipFile, RuntimeError, NotImplementedError) as exc:
+        raise _Failed(f"unusable archive: {exc}") from exc
+    if not (model_root / "labels.txt").is_file():
+        raise _Failed("archive has no labels.txt beside saved_model.pb")
+    return model_root
+
+
+def _install(model_root: Path, target: Path) -> None:
+    try:
+        model_root.rename(target)
+    except OSError as exc:
+        if not (target / "saved_model.pb").is_file():
+            raise _Failed(f"cannot move the model into place: {exc}") from exc
+        log.info("model %s was installed by another process meanwhile", target)

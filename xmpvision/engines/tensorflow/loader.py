@@ -156,11 +156,11 @@ def load_classifier(model_dir: Path) -> Classifier:
     # TensorFlow reports a missing tag, a corrupt protobuf or a bad graph with many exception
     # types (RuntimeError, ValueError, OSError, tf.errors.*, protobuf's DecodeError); at this
     # boundary they all mean "not a usable PhotoPrism model", so the TF2 layout is tried next.
-    except Exception as tf1_error:
+    except Exception as tf1_error:  # noqa: BLE001 - see above
         try:
             with _quiet_stderr():
                 return _load_tf2(tf, model_dir)
-        except Exception as tf2_error:
+        except Exception as tf2_error:  # noqa: BLE001 - see above
             log.debug("TF2 load of %s failed too: %s", model_dir, tf2_error)
             raise EngineUnavailable(
                 f"error loading tensorflow model {model_dir}: {short(tf1_error)}"

@@ -1,0 +1,91 @@
+"""The small, Ollama-only install (`pip install xmpvision` without `[tensorflow]`): no numpy, no
+TensorFlow. CI runs this file in a venv installed that way (XMPVISION_SMALL_INSTALL=1); in the
+full install the same checks run with numpy and TensorFlow made unimportable in the child
+process, which is what a small install looks like to the program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.library_builder import parse_ndjson, write_photos
+from tests.ollama_server import OllamaServer
+
+SMALL = os.environ.get("XMPVISION_SMALL_INSTALL") == "1"
+# Outside the small venv: the child cannot import numpy or TensorFlow.
+_BLOCK = "import sys; sys.modules['numpy'] = None; sys.modules['tensorflow'] = None\n"
+_RUN = _BLOCK + "import runpy; sys.argv[0] = 'xmpvision'; runpy.run_module('xmpvision', " \
+    "run_name='__main__', alter_sys=True)\n"
+
+
+def xmpvision(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XMPVISION_", "OLLAMA_"))}
+    env["XMPVISION_NO_DOWNLOAD"] = "1"
+    env["XDG_DATA_HOME"] = str(cwd / "data")
+    env["XDG_STATE_HOME"] = str(cwd / "state")
+    prefix = [sys.executable, "-m", "xmpvision"] if SMALL else [sys.executable, "-c", _RUN]
+    return subprocess.run([*prefix, *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=120, check=False)
+
+
+def fallback_config(path: Path, url: str, model: str = "gemma3") -> Path:
+    """The classifier above the Ollama entries: tried only when Ollama cannot answer."""
+    path.write_text(
+        "Models:\n"
+        "  - Type: labels\n    Default: true\n"
+        f"  - Type: labels\n    Model: {model}\n    Service: {{Uri: \"{url}\"}}\n"
+        f"  - Type: caption\n    Model: {model}\n    Service: {{Uri: \"{url}\"}}\n"
+    )
+    return path
+
+
+def test_this_is_a_small_install_when_ci_says_so() -> None:
+    if not SMALL:
+        pytest.skip("the full install: the small install is checked by blocking imports")
+    for name in ("numpy", "tensorflow"):
+        with pytest.raises(ImportError):
+            __import__(name)
+
+
+def test_vision_ls_shows_the_classifier_as_not_installed(tmp_path: Path) -> None:
+    result = xmpvision("vision", "ls", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "pip install 'xmpvision[tensorflow]'" in result.stderr
+    rows = json.loads(xmpvision("vision", "ls", "--json", cwd=tmp_path).stdout)
+    (classifier,) = [r for r in rows if r["engine"] == "tensorflow"]
+    assert classifier["status"] == "enabled" and classifier["available"] is False
+
+
+def test_scan_with_ollama_up(tmp_path: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 3, per_folder=3)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = fallback_config(tmp_path / "vision.yml", server.url)
+        result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = parse_ndjson(result.stdout)
+    assert sorted(out.paths("done")) == sorted(map(str, photos))
+    assert all(r["models"]["labels"].startswith("ollama:") for r in out.records)
+    # The classifier above is never needed, so nothing is said about it.
+    assert "Traceback" not in result.stderr and "tensorflow" not in result.stderr
+
+
+def test_scan_with_the_model_missing_says_so_once_and_goes_on(tmp_path: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 4, per_folder=4)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = fallback_config(tmp_path / "vision.yml", server.url, model="notpulled")
+        result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                           cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("pip install 'xmpvision[tensorflow]'") == 1, result.stderr
+    assert result.stderr.count('ollama pull notpulled:latest') == 1, result.stderr
+    out = parse_ndjson(result.stdout)
+    assert out.summary["failed"] == len(photos)
+    assert all("no labels model can run" in r["error"] for r in out.records)

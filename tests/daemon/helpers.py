@@ -1,0 +1,125 @@
+"""The health and daemon tests' set-up: the Ollama emulator as its own process (so that a
+restart command can really kill and start it), a folder of photos, a vision.yml."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.library_builder import jpeg_bytes
+from tests.ollama_server import answers
+from xmpvision.report import PhotoReport
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "gemma3:latest"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class EmulatorProcess:
+    """`python -m tests.ollama_server serve` on a fixed port, with a restart command."""
+
+    port: int
+    pidfile: Path
+    args: list[str]
+    first: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def restart_command(self, *args: str) -> str:
+        """Kills the running server and starts `serve` with `args` (default: the first
+        server's, without its scenario: healthy again) on the same port."""
+        serve = list(args) if args else ["--latency", self.latency()]
+        command = [
+            "env", f"PYTHONPATH={ROOT}", sys.executable, "-m", "tests.ollama_server", "restart",
+            "--pidfile", str(self.pidfile), "--", "serve", "--port", str(self.port),
+            "--models", MODEL, *serve,
+        ]
+        return shlex.join(command)
+
+    def latency(self) -> str:
+        return self.args[self.args.index("--latency") + 1] if "--latency" in self.args else "0"
+
+    def stop(self) -> None:
+        try:
+            pid = int(self.pidfile.read_text())
+            os.kill(pid, 9)
+        except (OSError, ValueError):
+            pass
+        if self.first is not None:
+            self.first.kill()
+            self.first.wait()
+
+
+@contextmanager
+def emulator_process(tmp: Path, *args: str) -> Iterator[EmulatorProcess]:
+    port = free_port()
+    pidfile = tmp / "ollama.pid"
+    process = EmulatorProcess(port, pidfile, list(args))
+    process.first = subprocess.Popen(
+        [sys.executable, "-m", "tests.ollama_server", "serve", "--port", str(port),
+         "--models", MODEL, "--pidfile", str(pidfile), *args],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and answers(port)):
+        assert time.monotonic() < deadline, "the emulator did not start"
+        time.sleep(0.05)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def photos(folder: Path, count: int, start: int = 0) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in range(start, start + count):
+        path = folder / f"IMG_{index:04d}.jpg"
+        path.write_bytes(jpeg_bytes((64, 48), ((index * 37) % 256, 90, 160)))
+        paths.append(path)
+    return paths
+
+
+def vision_yml(url: str, *, health: str = "", daemon: str = "", parallel: int = 1,
+               labels: bool = False) -> str:
+    """Ollama captions (and labels: then no classifier fallback is added) on `url`."""
+    service = (f"{{Uri: \"{url}\", Timeout: 20s, ConnectTimeout: 2s, "
+               f"Parallel: {parallel}}}")
+    types = ["labels", "caption"] if labels else ["caption"]
+    entries = "".join(f"  - Type: {t}\n    Engine: ollama\n    Model: {MODEL}\n"
+                      f"    Service: {service}\n" for t in types)
+    return "Models:\n" + entries + health + daemon
+
+
+@dataclass
+class Collect:
+    """A Reporter that keeps what it was told."""
+
+    reports: list[PhotoReport] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def photo(self, report: PhotoReport) -> None:
+        self.reports.append(report)
+
+    def notice(self, message: str) -> None:
+        self.notices.append(message)
+
+    def unchanged(self, path: str) -> None:
+        pass

@@ -1,0 +1,80 @@
+"""`xmpvision doctor`: one line per check, ok/warn/fail with the fix; exit 1 when one fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from tests.daemon.helpers import MODEL, free_port, vision_yml
+from tests.ollama_server import OllamaServer
+from xmpvision.cli import app
+
+runner = CliRunner()
+
+
+def doctor(tmp_path: Path, text: str, *library: Path) -> Result:
+    config = tmp_path / "vision.yml"
+    config.write_text(text)
+    return runner.invoke(app, ["doctor", "--config", str(config), "--state",
+                               str(tmp_path / "state" / "state.sqlite3"), "--schedules",
+                               str(Path(__file__).resolve().parents[2] / "schedules"),
+                               *map(str, library)])
+
+
+def lines(result: Result) -> dict[str, str]:
+    found = {}
+    for line in result.stdout.splitlines():
+        level, rest = line.split(" ", 1)
+        found[rest.strip().split(": ", 1)[0]] = f"{level} {rest.strip()}"
+    return found
+
+
+def test_a_good_setup_passes(tmp_path: Path) -> None:
+    with OllamaServer(models=[MODEL]) as server:
+        url = server.url
+        result = doctor(tmp_path, vision_yml(url), tmp_path)
+    assert result.exit_code == 0, result.stdout
+    found = lines(result)
+    assert found["config"].startswith("ok ")
+    assert found[f"ollama {url}"] == f"ok ollama {url}: reachable, version 0.12.6"
+    assert found[f"model {MODEL}"] == f"ok model {MODEL}: pulled"
+    assert found[f"gpu {MODEL}"].startswith("warn ")  # not loaded yet: unknown
+    assert found["state"].startswith("ok ")
+    assert found["schedules"].startswith("ok ") and "3 job(s)" in found["schedules"]
+    assert found[f"library {tmp_path}"].startswith("ok ")
+
+
+def test_a_missing_model_fails_with_the_pull_command(tmp_path: Path) -> None:
+    with OllamaServer(models=["llava:latest"]) as server:
+        url = server.url
+        result = doctor(tmp_path, vision_yml(url), tmp_path)
+    assert result.exit_code == 1
+    assert lines(result)[f"model {MODEL}"] == (
+        f"fail model {MODEL}: not pulled on {url} -> ollama pull {MODEL}")
+
+
+def test_an_unreachable_service_and_a_missing_library_fail(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = doctor(tmp_path, vision_yml(url), tmp_path / "nowhere")
+    assert result.exit_code == 1
+    found = lines(result)
+    assert found[f"ollama {url}"].startswith(f"fail ollama {url}: not reachable")
+    assert "start Ollama" in found[f"ollama {url}"]
+    assert found[f"library {tmp_path / 'nowhere'}"].startswith("fail ")
+
+
+def test_a_broken_config_fails_first(tmp_path: Path) -> None:
+    result = doctor(tmp_path, "Models: 3\n")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("fail config: ")
+
+
+def test_gpu_residency_and_the_classifier_fallback(tmp_path: Path) -> None:
+    with OllamaServer(models=[MODEL]) as server:
+        server.add_model(MODEL, loaded=True, size_vram=0)
+        text = vision_yml(server.url) + "  - {Type: labels, Default: true}\n"
+        result = doctor(tmp_path, text, tmp_path)
+    found = lines(result)
+    assert found[f"gpu {MODEL}"].startswith(f"warn gpu {MODEL}: runs on the CPU")
+    assert "tensorflow" in found and "classifier" in found

@@ -1,0 +1,299 @@
+"""A real loopback HTTP server that speaks the OpenAI chat-completions API as vLLM, llama.cpp's
+server, LiteLLM and OpenAI do, for tests and benchmarks. Never imported by the package.
+
+    with OpenAIServer(models=["Qwen/Qwen2.5-VL-7B-Instruct"], latency=0.5, parallel=2) as s:
+        s.base_url                      # http://127.0.0.1:<port>/v1
+
+Endpoints: GET /v1/models, POST /v1/chat/completions (non-streaming JSON, or server-sent
+events `data: {...}` chunks with `choices[0].delta`, then `data: [DONE]`). Errors are OpenAI's
+error object `{"error": {"message", "type", "param", "code"}}`. Each completion holds one of
+`parallel` slots for `latency` seconds, as a server with that many concurrent sequences would.
+Switches: `reject_response_format` (400 for a request carrying response_format, as older
+servers answer), `require_key`, and queued faults: `fail(status)`, `rate_limit(...)` with
+Retry-After and x-ratelimit-reset-* headers, `garbage()`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
+
+from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_LABELS, request_kind
+
+
+@dataclass
+class Completion:
+    """An answer: `content` and, for reasoning models, `reasoning_content`."""
+
+    content: str
+    reasoning: str = ""
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def kind(self) -> str:
+        return request_kind({"format": (self.body or {}).get("response_format"),
+                             "messages": (self.body or {}).get("messages")})
+
+
+@dataclass
+class _Fault:
+    status: int
+    message: str
+    times: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    garbage: bool = False
+
+
+Responder = Callable[[Recorded], "str | Completion"]
+
+
+def default_responder(request: Recorded) -> Completion:
+    return Completion(DEFAULT_LABELS if request.kind == "labels" else DEFAULT_CAPTION)
+
+
+class OpenAIServer:
+    def __init__(self, models: list[str], *, latency: float = 0.0, parallel: int = 4,
+                 require_key: str | None = None) -> None:
+        self.models = list(models)
+        self.latency = latency
+        self.require_key = require_key
+        self.reject_response_format = False
+        self.max_in_flight = 0
+        self._slots = threading.Semaphore(parallel)
+        self._parallel = parallel
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self._faults: list[_Fault] = []
+        self._requests: list[Recorded] = []
+        self._responders: dict[str, Responder] = {}
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        handler = type("Handler", (_Handler,), {"emulator": self})
+        self._server = _Server(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def ideal_throughput(self) -> float:
+        return self._parallel / self.latency if self.latency else float("inf")
+
+    # --- behaviour -----------------------------------------------------------------------------
+
+    def respond(self, responder: Responder | str | Completion, *, kind: str = "*") -> None:
+        if isinstance(responder, str | Completion):
+            fixed = responder
+            responder = lambda _request: fixed  # noqa: E731
+        with self._lock:
+            self._responders[kind] = responder
+
+    def fail(self, status: int = 500, *, times: int = 1, message: str = "server error") -> None:
+        with self._lock:
+            self._faults.append(_Fault(status, message, times))
+
+    def rate_limit(self, *, retry_after: float | None = None, reset: str | None = None,
+                   times: int = 1) -> None:
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
+        if reset is not None:
+            headers["x-ratelimit-reset-requests"] = reset
+        with self._lock:
+            self._faults.append(_Fault(429, "Rate limit reached", times, headers))
+
+    def garbage(self, *, times: int = 1) -> None:
+        with self._lock:
+            self._faults.append(_Fault(200, "", times, garbage=True))
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    def completion_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    # --- used by the handler -------------------------------------------------------------------
+
+    def _take_fault(self) -> _Fault | None:
+        with self._lock:
+            if not self._faults:
+                return None
+            fault = self._faults[0]
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.pop(0)
+            return fault
+
+    def _answer(self, request: Recorded) -> Completion:
+        with self._lock:
+            responder = (self._responders.get(request.kind) or self._responders.get("*")
+                         or default_responder)
+        reply = responder(request)
+        return Completion(reply) if isinstance(reply, str) else reply
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up or was refused on purpose is part of the test, not a bug.
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+def _error_body(message: str, status: int) -> dict[str, Any]:
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+            429: "rate_limit_error"}.get(status, "server_error")
+    return {"error": {"message": message, "type": kind, "param": None, "code": None}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emulator: OpenAIServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # servers built on Go, Rust or uvicorn set TCP_NODELAY
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, body: Any) -> Recorded:
+        request = Recorded(self.command, self.path,
+                           {k.lower(): v for k, v in self.headers.items()}, body)
+        with self.emulator._lock:
+            self.emulator._requests.append(request)
+        return request
+
+    def _authorized(self) -> bool:
+        key = self.emulator.require_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._json(401, _error_body("Incorrect API key provided", 401))
+        return False
+
+    def do_GET(self) -> None:
+        self._record(None)
+        if not self._authorized():
+            return
+        if self.path == "/v1/models":
+            data = [{"id": m, "object": "model", "owned_by": "emulator"}
+                    for m in self.emulator.models]
+            self._json(200, {"object": "list", "data": data})
+        else:
+            self._json(404, _error_body(f"Unknown path {self.path}", 404))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"null")
+        except ValueError:
+            body = None
+        request = self._record(body)
+        if not self._authorized():
+            return
+        if self.path != "/v1/chat/completions":
+            self._json(404, _error_body(f"Unknown path {self.path}", 404))
+            return
+        if not isinstance(body, dict) or not body.get("messages"):
+            self._json(400, _error_body("messages is required", 400))
+            return
+        if body.get("model") not in self.emulator.models:
+            self._json(404, _error_body(f"The model `{body.get('model')}` does not exist", 404))
+            return
+        if self.emulator.reject_response_format and "response_format" in body:
+            self._json(400, _error_body("response_format is not supported by this server", 400))
+            return
+        fault = self.emulator._take_fault()
+        if fault is not None and not fault.garbage:
+            self._json(fault.status, _error_body(fault.message, fault.status), fault.headers)
+            return
+        self._complete(request, body, garbage=fault is not None)
+
+    def _complete(self, request: Recorded, body: dict[str, Any], *, garbage: bool) -> None:
+        emulator = self.emulator
+        emulator._slots.acquire()
+        with emulator._lock:
+            emulator._in_flight += 1
+            emulator.max_in_flight = max(emulator.max_in_flight, emulator._in_flight)
+        try:
+            time.sleep(emulator.latency)
+            answer = emulator._answer(request)
+        finally:
+            with emulator._lock:
+                emulator._in_flight -= 1
+            emulator._slots.release()
+        if garbage:
+            data = b"<html>502 Bad Gateway</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        usage = {"prompt_tokens": 300, "completion_tokens": max(1, len(answer.content) // 4)}
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": answer.content}
+            if answer.reasoning:
+                message["reasoning_content"] = answer.reasoning
+            self._json(200, {"id": "chatcmpl-1", "object": "chat.completion",
+                             "model": body["model"], "usage": usage,
+                             "choices": [{"index": 0, "message": message,
+                                          "finish_reason": "stop"}]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        pieces = [{"reasoning_content": answer.reasoning}] if answer.reasoning else []
+        text = answer.content
+        pieces += [{"content": text[i : i + 16]} for i in range(0, len(text), 16)]
+        self._event(": keep-alive")
+        for delta in [{"role": "assistant"}, *pieces]:
+            self._event("data: " + json.dumps({"object": "chat.completion.chunk",
+                                               "choices": [{"index": 0, "delta": delta}]}))
+        self._event("data: " + json.dumps({"choices": [{"index": 0, "delta": {},
+                                                        "finish_reason": "stop"}],
+                                           "usage": usage}))
+        self._event("data: [DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _event(self, line: str) -> None:
+        data = (line + "\n\n").encode()
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()

@@ -1,0 +1,94 @@
+"""A photo's own metadata, read with exiv2 from bytes: date, position, the owner's words."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pyexiv2
+import pytest
+from PIL import Image
+
+from xmpvision.prepare.metadata import (
+    PhotoMetadata,
+    hints,
+    parse_metadata,
+    place_name,
+    read_metadata,
+)
+
+
+def jpeg_with_exif(path: Path, *, gps: tuple[str, tuple[float, ...], str, tuple[float, ...]]
+                   | None = None, taken: str | None = "2024:07:14 18:30:00") -> Path:
+    exif = Image.Exif()
+    if taken:
+        exif[0x0132] = taken
+    if gps:
+        ifd = exif.get_ifd(0x8825)
+        ifd[1], ifd[2], ifd[3], ifd[4] = gps
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 200, 30)).save(buffer, "JPEG", exif=exif)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+NICE = ("N", (43.0, 42.0, 12.0), "E", (7.0, 15.0, 36.0))
+
+
+def test_date_and_position_from_exif(tmp_path: Path) -> None:
+    # A file name that is not UTF-8: pyexiv2 could not open it by name.
+    path = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.jpg"))
+    found = read_metadata(jpeg_with_exif(path, gps=NICE))
+    assert found.taken == datetime(2024, 7, 14, 18, 30)
+    assert found.position == pytest.approx((43.70333, 7.26), abs=1e-4)
+    assert found.position is not None and place_name(found.position) == "Nice, France"
+
+
+def test_southern_and_western_positions_are_negative() -> None:
+    found = parse_metadata({
+        "Exif.GPSInfo.GPSLatitude": "33/1 52/1 4/1", "Exif.GPSInfo.GPSLatitudeRef": "S",
+        "Exif.GPSInfo.GPSLongitude": "151/1 12/1 26/1", "Exif.GPSInfo.GPSLongitudeRef": "E",
+    })
+    assert found.position == pytest.approx((-33.8678, 151.2072), abs=1e-3)
+    assert found.position is not None and place_name(found.position) == "Sydney, Australia"
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"Exif.GPSInfo.GPSLatitude": "0/1 0/1 0/1", "Exif.GPSInfo.GPSLongitude": "0/1 0/1 0/1"},
+    {"Exif.GPSInfo.GPSLatitude": "91/1", "Exif.GPSInfo.GPSLongitude": "1/0"},
+    {"Exif.GPSInfo.GPSLatitude": "rubbish", "Exif.GPSInfo.GPSLongitude": "7/1"},
+], ids=["none", "no-fix", "out-of-range", "garbage"])
+def test_no_usable_position(values: dict[str, object]) -> None:
+    assert parse_metadata(values).position is None
+
+
+def test_mid_ocean_has_no_place() -> None:
+    assert place_name((35.0, -40.0)) is None
+
+
+def test_owner_keywords_and_title_from_iptc_and_xmp(tmp_path: Path) -> None:
+    path = jpeg_with_exif(tmp_path / "a.jpg")
+    with pyexiv2.Image(str(path)) as image:
+        image.modify_iptc({"Iptc.Application2.Keywords": ["Holiday", "Nice"],
+                           "Iptc.Application2.ObjectName": "Bastille Day"})
+        image.modify_xmp({"Xmp.dc.subject": ["Family", "Holiday"]})
+    found = read_metadata(path)
+    assert found.keywords == ("Holiday", "Nice", "Family")
+    assert found.title == "Bastille Day"
+
+
+def test_unreadable_and_foreign_files_give_nothing(tmp_path: Path) -> None:
+    assert read_metadata(tmp_path / "missing.jpg") == PhotoMetadata()
+    (tmp_path / "junk.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    assert read_metadata(tmp_path / "junk.jpg") == PhotoMetadata()
+
+
+def test_hints_only_what_is_there_and_asked_for() -> None:
+    found = PhotoMetadata(taken=datetime(2024, 7, 14, 18, 30), position=(43.7034, 7.2663),
+                          keywords=("Holiday",), title="Bastille Day")
+    assert hints(found, ("date", "place")) == {"date": "14 July 2024", "place": "Nice, France"}
+    assert hints(found, ("keywords",)) == {"keywords": "Holiday", "title": "Bastille Day"}
+    assert hints(PhotoMetadata(), ("date", "place", "keywords")) == {}

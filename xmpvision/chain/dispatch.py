@@ -1,0 +1,143 @@
+"""One model on several servers (`Service.Endpoints`, or a `Uri` list): each endpoint is an
+engine of its own with its own slots; every request goes to the endpoint that would answer it
+soonest (free capacity, weighted by how fast it has answered), and an endpoint that stopped
+answering gets no work for a while. xmpvision is the client here, not a scheduler of GPUs: it
+keeps each server as busy as its `Parallel` allows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from xmpvision.chain.pool import ServiceSlots
+from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound
+
+if TYPE_CHECKING:
+    from xmpvision.engines.base import Engine, EngineInfo
+    from xmpvision.prepare.images import PhotoImage
+    from xmpvision.results import Caption, Label, PhotoResult, Title
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# An endpoint that failed is left alone this long, doubling while it keeps failing.
+DOWN_FOR = 30.0
+DOWN_FOR_MAX = 600.0
+# How quickly the measured speed follows changes (weight of the newest request).
+SPEED_WEIGHT = 0.2
+
+
+@dataclass
+class _Endpoint:
+    engine: Engine
+    key: str  # its capacity key in the shared slots
+    seconds: float = 0.0  # smoothed seconds per request; 0 until measured
+    down_until: float = 0.0
+    down_for: float = DOWN_FOR
+    gone: EngineError | None = None  # a permanent failure (the model is not on it)
+
+
+class Dispatch:
+    """An engine over several endpoint engines of one model; thread-safe."""
+
+    def __init__(self, endpoints: Sequence[tuple[Engine, EngineInfo]], slots: ServiceSlots,
+                 info: EngineInfo, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.info = info
+        self._slots = slots
+        self._clock = clock
+        self._endpoints = [_Endpoint(engine, endpoint.capacity) for engine, endpoint in endpoints]
+        self._lock = threading.Lock()
+
+    # --- the engine interface ---------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """Ready when any endpoint is; the others are left out until they answer."""
+        errors: list[EngineError] = []
+        for endpoint in self._endpoints:
+            try:
+                endpoint.engine.check_ready()
+            except EngineError as exc:
+                self._failed(endpoint, exc)
+                errors.append(exc)
+        if len(errors) == len(self._endpoints):
+            raise errors[0]
+
+    def labels(self, photo: PhotoImage) -> list[Label]:
+        return self._call(lambda engine: engine.labels(photo))
+
+    def caption(self, photo: PhotoImage) -> Caption:
+        return self._call(lambda engine: engine.caption(photo))
+
+    def title(self, photo: PhotoImage) -> Title:
+        return self._call(lambda engine: engine.title(photo))
+
+    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        return self._call(lambda engine: engine.generate(photo, types))
+
+    def close(self) -> None:
+        for endpoint in self._endpoints:
+            endpoint.engine.close()
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def _call(self, ask: Callable[[Engine], T]) -> T:
+        """Ask on the best endpoint; when it cannot answer (down, model missing there), ask the
+        next. An answer the model got wrong is not asked again elsewhere: it is the model's."""
+        tried: set[str] = set()
+        last: EngineError | None = None
+        while True:
+            candidates = self._candidates(tried)
+            if not candidates:
+                assert last is not None
+                raise last
+            key = self._slots.acquire([e.key for e in candidates], self._seconds)
+            endpoint = next(e for e in candidates if e.key == key)
+            started = self._clock()
+            try:
+                answer = ask(endpoint.engine)
+            except (EngineUnavailable, ModelNotFound) as exc:
+                self._failed(endpoint, exc)
+                tried.add(key)
+                last = exc
+                continue
+            finally:
+                self._slots.release(key)
+            self._answered(endpoint, self._clock() - started)
+            return answer
+
+    def _candidates(self, tried: set[str]) -> list[_Endpoint]:
+        now = self._clock()
+        with self._lock:
+            usable = [e for e in self._endpoints if e.key not in tried and e.gone is None]
+            up = [e for e in usable if e.down_until <= now]
+        # All down: try the one back soonest rather than fail the photo at once.
+        return up or sorted(usable, key=lambda e: e.down_until)[:1]
+
+    def _seconds(self, key: str) -> float:
+        """How long a request takes on the endpoint: measured, or, until it is, the average
+        of the others (so each endpoint gets tried)."""
+        with self._lock:
+            endpoint = next(e for e in self._endpoints if e.key == key)
+            measured = [e.seconds for e in self._endpoints if e.seconds > 0]
+        return endpoint.seconds or (sum(measured) / len(measured) if measured else 1.0)
+
+    def _answered(self, endpoint: _Endpoint, seconds: float) -> None:
+        with self._lock:
+            endpoint.seconds = seconds if not endpoint.seconds else (
+                SPEED_WEIGHT * seconds + (1 - SPEED_WEIGHT) * endpoint.seconds)
+            endpoint.down_for = DOWN_FOR
+
+    def _failed(self, endpoint: _Endpoint, error: EngineError) -> None:
+        with self._lock:
+            if isinstance(error, ModelNotFound):
+                endpoint.gone = error
+            else:
+                endpoint.down_until = self._clock() + endpoint.down_for
+                endpoint.down_for = min(endpoint.down_for * 2, DOWN_FOR_MAX)
+        log.warning("%s: no work for a while: %s", endpoint.key, error)

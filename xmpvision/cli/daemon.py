@@ -1,0 +1,159 @@
+"""`xmpvision daemon`, `health`, `status` and `doctor`: thin commands over xmpvision.daemon."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xmpvision.cli.logs import _SafeFormatter
+from xmpvision.cli.options import ConfigOption, VerboseOption, get_config, setup_logging
+from xmpvision.cli.run import JsonOption, StateOption
+from xmpvision.errors import EXIT_FAILED, EXIT_OK
+from xmpvision.state import default_state_path
+from xmpvision.text.untrusted import printable
+
+SchedulesOption = Annotated[
+    Path | None,
+    typer.Option("--schedules", help="Folder of schedule files (*.yml); else "
+                 "$XMPVISION_SCHEDULES, ~/.config/xmpvision/schedules/, "
+                 "/etc/xmpvision/schedules/.", show_default=False),
+]
+
+
+def _daemon_logging(verbose: int) -> None:
+    """INFO by default: one line per event. Under systemd the journal adds the time and
+    the level's colour, so the lines carry neither."""
+    setup_logging(verbose + 1, False)
+    if not (os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID")):
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+    if verbose < 2:
+        # One line per request or per scheduler step would drown the events.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def daemon(
+    config: ConfigOption = None,
+    schedules: SchedulesOption = None,
+    state: StateOption = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Run the schedules and the newly-indexed worker, watching Ollama's health throughout.
+
+    SIGTERM or Ctrl-C: the photos in flight finish, then exit 0. SIGHUP: read vision.yml and
+    the schedules again (a broken file is reported and the old configuration kept).
+    """
+    from xmpvision.daemon.service import run_daemon
+
+    _daemon_logging(verbose)
+    raise typer.Exit(run_daemon(config, schedules, state))
+
+
+def health(
+    json_: Annotated[bool, typer.Option("--json", help="{\"services\": [...]} on stdout.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Run Health.Restart for each "
+                                          "service that is not ok.")] = False,
+    config: ConfigOption = None,
+    state: StateOption = None,
+    verbose: VerboseOption = 0,
+) -> None:
+    """Probe each Ollama service once: status (ok, degraded, gpu-lost, down), version, loaded
+    models and their GPU memory, the measured speed and the learned baseline. Exit 0 when all
+    are ok, 1 otherwise."""
+    from xmpvision.health.check import check_all
+    from xmpvision.health.store import HealthStore
+
+    setup_logging(verbose, False)
+    loaded = get_config(config)
+    with HealthStore.beside(state or default_state_path()) as store:
+        results = check_all(loaded.config.models, loaded.config.health, store, restart=restart)
+    if json_:
+        print(json.dumps({"services": [r.to_dict() for r in results]}, ensure_ascii=False))
+    else:
+        for result in results:
+            _print_health(result)
+    if not results:
+        print("xmpvision: no Ollama service is configured", file=sys.stderr)
+    ok = all(r.status == "ok" for r in results)
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+def _print_health(result: object) -> None:
+    from xmpvision.health.check import ServiceHealth
+
+    assert isinstance(result, ServiceHealth)
+    speed = f"{result.speed:.3g} tokens/s" if result.speed is not None else "-"
+    baseline = f"{result.baseline:.3g} tokens/s" if result.baseline is not None else "not learned"
+    print(f"{result.uri}: {result.status} (version {result.version or '-'}; speed {speed}; "
+          f"baseline {baseline})")
+    for model in result.models:
+        where = ("not loaded" if model.size is None else
+                 f"{(model.size_vram or 0) / 2**30:.1f} of {model.size / 2**30:.1f} GiB in GPU "
+                 "memory")
+        print(f"  {model.name}: {where}")
+    if result.detail:
+        print(f"  {printable(result.detail)}")
+    if result.restart:
+        print(f"  restart: {printable(result.restart)}")
+
+
+def status(
+    json_: JsonOption = False,
+    state: StateOption = None,
+) -> None:
+    """Each schedule's next and last run and result, the worker's backlog, each service's last
+    health verdict and restarts (readable while the daemon runs)."""
+    from xmpvision.daemon.status import read_status
+
+    report = read_status(state or default_state_path())
+    if json_:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    for job in report.jobs:
+        summary = ""
+        if job.summary and "done" in job.summary:
+            summary = (f" ({job.summary['done']} done, {job.summary.get('failed', 0)} failed)")
+        print(f"job {job.name}: next {_when(job.next_run)}, last {_when(job.last_start)}: "
+              f"{job.last_result or 'never run'}{summary}")
+    if report.backlog is not None:
+        print(f"worker: backlog {report.backlog}, last pass {_when(report.worker_last_run)}")
+    for service in report.services:
+        print(f"ollama {service.service}: {service.status} at {_when(service.checked)} "
+              f"(version {service.version or '-'}; {service.restarts} restart(s) in 24 h, "
+              f"last {_when(service.last_restart)})")
+    if not (report.jobs or report.services or report.backlog is not None):
+        print("nothing recorded yet")
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def doctor(
+    library: Annotated[list[Path] | None, typer.Argument(help="Library folders to check "
+                                                         "(default: Daemon.Paths).",
+                                                         show_default=False)] = None,
+    config: ConfigOption = None,
+    schedules: SchedulesOption = None,
+    state: StateOption = None,
+) -> None:
+    """Check the set-up: config, each service and model, GPU residency, TensorFlow, the
+    classifier model, the state database, sidecars writable in the library. Exit 1 when a
+    check fails."""
+    from xmpvision.daemon.doctor import run_checks
+
+    checks = run_checks(config, state or default_state_path(), library or [], schedules)
+    for check in checks:
+        fix = f" -> {check.fix}" if check.fix and check.level != "ok" else ""
+        print(f"{check.level:<4} {check.name}: {printable(check.message)}{fix}")
+    raise typer.Exit(EXIT_FAILED if any(c.level == "fail" for c in checks) else EXIT_OK)
