@@ -482,3 +482,15 @@ def test_keyword_parent_nests_our_keywords(tmp_path: Path, server: OllamaServer)
     (record,) = exiftool_json([sidecar_of(photo)])
     assert as_list(record["Subject"]) == KEYWORDS
     assert as_list(record["HierarchicalSubject"]) == [f"AI|{k}" for k in KEYWORDS]
+
+
+def test_a_missing_folder_or_a_non_photo_is_a_usage_error(tmp_path: Path,
+                                                           server: OllamaServer) -> None:
+    config = write_config(tmp_path / "vision.yml", server.url)
+    notes = write(tmp_path / "notes.txt", b"not a photo")
+    for root, why in ((tmp_path / "missing", "no such folder or photo"),
+                      (notes, "not a folder or a supported photo type")):
+        result = scan(tmp_path, root, config)
+        assert result.exit_code == 2, result.output
+        assert f"{root}: {why}" in result.stderr and "Traceback" not in result.stderr
+    assert server.requests == []  # nothing was started

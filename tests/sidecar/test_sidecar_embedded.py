@@ -43,3 +43,15 @@ def test_photo_without_xmp_or_unreadable(tmp_path: Path) -> None:
     assert embedded_keywords(tmp_path / "missing.jpg") == set()
     (tmp_path / "empty.jpg").write_bytes(b"")
     assert embedded_keywords(tmp_path / "empty.jpg") == set()
+
+
+def test_keywords_the_owner_keeps_in_iptc_count_as_theirs(tmp_path: Path) -> None:
+    # Lightroom, Photo Mechanic and many cameras' apps write IPTC Keywords, not XMP.
+    photo = tmp_path / "iptc.jpg"
+    Image.new("RGB", (8, 8), "red").save(photo, "JPEG")
+    require("exiftool")
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-IPTC:Keywords=Holiday",
+                    "-IPTC:Keywords=Tree", str(photo)], check=True)
+    assert {"holiday", "tree"} <= embedded_keywords(photo)
+    change = update_sidecar(photo, result(["tree", "cloud"]), now=NOW)
+    assert change.keywords == ("cloud",)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +28,9 @@ NEAREST_TOWN_KM = 30.0
 NEAREST_COUNTRY_KM = 150.0
 
 _LOCK = threading.Lock()
+# Photos in flight at once are a few dozen at most.
+_RECENT_SIZE = 256
+_RECENT: OrderedDict[tuple[str, int, int], PhotoMetadata] = OrderedDict()
 
 _DATE_KEYS = ("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTimeOriginal",
               "Exif.Photo.DateTimeDigitized", "Xmp.exif.DateTimeOriginal",
@@ -45,7 +49,25 @@ class PhotoMetadata:
 
 def read_metadata(path: Path) -> PhotoMetadata:
     """The photo's own metadata; empty when it has none or cannot be read (a hint is optional:
-    a photo is never failed for it)."""
+    a photo is never failed for it). Remembered for the last few photos: the prompt's hints and
+    the sidecar's check of the owner's keywords ask for the same photo in turn."""
+    try:
+        st = path.stat()
+    except OSError:
+        return PhotoMetadata()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _LOCK:
+        found = _RECENT.get(key)
+    if found is None:
+        found = _read(path)
+        with _LOCK:
+            _RECENT[key] = found
+            while len(_RECENT) > _RECENT_SIZE:
+                _RECENT.popitem(last=False)
+    return found
+
+
+def _read(path: Path) -> PhotoMetadata:
     try:
         import pyexiv2
     except ImportError:

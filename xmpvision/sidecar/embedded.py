@@ -14,6 +14,7 @@ import mmap
 import os
 from pathlib import Path
 
+from xmpvision.prepare.metadata import read_metadata
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import DC_SUBJECT, DIGIKAM_TAGSLIST, KEYWORD_FIELDS, LR_HIERARCHICAL
 
@@ -58,7 +59,14 @@ def keywords_in_packet(packet: rdf.Packet) -> set[str]:
 
 
 def embedded_keywords(photo: Path) -> set[str]:
-    """Case-folded keywords in the photo's embedded XMP; empty if none or unreadable."""
+    """Case-folded keywords the photo itself holds (its embedded XMP packets, and its IPTC and
+    XMP as exiv2 reads them): the owner's, never repeated in the sidecar. Empty if none or
+    unreadable."""
+    owners = {word.casefold() for word in read_metadata(photo).keywords}
+    return owners | _packet_keywords(photo)
+
+
+def _packet_keywords(photo: Path) -> set[str]:
     try:
         fd = os.open(photo, os.O_RDONLY)
     except OSError as exc:

@@ -245,11 +245,11 @@ def clean_caption(
         raise ValueError(f"max_length must be at least {MIN_MAX_LENGTH}, got {max_length}")
     german = is_german(language)
     text = unicodedata.normalize("NFC", text)
-    # Controls are dropped after unwrapping: a JSON answer can spell them as escapes.
-    text = drop_controls(unwrap_caption(strip_reasoning(text)))
     # One sentence of at most max_length is wanted: what lies far beyond it (a title, markup
-    # and preambles included) can only cost time.
-    text = strip_pictographs(text)[: _READ_AHEAD + 2 * max_length]
+    # and preambles included) can only cost time. Controls are dropped after unwrapping: a
+    # JSON answer can spell them as escapes.
+    text = unwrap_caption(strip_reasoning(text))[: _READ_AHEAD + 2 * max_length]
+    text = strip_pictographs(drop_controls(text))
     text = _strip_preambles(collapse_spaces(_strip_markdown(text)), german)
     if _REFUSAL.match(text):
         raise InvalidPayload(f"caption: the model refused: {text[:80]!r}")

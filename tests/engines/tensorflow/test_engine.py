@@ -507,6 +507,8 @@ def test_rules_merge_classes_into_one_keyword() -> None:
     labels = _classify(_probs(i1=0.06, i2=0.07), NAMES)
     # Each cat class alone is below 10%, together they are 13% "cat".
     assert [(x.name, round(x.confidence, 2)) for x in labels] == [("Cat", 0.13)]
+    # The rules' categories nest it in the hierarchical keyword fields (Animal|Pet|Cat).
+    assert labels[0].categories == ("Animal", "Pet")
 
 
 def test_rules_ignore_list_and_per_label_threshold() -> None:

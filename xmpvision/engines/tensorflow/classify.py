@@ -147,6 +147,8 @@ def labels_from_probabilities(
                 confidence=scored.probability,
                 topicality=scored.probability,
                 priority=scored.rule.priority,
+                # Broader keywords, broadest first: Animal|Pet|Cat in the hierarchical fields.
+                categories=tuple(c.strip().title() for c in scored.rule.categories if c.strip()),
             )
         )
     labels.sort(key=lambda label: (-label.priority, -label.confidence))
