@@ -141,7 +141,7 @@ def reset_library(
                 report = _reset_one(item, types, source, naming, dry_run, state,
                                     follow_symlinks=follow_symlinks)
             summary.add(report.status)
-            if report.status == "unchanged":
+            if report.status == "unchanged" and report.planned is None:
                 reporter.unchanged(os.fsdecode(item.path))
             else:
                 reporter.photo(report)
@@ -164,7 +164,8 @@ def _reset_one(photo: Photo, types: set[str], source: str, naming: Naming, dry_r
     planned = {"keywords_removed": list(change.keywords_removed),
                "caption_removed": change.caption_removed,
                "title_removed": change.title_removed} if dry_run else None
-    status: Status = "done" if change.changed else "unchanged"
+    # A dry run wrote nothing: what it would remove is in `planned`.
+    status: Status = "done" if change.changed and not dry_run else "unchanged"
     return PhotoReport(path, status, sidecar=change.path, planned=planned)
 
 

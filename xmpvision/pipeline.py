@@ -145,7 +145,12 @@ class Pipeline:
             try:
                 complete = self._walk(roots, pool, pending)
             finally:
-                # Ctrl-C, SIGTERM or an error: finish and record what is already in flight.
+                # Ctrl-C, SIGTERM or an error: finish and record what is already in flight;
+                # photos queued behind them are not started (the next run does them).
+                if self.stop.is_set():
+                    for future in list(pending):
+                        if future.cancel():
+                            del pending[future]
                 while pending:
                     self._collect(pending, block=True, draining=True)
                 try:
@@ -307,7 +312,9 @@ class Pipeline:
             self.state.set_bad(photo, None)  # it decodes now (a newer decoder, say)
         result = with_source(outcome, self.options.source) if self.options.source else outcome
         produced = [t for t in todo if t not in result.errors]
-        error = "; ".join(f"{t}: {e}" for t, e in result.errors.items()) or None
+        # A type no model can serve was said once at the top: its short reason here.
+        reasons = {t: self.unusable.get(t, e) for t, e in result.errors.items()}
+        error = "; ".join(f"{t}: {e}" for t, e in reasons.items()) or None
         if not produced:
             self._mark_failed(photo, todo, error or "no result")
             return PhotoReport(path, "failed", result=result, error=error)

@@ -140,3 +140,14 @@ def test_a_second_interrupt_aborts_at_once(tmp_path: Path, ollama_server: Ollama
         pytest.fail("a second Ctrl-C did not abort the run")
     assert child.returncode == 130, err
     assert b"aborted" in err and b"Traceback" not in err
+
+
+def test_a_reader_that_goes_away_is_no_internal_error(tmp_path: Path) -> None:
+    # `xmpvision vision ls --json | head -c 0`: the pipe closes before we write.
+    child = subprocess.Popen(xmpvision_cmd("vision", "ls", "--json"), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=cli_env(XDG_DATA_HOME=str(tmp_path)))
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read()
+    child.wait(timeout=60)
+    assert b"internal error" not in err and b"Traceback" not in err, err

@@ -171,6 +171,16 @@ def test_reset_caption_removes_only_ours(tmp_path: Path, server: OllamaServer,
     (before_theirs,) = exiftool_json([sidecar_of(theirs)])
     assert before_theirs["Description"] == "My own words"  # never overwritten by the run
 
+    # A dry run reports what it would remove, writes nothing and claims nothing done.
+    dry = vision(tmp_path, server, "reset", "-m", "caption", "--dry-run", "--json",
+                 str(tmp_path / "photos"))
+    assert dry.exit_code == 0, dry.output
+    out = parse_ndjson(dry.stdout)
+    assert out.summary["done"] == 0 and {r["status"] for r in out.records} == {"unchanged"}
+    assert any(r["planned"]["caption_removed"] for r in out.records if "planned" in r)
+    (still,) = exiftool_json([sidecar_of(mine)])
+    assert still["Description"] == DEFAULT_CAPTION
+
     result = vision(tmp_path, server, "reset", "-m", "caption", "--yes", str(tmp_path / "photos"))
     assert result.exit_code == 0, result.output
     ours, user = exiftool_json([sidecar_of(mine), sidecar_of(theirs)])

@@ -7,6 +7,7 @@ nothing else that goes wrong reaches a user as a traceback.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import warnings
 from typing import Any
@@ -48,6 +49,10 @@ class _ErrorNet(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # typer's own: usage errors, --help, our exit codes
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as other tools do.
+            _silence_stdout()
+            raise typer.Exit(EXIT_FAILED) from None
         except XmpvisionError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
@@ -88,6 +93,15 @@ def _root(
     """xmpvision: AI captions and keywords from Ollama, written to XMP sidecars."""
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing at exit does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def _configure_process() -> None:
     # Our own size check turns an oversized image into a per-photo error before any pixel is
     # decoded; Pillow's warning for the same condition would only be noise on stderr.
@@ -100,6 +114,9 @@ def main() -> None:
     _configure_process()
     try:
         app()
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         print("xmpvision: aborted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)

@@ -82,10 +82,12 @@ class Retry(Exception):
 class ServerDialect:
     """How one server family words its errors."""
 
-    name: str  # for messages: "ollama", "openai"
+    name: str  # for logs: "ollama", "openai"
     error_text: Callable[[bytes], str]  # the human part of an error body
     # The error for a 404 that means "no such model" (None: an ordinary rejected request).
     model_missing: Callable[[httpx.Response, str], EngineError | None]
+    # What messages call the server ("Ollama", "the OpenAI-compatible server").
+    display: str = "the server"
     # What to do when the server cannot be reached at all.
     connect_hint: str = "start the server, or point Service.Uri in vision.yml at it"
     # Seconds to wait on a 429 beyond Retry-After (e.g. OpenAI's x-ratelimit-reset-*).
@@ -259,7 +261,7 @@ class HttpService:
 
     def transport_error(self, exc: httpx.HTTPError, path: str) -> NoReturn:
         where = f"{self.shown}{path}"
-        name = self.dialect.name.capitalize()
+        name = self.dialect.display
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             reason = _connect_reason(exc)
             raise Retry(_with_cause(EngineUnavailable(

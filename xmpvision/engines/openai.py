@@ -144,7 +144,7 @@ def rate_limit_wait(headers: httpx.Headers) -> float | None:
 
 
 DIALECT = ServerDialect(
-    ENGINE, error_text, _model_missing,
+    ENGINE, error_text, _model_missing, display="the OpenAI-compatible server",
     connect_hint="start the server (vLLM, llama.cpp, LM Studio, LiteLLM, ...), or set "
     "Service.Uri in vision.yml to its API base, e.g. http://gpu-box:8000/v1",
     retry_after=rate_limit_wait,

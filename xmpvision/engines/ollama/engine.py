@@ -118,7 +118,7 @@ def _model_missing(response: httpx.Response, model: str) -> EngineError | None:
 
 
 DIALECT = ServerDialect(
-    ENGINE, error_text, _model_missing,
+    ENGINE, error_text, _model_missing, display="Ollama",
     connect_hint="start Ollama (`ollama serve`, or `systemctl start ollama`), or set "
     "OLLAMA_HOST or Service.Uri in vision.yml to where it runs",
 )
