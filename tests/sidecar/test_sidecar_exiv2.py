@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyexiv2
 import pytest
 
-from tests.sidecar.sidecar_helpers import FIXTURES, NOW, result
+from tests.sidecar.sidecar_helpers import FIXTURES, NOW, exiv2_xmp, result
 from xmpvision.sidecar import update_sidecar
-
-
-def _exiv2_read(path: Path) -> dict[str, object]:
-    pyexiv2.set_log_level(3)  # exiv2 warns on stdout otherwise
-    image = pyexiv2.ImageData(path.read_bytes())
-    try:
-        return dict(image.read_xmp())
-    finally:
-        image.close()
 
 
 @pytest.mark.parametrize("fixture", [None, "darktable.CR2.xmp", "digikam.jpg.xmp",
@@ -30,11 +20,11 @@ def test_exiv2_reads_keywords_and_caption(tmp_path: Path, fixture: str | None) -
     if fixture is not None:
         sidecar = tmp_path / "IMG_0001.CR2.xmp"
         sidecar.write_bytes((FIXTURES / fixture).read_bytes())
-        found = _exiv2_read(sidecar).get("Xmp.dc.description")
+        found = exiv2_xmp(sidecar).get("Xmp.dc.description")
         user_caption = found.get('lang="x-default"') if isinstance(found, dict) else None
     change = update_sidecar(photo, result(["Ferris Wheel", "Bus"], "A bus passes a wheel."),
                             now=NOW)
-    xmp = _exiv2_read(change.path)
+    xmp = exiv2_xmp(change.path)
     subjects = xmp["Xmp.dc.subject"]
     assert isinstance(subjects, list) and {"Ferris Wheel", "Bus"} <= set(subjects)
     hierarchical = xmp["Xmp.lr.hierarchicalSubject"]

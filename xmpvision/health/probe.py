@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from xmpvision.config.defaults import DEFAULT_HEALTH_RESTART_TIMEOUT, HEALTH_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, ServiceConfig
@@ -24,6 +25,8 @@ from xmpvision.engines.ollama.timing import Timing
 from xmpvision.engines.retry import RetryPolicy
 from xmpvision.errors import EngineError, EngineUnavailable, redact
 from xmpvision.runmodes import RunMode
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
 
 # The speed probe: a short, deterministic answer; its eval rate is what is compared.
 PROBE_PROMPT = "Answer with the single word: ready"
@@ -76,33 +79,25 @@ class Probe:
         self.http.close()
         self._slow.close()
 
-    def _get(self, path: str) -> bytes:
-        return self.http.retried(lambda: self.http.send("GET", path))
+    def _get(self, path: str, shape: type[_Answer]) -> _Answer:
+        """GET `path`, its answer read as `shape`; EngineError when the service does not
+        answer, or not in that shape."""
+        raw = self.http.retried(lambda: self.http.send("GET", path))
+        try:
+            return shape.model_validate_json(raw)
+        except ValidationError as exc:
+            raise EngineUnavailable(f"unexpected answer from {self.service.shown}{path}"
+                                    ) from exc
 
     def version(self) -> str:
         """Raises EngineError when the service does not answer."""
-        raw = self._get("/api/version")
-        try:
-            return VersionResponse.model_validate_json(raw).version
-        except ValidationError as exc:
-            raise EngineUnavailable(f"unexpected answer from {self.service.shown}/api/version"
-                                    ) from exc
+        return self._get("/api/version", VersionResponse).version
 
     def running(self) -> list[RunningModel]:
-        raw = self._get("/api/ps")
-        try:
-            return PsResponse.model_validate_json(raw).models
-        except ValidationError as exc:
-            raise EngineUnavailable(f"unexpected answer from {self.service.shown}/api/ps"
-                                    ) from exc
+        return self._get("/api/ps", PsResponse).models
 
     def pulled(self) -> list[str]:
-        raw = self._get("/api/tags")
-        try:
-            return [m.name or m.model for m in TagsResponse.model_validate_json(raw).models]
-        except ValidationError as exc:
-            raise EngineUnavailable(f"unexpected answer from {self.service.shown}/api/tags"
-                                    ) from exc
+        return [m.name or m.model for m in self._get("/api/tags", TagsResponse).models]
 
     def generate(self, model: str) -> Timing:
         """A tiny generation (it loads the model when it is not loaded); its timings."""
