@@ -153,6 +153,9 @@ DEFAULT_LABELS = json.dumps(
     }
 )
 DEFAULT_CAPTION = "A brown dog runs along a sandy beach at sunset."
+# Where those labels nest in lr:hierarchicalSubject: the classifiers' keyword table gives "dog"
+# and "beach" their categories, whichever model names them.
+DEFAULT_KEYWORD_PATHS = ["Animal|Pet|Dog", "Landscape|Water|Beach"]
 
 
 def request_kind(body: Any) -> Kind:
@@ -231,6 +234,12 @@ class OllamaServer:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0  # the most generate requests holding a slot at once
+        # Wedged: generate/chat requests are accepted and never answered (a hung GPU); with
+        # `wedge_version`, /api/version hangs too (the whole server is stuck).
+        self._wedge_after: int | None = None
+        self._wedge_seen = 0
+        self.wedge_version = False
+        self.wedged_requests = 0  # requests that hung because it was wedged
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -339,6 +348,35 @@ class OllamaServer:
         key = (normalize_model(model) if model != "*" else "*", kind)
         with self._lock:
             self._responders[key] = responder
+
+    def wedge(self, *, after: int = 0, version: bool = False) -> None:
+        """Let `after` more generate/chat requests through, then hang every later one (and,
+        with `version`, /api/version) until `unwedge()`."""
+        with self._lock:
+            self._wedge_after = after
+            self._wedge_seen = 0
+            self.wedge_version = version
+
+    def unwedge(self) -> None:
+        with self._lock:
+            self._wedge_after = None
+            self.wedge_version = False
+
+    def _wedged(self) -> bool:
+        """Whether this generate/chat request hangs (counts it toward `after`)."""
+        with self._lock:
+            if self._wedge_after is None:
+                return False
+            self._wedge_seen += 1
+            if self._wedge_seen <= self._wedge_after:
+                return False
+            self.wedged_requests += 1
+            return True
+
+    @property
+    def is_wedged(self) -> bool:
+        with self._lock:
+            return self._wedge_after is not None and self._wedge_seen >= self._wedge_after
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -530,6 +568,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         emulator = self.emulator
         if self.path == "/api/version":
+            if emulator.wedge_version and emulator.is_wedged:
+                self._hang()
+                return
             self._send_json(200, {"version": VERSION})
         elif self.path == "/api/tags":
             with emulator._lock:
@@ -617,6 +658,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         model = entry.name
         stream = body.get("stream", True) is not False  # Ollama streams unless told not to
+        if self.emulator._wedged():
+            self._hang()
+            return
         fault = self.emulator._take_fault(model)
         if self._early_fault(fault):
             return

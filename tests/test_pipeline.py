@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -189,7 +189,8 @@ def test_a_state_error_mid_run_finishes_the_photos_in_flight(
         try:
             with StateDB.open(tmp_path / "state.db") as state:
 
-                def full(photo: Photo, type_: str, *, model: str, source: str) -> None:
+                def full(photo: Photo, type_: str, *, model: str, source: str,
+                         fallback: Iterable[str] = ()) -> None:
                     raise StateError(state.path, "database or disk is full", action="writing")
 
                 monkeypatch.setattr(state, "mark_done", full)

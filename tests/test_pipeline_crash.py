@@ -27,7 +27,7 @@ from tests.library_builder import (
     write_config,
     write_photos,
 )
-from tests.ollama_server import DEFAULT_CAPTION, OllamaServer
+from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_KEYWORD_PATHS, OllamaServer
 from xmpvision.cli import app
 from xmpvision.state import StateDB
 
@@ -59,9 +59,10 @@ def wait_for_done(server: OllamaServer, requests: int, timeout: float = 20) -> N
 def check_sidecar(path: str) -> None:
     """Parses, holds our two keywords once each in every keyword property, and the caption."""
     tree = etree.parse(path)
-    for prop in ("dc:subject", "lr:hierarchicalSubject"):
+    for prop, wanted in (("dc:subject", ["Dog", "Beach"]),
+                         ("lr:hierarchicalSubject", DEFAULT_KEYWORD_PATHS)):
         items = tree.xpath(f"//{prop}/rdf:Bag/rdf:li/text()", namespaces=NS)
-        assert items == ["Dog", "Beach"], (path, prop, items)
+        assert items == wanted, (path, prop, items)
     names = tree.xpath("//xmpvision:Keywords/rdf:Bag/rdf:li/xmpvision:name/text()",
                        namespaces=NS)
     assert names == ["Dog", "Beach"], (path, names)

@@ -114,6 +114,16 @@ class EngineUnavailable(EngineError):
     engine cannot run here (not installed)."""
 
 
+class ServiceDown(EngineUnavailable):
+    """The service itself failed: it could not be reached, went silent past the read timeout,
+    dropped the connection or answered 5xx. Consecutive ones open the endpoint's circuit
+    breaker; a refused key, a missing model or a rate limit do not (the server is alive)."""
+
+
+class CircuitOpen(EngineUnavailable):
+    """The endpoint's circuit breaker is open: it was not asked (no time spent waiting)."""
+
+
 class ModelNotFound(EngineError):
     """The service answers but does not have the model (e.g. not pulled)."""
 

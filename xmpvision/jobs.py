@@ -85,7 +85,8 @@ def run_models(
     check_roots(roots)
     # How sidecars are written is the configuration's, whoever started the run.
     options = replace(options, naming=config.sidecar.naming,
-                      keyword_parent=config.sidecar.keyword_parent)
+                      keyword_parent=config.sidecar.keyword_parent,
+                      upgrade=config.fallback.upgrade)
     # Every long run watches Ollama's health (and restarts it when it drifts); a caller with
     # its own factory (the daemon, whose monitor outlives its jobs; tests) attaches its own.
     with (monitored_factory(config, state_path) if factory is None
@@ -190,3 +191,142 @@ def test_photo(config: VisionConfig, image: Path, types: Sequence[str], *,
         path=image, sidecar=sidecar, status="failed" if failed else "done", result=result,
         error="; ".join(f"{t}: {e}" for t, e in errors.items()) or None,
     )
+
+
+# --- classifier models: `models pull` and `models ls` ------------------------------------------
+# Imported here rather than at the top, so that this part of the API stays one block.
+from collections.abc import Mapping  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+import httpx  # noqa: E402
+
+from xmpvision.engines import catalog as _catalog  # noqa: E402
+from xmpvision.engines import downloads as _downloads  # noqa: E402
+from xmpvision.errors import EngineUnavailable  # noqa: E402
+
+__all__ += ["ModelStatus", "PullResult", "list_models", "pull_model"]
+
+
+@dataclass(frozen=True)
+class PullResult:
+    name: str
+    path: Path
+    source: str  # the URL or file it came from ("" when nothing was done)
+    installed: bool  # False: it was installed already, and nothing was done
+    size: int = 0  # bytes downloaded or read
+    sha256: str | None = None  # of what was installed
+    verified: _downloads.Checksum | None = None  # the digest it matched; None: unverified
+
+
+def pull_model(
+    name: str,
+    *,
+    file: Path | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+    force: bool = False,
+    env: Mapping[str, str] | None = None,
+    client: httpx.Client | None = None,
+    progress: _downloads.Progress | None = None,
+) -> PullResult:
+    """`models pull`: download a catalog model (or install a `file` fetched by hand), check
+    its checksum (the catalog's, or `sha256` when given) and put it in the models directory.
+
+    An installed model is left alone unless `force`. Raises UsageError for what the caller
+    asked wrongly, EngineUnavailable for a download or file that failed; either way nothing
+    is left half-installed.
+    """
+    environ = os.environ if env is None else env
+    entry = _catalog.find_entry(name)
+    if entry is None:
+        raise UsageError(f"unknown model {name!r}; known: {', '.join(_catalog.CATALOG)}")
+    if file is not None and url is not None:
+        raise UsageError("give a file or a URL to fetch the model from, not both")
+    checksums = entry.checksums
+    if sha256 is not None:
+        try:
+            checksums = (_downloads.parse_sha256(sha256),)
+        except ValueError as exc:
+            raise UsageError(f"sha256 {sha256!r}: {exc}") from None
+    target = _catalog.model_location(entry, environ)
+    missing = entry.layout.missing(target)
+    if not force and (target.exists() or target.is_symlink()):
+        if not missing:
+            return PullResult(entry.name, target, "", installed=False)
+        raise UsageError(f"{target} exists but does not hold a complete {entry.name} model "
+                         f"(no {', '.join(missing)}); pull it with --force to replace it")
+    if file is not None and not file.is_file():
+        raise UsageError(f"{file}: no such file")
+    source = str(file) if file is not None else url or _catalog.source_url(entry, environ)
+    try:
+        done = _downloads.install(
+            target, entry.layout, checksums, url=None if file else source, file=file,
+            client=client, progress=progress, replace=force)
+    except _downloads.DownloadFailed as failed:
+        raise _pull_error(entry, source, target, failed, from_file=file is not None) from None
+    return PullResult(entry.name, target, source, installed=True, size=done.size,
+                      sha256=done.digests.get("sha256"), verified=done.matched)
+
+
+def _pull_error(entry: _catalog.CatalogEntry, source: str, target: Path,
+                failed: _downloads.DownloadFailed, *, from_file: bool) -> EngineUnavailable:
+    """One line: what failed, where, why; and how to get the model in anyway."""
+    by_hand = (f"fetch {source} by hand and install it with `xmpvision models pull "
+               f"{entry.name} --file {entry.file_name}` (it goes to {target})")
+    if from_file:
+        return EngineUnavailable(
+            f"error installing model {entry.name} from {source}: {failed.reason}",
+            hint=f"nothing was installed; fetch {entry.url} again, or give its SHA-256 with "
+            "--sha256 if it is a build of your own")
+    if failed.offline:
+        hint = f"this machine seems to be offline: {by_hand}"
+    elif failed.reason.startswith("checksum mismatch"):
+        hint = (f"nothing was installed: this is not the file the catalog pins (a proxy's "
+                f"page, a changed upload or a damaged copy); {by_hand}, or give its SHA-256 "
+                "with --sha256 if you trust it")
+    else:
+        hint = f"nothing was installed; try again, or {by_hand}"
+    return EngineUnavailable(
+        f"error downloading model {entry.name} from {source}: {failed.reason}", hint=hint)
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    entry: _catalog.CatalogEntry
+    path: Path  # where it is, or would be, installed
+    status: str  # "installed", "not installed", or "incomplete" (a directory without the model)
+    size: int | None  # bytes on disk when installed
+
+    def to_dict(self) -> dict[str, object]:
+        entry = self.entry
+        return {"name": entry.name, "engine": entry.engine, "default": entry.default,
+                "status": self.status, "installed": self.status == "installed",
+                "path": str(self.path), "size": self.size,
+                "download_size": entry.download_size, "url": entry.url,
+                "checksums": [str(c) for c in entry.checksums]}
+
+
+def list_models(env: Mapping[str, str] | None = None) -> list[ModelStatus]:
+    """`models ls`: every catalog model, whether and where it is installed, and its size."""
+    environ = os.environ if env is None else env
+    statuses = []
+    for entry in _catalog.CATALOG.values():
+        path = _catalog.model_location(entry, environ)
+        if not entry.layout.missing(path):
+            statuses.append(ModelStatus(entry, path, "installed", _disk_size(path)))
+        else:
+            present = path.exists() or path.is_symlink()
+            statuses.append(ModelStatus(entry, path, "incomplete" if present else
+                                        "not installed", None))
+    return statuses
+
+
+def _disk_size(path: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                continue  # vanished meanwhile: it no longer takes space
+    return total

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from xmpvision.chain.analyzer import Analyzer, with_source
 from xmpvision.chain.resolve import describe_model
+from xmpvision.config.defaults import DEFAULT_FALLBACK_UPGRADE
 from xmpvision.discover import DiscoveryError, Photo, discover
 from xmpvision.errors import ImageError, SidecarError, StateError
 from xmpvision.prepare.images import PhotoImage
@@ -55,6 +56,9 @@ class RunOptions:
     naming: Naming = "full"
     keyword_parent: str | None = None  # Sidecar.KeywordParent
     retry_failed: bool = False  # --retry-failed: decode again files that failed on their own
+    # Fallback.Upgrade: redo what a fallback answered while a better model was down, once that
+    # model can be asked again.
+    upgrade: bool = DEFAULT_FALLBACK_UPGRADE
 
 
 @dataclass
@@ -74,6 +78,9 @@ class _Job:
     todo: tuple[str, ...]
     regenerate: bool  # the photo changed since its values were generated
     bad: bool  # it failed for a reason of its own before and is tried again (retry_failed)
+    # type -> the fallback model that answered it: only better models are asked, and a type
+    # none of them answers keeps its values (None: an ordinary job)
+    upgrade: dict[str, str] | None = None
 
 
 class Reporter(Protocol):
@@ -135,12 +142,15 @@ class Pipeline:
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
         self._state_error: StateError | None = None  # the first, while photos finish
         self._discovery_errors: list[str] = []  # paths: no record is pruned around them
+        self._fallback_answers: dict[str, dict[str, str]] = {}
 
     def run(self, roots: Iterable[str | os.PathLike[str]]) -> RunResult:
         roots = list(roots)  # walked, then pruned
         started = time.monotonic()
         pending: dict[Future[Outcome], _Job] = {}
         self.state.start_walk()
+        if self.options.upgrade and not self.options.force:
+            self._fallback_answers = self.state.fallback_answers()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
             try:
                 complete = self._walk(roots, pool, pending)
@@ -163,6 +173,7 @@ class Pipeline:
             # Every photo under the roots was planned, so moves are recognised already.
             self.state.prune(roots, skip=self._discovery_errors)
         self.summary.seconds = time.monotonic() - started
+        self.summary.services = self.analyzer.breakers.reports()
         return RunResult(self.summary, interrupted=self.stop.is_set(),
                          unusable=dict(self.unusable))
 
@@ -179,6 +190,7 @@ class Pipeline:
         count = self.options.count
         report_unchanged = self.report.unchanged
         moved = FileStatus.MOVED
+        upgrades = self._fallback_answers
         unchanged = 0
         submitted = 0
         try:
@@ -193,19 +205,33 @@ class Pipeline:
                 todo = plan.todo
                 if plan.status is moved and not self._follow_move(item):
                     todo = types  # its sidecar could not follow it: redo it
+                upgrade = None
                 if not todo:
-                    unchanged += 1
-                    report_unchanged(item.path)
-                    continue
+                    if not (upgrades and (upgrade := self._upgradable(item.path, upgrades))):
+                        unchanged += 1
+                        report_unchanged(item.path)
+                        continue
+                    todo = tuple(upgrade)
                 if count is not None and submitted >= count:
                     return False
-                submitted += self._submit(item, plan, todo, pool, pending)
+                submitted += self._submit(item, plan, todo, pool, pending, upgrade)
             return True
         finally:
             self.summary.counts["unchanged"] += unchanged
 
+    def _upgradable(self, path: str, upgrades: dict[str, dict[str, str]]) -> dict[str, str] | None:
+        """The types of an unchanged photo that a fallback answered and a better model may
+        answer now (its server is not known to be down)."""
+        answered = upgrades.get(path)
+        if answered is None:
+            return None
+        ready = {t: model for t, model in answered.items()
+                 if t in self.types and self.analyzer.upgradable(t, model)}
+        return ready or None
+
     def _submit(self, photo: Photo, plan: Plan, todo: tuple[str, ...], pool: ThreadPoolExecutor,
-                pending: dict[Future[Outcome], _Job]) -> int:
+                pending: dict[Future[Outcome], _Job], upgrade: dict[str, str] | None = None,
+                ) -> int:
         """Hand a photo that needs work to the workers; 1 if it counts toward --count."""
         if plan.bad is not None and not self.options.retry_failed:
             # Decoding it again would fail again: said, not counted as a failure.
@@ -215,7 +241,7 @@ class Pipeline:
             # Once, when the first photo needs work: a missing model or a dead service is one
             # clear error, not one request (or retry) per photo.
             self._check_models()
-        if self.unusable and all(t in self.unusable for t in todo):
+        if upgrade is None and self.unusable and all(t in self.unusable for t in todo):
             # No model can serve this photo: it fails (and is retried next run) without being
             # decoded. A photo that also needs a usable type is analysed; its broken type then
             # fails at once (EnginePool remembers).
@@ -228,8 +254,8 @@ class Pipeline:
         # A photo whose pixels changed gets fresh values in place of our old ones, as --force
         # would (values the user wrote still win).
         job = _Job(photo, todo, regenerate=plan.status is FileStatus.CHANGED,
-                   bad=plan.bad is not None)
-        pending[pool.submit(self._work, photo, todo)] = job
+                   bad=plan.bad is not None, upgrade=upgrade)
+        pending[pool.submit(self._work, job)] = job
         self._collect(pending, block=False)
         return 1
 
@@ -264,12 +290,14 @@ class Pipeline:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def _work(self, photo: Photo, todo: tuple[str, ...]) -> Outcome:
+    def _work(self, job: _Job) -> Outcome:
         try:
-            with PhotoImage(Path(photo.path)) as image:
+            with PhotoImage(Path(job.photo.path)) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
-                self.analyzer.prefetch(image, todo)
-                return self.analyzer.analyze(image, todo)
+                self.analyzer.prefetch(image, job.todo)
+                if job.upgrade is not None:
+                    return self.analyzer.upgrade(image, job.upgrade)
+                return self.analyzer.analyze(image, job.todo)
         except ImageError as exc:
             return exc
 
@@ -303,6 +331,8 @@ class Pipeline:
     def _finish(self, job: _Job, outcome: Outcome) -> PhotoReport:
         photo, todo = job.photo, job.todo
         path = Path(photo.path)
+        if job.upgrade is not None:
+            return self._finish_upgrade(job, outcome)
         if isinstance(outcome, ImageError):
             self._mark_failed(photo, todo, outcome.reason)
             if _file_at_fault(outcome) and not self.options.dry_run:
@@ -330,9 +360,7 @@ class Pipeline:
             # The sidecar is left untouched and nothing is marked done: the next run retries.
             return PhotoReport(path, "failed", result=result, error=str(exc))
         if not self.options.dry_run:
-            for model_type in produced:
-                self.state.mark_done(photo, model_type, model=result.models[model_type],
-                                     source=_source_of(result, model_type))
+            self._mark_done(photo, result, produced)
             self._mark_failed(photo, tuple(result.errors), error or "")
         # A dry run wrote nothing: "done" would claim a sidecar that is not there; what it
         # would have done is in `planned`.
@@ -342,6 +370,42 @@ class Pipeline:
             path, status, sidecar=change.path, result=result, error=error,
             planned=_planned(change) if self.options.dry_run else None,
         )
+
+    def _finish_upgrade(self, job: _Job, outcome: Outcome) -> PhotoReport:
+        """A photo a fallback answered, asked again of the better models: what they answer
+        replaces our values of the fallback (the user's stay); what they do not answer, or a
+        photo that no longer decodes, keeps what it has."""
+        path = Path(job.photo.path)
+        if isinstance(outcome, ImageError):
+            log.info("upgrade of %s skipped: %s", path, outcome)
+            return PhotoReport(path, "unchanged")
+        produced = [t for t in job.todo if t not in outcome.errors]
+        if not produced:
+            return PhotoReport(path, "unchanged", result=outcome)
+        result = PhotoResult(labels=outcome.labels, caption=outcome.caption,
+                             title=outcome.title, models=outcome.models,
+                             sources=outcome.sources, fallback=outcome.fallback)
+        try:
+            change = update_sidecar(
+                path, result, naming=self.options.naming, force=True,
+                dry_run=self.options.dry_run, follow_symlinks=self.options.follow_symlinks,
+                keyword_parent=self.options.keyword_parent,
+            )
+        except SidecarError as exc:
+            return PhotoReport(path, "failed", result=result, error=str(exc))
+        if self.options.dry_run:
+            return PhotoReport(path, "unchanged", sidecar=change.path, result=result,
+                               planned=_planned(change))
+        self._mark_done(job.photo, result, produced)
+        self.summary.upgraded += 1
+        return PhotoReport(path, "done" if change.changed else "unchanged", sidecar=change.path,
+                           result=result, upgraded=produced)
+
+    def _mark_done(self, photo: Photo, result: PhotoResult, types: Iterable[str]) -> None:
+        for model_type in types:
+            self.state.mark_done(photo, model_type, model=result.models[model_type],
+                                 source=_source_of(result, model_type),
+                                 fallback=result.fallback.get(model_type, ()))
 
     def _mark_failed(self, photo: Photo, types: Iterable[str], error: str) -> None:
         if self.options.dry_run:

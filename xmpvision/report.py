@@ -24,6 +24,7 @@ class PhotoReport:
     result: PhotoResult | None = None
     error: str | None = None
     planned: dict[str, Any] | None = None  # --dry-run: the change that would be made
+    upgraded: list[str] | None = None  # types a better model answered in place of a fallback
 
     def to_dict(self) -> dict[str, Any]:
         result = self.result or PhotoResult()
@@ -43,17 +44,40 @@ class PhotoReport:
             "title": result.title.text if result.title else None,
             "title_source": result.title.source if result.title else None,
             "models": dict(result.models),
+            # type -> the better models that were down, so a fallback answered it
+            "fallback": {t: list(m) for t, m in result.fallback.items()},
             "error": self.error,
         }
         if self.planned is not None:
             record["planned"] = self.planned
+        if self.upgraded:
+            record["upgraded"] = list(self.upgraded)
         return record
+
+
+@dataclass(frozen=True)
+class ServiceReport:
+    """What one server endpoint's circuit breaker saw in a run."""
+
+    endpoint: str
+    state: Literal["closed", "open", "half-open"]
+    opened: int  # times it opened
+    skipped: int  # requests not sent because it was open
+    lost: float  # seconds spent on requests and probes the server failed
+    reason: str | None  # the failure that opened it last
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"endpoint": self.endpoint, "state": self.state, "opened": self.opened,
+                "skipped": self.skipped, "lost_seconds": round(self.lost, 3),
+                "reason": self.reason}
 
 
 @dataclass
 class Summary:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     seconds: float = 0.0
+    upgraded: int = 0  # photos redone by a better model after a fallback answered them
+    services: list[ServiceReport] = field(default_factory=list)  # endpoints that went down
 
     def add(self, status: Status) -> None:
         self.counts[status] += 1
@@ -63,7 +87,9 @@ class Summary:
         return self.counts["failed"]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"summary": {**self.counts, "seconds": round(self.seconds, 3)}}
+        return {"summary": {**self.counts, "seconds": round(self.seconds, 3),
+                            "upgraded": self.upgraded,
+                            "services": [s.to_dict() for s in self.services]}}
 
 
 def json_line(record: dict[str, Any] | str) -> str:

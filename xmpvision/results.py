@@ -53,3 +53,5 @@ class PhotoResult:
     models: dict[str, str] = field(default_factory=dict)  # type -> "engine:model" that answered
     sources: dict[str, str] = field(default_factory=dict)  # type -> its values' source
     errors: dict[str, str] = field(default_factory=dict)  # type -> why every model failed
+    # type -> the better models that were down, so a fallback answered (redone once back)
+    fallback: dict[str, list[str]] = field(default_factory=dict)

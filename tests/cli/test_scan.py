@@ -36,7 +36,7 @@ from tests.library_builder import (
     write_config,
     write_photos,
 )
-from tests.ollama_server import DEFAULT_CAPTION, Fault, OllamaServer
+from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_KEYWORD_PATHS, Fault, OllamaServer
 from xmpvision.cli import app
 from xmpvision.runlock import run_lock
 
@@ -63,7 +63,8 @@ def assert_sidecars_complete(photos: list[str | bytes]) -> None:
         assert os.path.exists(sidecar), f"no sidecar {sidecar!r}"
     for sidecar, record in zip(sidecars, exiftool_json(sidecars), strict=True):
         assert as_list(record.get("Subject")) == KEYWORDS, (sidecar, record)
-        assert as_list(record.get("HierarchicalSubject")) == KEYWORDS, (sidecar, record)
+        assert as_list(record.get("HierarchicalSubject")) == DEFAULT_KEYWORD_PATHS, (
+            sidecar, record)
         assert record.get("Description") == DEFAULT_CAPTION, (sidecar, record)
         assert [k["Name"] for k in as_list(record.get("Keywords"))] == KEYWORDS
 
@@ -483,7 +484,7 @@ def test_keyword_parent_nests_our_keywords(tmp_path: Path, server: OllamaServer)
     assert result.exit_code == 0, result.output
     (record,) = exiftool_json([sidecar_of(photo)])
     assert as_list(record["Subject"]) == KEYWORDS
-    assert as_list(record["HierarchicalSubject"]) == [f"AI|{k}" for k in KEYWORDS]
+    assert as_list(record["HierarchicalSubject"]) == [f"AI|{k}" for k in DEFAULT_KEYWORD_PATHS]
 
 
 def test_a_missing_folder_or_a_non_photo_is_a_usage_error(tmp_path: Path,

@@ -169,13 +169,11 @@ def test_onnx_and_classifier_keys_accepted_with_one_warning_each() -> None:
     assert nsfw.onnx is not None and nsfw.onnx.input is not None
     assert nsfw.onnx.input.resize is not None and nsfw.onnx.input.resize.short_edge == 256
     assert [w.split(": ")[0:2] for w in warnings] == [
-        ["v.yml:5:5", "Models[0].LabelFile"],
         ["v.yml:6:5", "Models[0].CanonicalOrder"],
         ["v.yml:7:5", "Models[0].Reduction"],
         ["v.yml:8:5", "Models[0].UnsafeClassIndex"],
         ["v.yml:9:5", "Models[0].NeutralClassIndex"],
         ["v.yml:10:5", "Models[0].DefaultThreshold"],
-        ["v.yml:11:5", "Models[0].ONNX"],
         ["v.yml:21:14", "Thresholds.NSFWUpload"],
         ["v.yml:21:30", "Thresholds.NSFWIndex"],
     ]

@@ -102,3 +102,19 @@ def test_status_reads_what_health_recorded(tmp_path: Path) -> None:
     assert status["services"][0]["status"] == "ok" and status["services"][0]["restarts"] == 0
     assert status["jobs"] == [] and status["worker"]["backlog"] is None
     assert f"ollama {url}: ok" in text.stdout
+
+
+def test_status_names_the_servers_that_went_down_during_a_job(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite3"
+    with HealthStore.beside(state) as store:
+        store.job_started("nightly")
+        store.job_finished("nightly", "ok", {
+            "done": 40, "failed": 0, "upgraded": 7, "services": [{
+                "endpoint": "ollama http://gpu:11434", "state": "open", "opened": 1,
+                "skipped": 33, "lost_seconds": 6.0,
+                "reason": "no answer from http://gpu:11434/api/generate within 2s"}]})
+    text = runner.invoke(app, ["status", "--state", str(state)])
+    assert text.exit_code == 0, text.output
+    assert "(40 done, 0 failed, 7 upgraded)" in text.stdout
+    assert ("  ollama http://gpu:11434: open (down 1x, 33 requests sent to the fallback; "
+            "no answer from http://gpu:11434/api/generate within 2s)") in text.stdout

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from xmpvision.chain.breaker import Breaker, BreakerPolicy, Breakers
 from xmpvision.chain.dispatch import Dispatch
-from xmpvision.chain.pool import EnginePool, ServiceSlots, Throttled
-from xmpvision.chain.resolve import ChainOutcome, ModelChain, describe_model, runnable_models
+from xmpvision.chain.pool import EnginePool, ServiceSlots, Throttled, engine_key
+from xmpvision.chain.resolve import (
+    ChainOutcome,
+    ModelChain,
+    describe_model,
+    is_down,
+    runnable_models,
+)
+from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, HEALTH_PROBE_TIMEOUT
 from xmpvision.config.models import GENERATED_TYPES, ModelConfig, VisionConfig
 from xmpvision.engines import create_engine, describe
+from xmpvision.engines.base import Probed
 from xmpvision.errors import EngineError
 from xmpvision.results import Caption, Label, PhotoResult, Title
 from xmpvision.runmodes import RunMode
 
 if TYPE_CHECKING:
-    from xmpvision.engines.base import Engine
+    from xmpvision.engines.base import Engine, EngineInfo
     from xmpvision.prepare.images import PhotoImage
 
 log = logging.getLogger(__name__)
@@ -53,6 +62,9 @@ class Analyzer:
     pool: EnginePool
     slots: ServiceSlots
     generators: list[ModelConfig] = field(default_factory=list)
+    breakers: Breakers = field(default_factory=Breakers)
+    # engine key of a model -> the breakers of its endpoints (once its engine exists)
+    guards: dict[str, list[Breaker]] = field(default_factory=dict)
 
     def slot_count(self) -> int:
         return max(1, self.slots.total())
@@ -79,39 +91,90 @@ class Analyzer:
 
     def analyze(self, photo: PhotoImage, types: Iterable[str] | None = None) -> PhotoResult:
         wanted = list(self.types if types is None else types)
+        return self._analyze(photo, {t: (self.generators, None) for t in wanted})
+
+    def upgrade(self, photo: PhotoImage, answered: Mapping[str, str]) -> PhotoResult:
+        """Ask only the models better than the one that answered each type (a fallback,
+        while they were down); a type none of them answers is in the result's errors."""
+        plan = {t: better for t, model in answered.items()
+                if (better := self._better(t, model)) is not None}
+        return self._analyze(photo, plan)
+
+    def upgradable(self, model_type: str, answered: str) -> bool:
+        """Whether a better model than `answered` may be asked now: not known broken, and a
+        breaker of its endpoints not open (no photo is decoded for an upgrade that would be
+        refused)."""
+        better = self._better(model_type, answered)
+        if better is None:
+            return False
+        generators, models = better
+        for model in [*generators, *(models or [])]:
+            if self.pool.broken(model):
+                continue
+            guards = self.guards.get(engine_key(model))
+            if guards is None or any(b.may_try() for b in guards):
+                return True
+        return False
+
+    def _better(self, model_type: str, answered: str) -> (
+        tuple[list[ModelConfig], list[ModelConfig] | None] | None
+    ):
+        """(generate models, the type's own models) tried before `answered`; None when it is
+        not among them any more (the configuration changed)."""
+        covering = [m for m in self.generators if model_type in generated_types(m)]
+        names = [describe_model(m) for m in covering]
+        if answered in names:
+            return covering[:names.index(answered)], []
+        models = self.chains[model_type].better_than(answered)
+        return None if models is None else (covering, models)
+
+    def _analyze(self, photo: PhotoImage, plan: Mapping[str, tuple[
+            list[ModelConfig], list[ModelConfig] | None]]) -> PhotoResult:
+        """`plan`: per type, the generate models that may answer it and its own models to
+        ask (None: its whole chain)."""
         result = PhotoResult()
-        earlier = self._generate(photo, wanted, result)
-        for model_type in wanted:
+        earlier, down = self._generate(photo, plan, result)
+        for model_type, (_, models) in plan.items():
             if model_type in result.models:
                 continue  # answered by the combined request
-            outcome = self._ask(self.chains[model_type], model_type, photo)
+            outcome = self._ask(self.chains[model_type], model_type, photo, models)
             if outcome.model is not None:
                 setattr(result, model_type, outcome.value)
                 result.models[model_type] = describe_model(outcome.model)
                 result.sources[model_type] = describe(outcome.model).source
+                missed = [*down.get(model_type, []), *outcome.down]
+                if missed:
+                    result.fallback[model_type] = missed
             else:
                 errors = [*earlier.get(model_type, []), *outcome.errors]
                 result.errors[model_type] = "; ".join(errors) or outcome.error or "no result"
         return result
 
     @staticmethod
-    def _ask(chain: ModelChain, model_type: str, photo: PhotoImage) -> (
+    def _ask(chain: ModelChain, model_type: str, photo: PhotoImage,
+             models: list[ModelConfig] | None) -> (
         ChainOutcome[list[Label]] | ChainOutcome[Caption] | ChainOutcome[Title]
     ):
         if model_type == "labels":
-            return chain.labels(photo)
+            return chain.labels(photo, models)
         if model_type == "title":
-            return chain.title(photo)
-        return chain.caption(photo)
+            return chain.title(photo, models)
+        return chain.caption(photo, models)
 
-    def _generate(self, photo: PhotoImage, wanted: list[str],
-                  result: PhotoResult) -> dict[str, list[str]]:
+    def _generate(self, photo: PhotoImage, plan: Mapping[str, tuple[
+            list[ModelConfig], list[ModelConfig] | None]], result: PhotoResult,
+                  ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
         """Ask the first generate model that can, when it saves a request: it answers every
-        type it can of those wanted. Returns why types it could not answer failed there."""
+        type it can of those wanted. Returns why types it could not answer failed there, and
+        the generate models that were down per type."""
         failures: dict[str, list[str]] = {}
+        down: dict[str, list[str]] = {}
         for model in self.generators:
-            types = tuple(t for t in generated_types(model) if t in wanted)
-            if not types or (len(types) == 1 and self.chains[types[0]].models):
+            types = tuple(t for t in generated_types(model)
+                          if t in plan and model in plan[t][0])
+            own = [plan[t][1] if plan[t][1] is not None else self.chains[t].models
+                   for t in types]
+            if not types or (len(types) == 1 and own[0]):
                 continue  # one type with a model of its own: a combined request saves nothing
             try:
                 partial = self.pool.get(model).generate(photo, types)
@@ -119,6 +182,8 @@ class Analyzer:
                 log.info("generate %s failed for %s: %s", describe_model(model), photo.path, exc)
                 for t in types:
                     failures.setdefault(t, []).append(f"{describe_model(model)}: {exc}")
+                    if is_down(exc):
+                        down.setdefault(t, []).append(describe_model(model))
                 continue
             source = describe(model).source
             for t in types:
@@ -130,8 +195,10 @@ class Analyzer:
                 setattr(result, t, value)
                 result.models[t] = describe_model(model)
                 result.sources[t] = source
-            return failures
-        return failures
+                if down.get(t):
+                    result.fallback[t] = down[t]
+            return failures, down
+        return failures, down
 
     def check_chain(self, model_type: str) -> ChainCheck:
         """Which model of the type is ready (tried in order, so a fallback is only loaded when
@@ -171,19 +238,46 @@ def build_analyzer(
     every = [*generators, *(m for chain in models.values() for m in chain)]
     slots = ServiceSlots(describe(part) for m in every for part in m.endpoint_models())
     make = factory or (lambda m: create_engine(m, config.thresholds))
-    pool = EnginePool(lambda m: _engine(m, make, slots))
+    fallback = config.fallback
+    breakers = Breakers(BreakerPolicy(fallback.failures, fallback.open, fallback.open_max))
+    guards: dict[str, list[Breaker]] = {}
+
+    def engine(model: ModelConfig) -> Engine:
+        made, guarding = _engine(model, make, slots, breakers)
+        guards[engine_key(model)] = guarding
+        return made
+
+    pool = EnginePool(engine)
     chains = {t: ModelChain(t, chain, pool) for t, chain in models.items()}
-    return Analyzer(chains=chains, pool=pool, slots=slots, generators=generators)
+    return Analyzer(chains=chains, pool=pool, slots=slots, generators=generators,
+                    breakers=breakers, guards=guards)
 
 
-def _engine(model: ModelConfig, make: Callable[[ModelConfig], Engine],
-            slots: ServiceSlots) -> Engine:
-    """The model's engine, throttled to its service; on several endpoints, one engine each
-    behind a dispatcher."""
-    parts = model.endpoint_models()
-    if len(parts) == 1:
-        return Throttled(make(model), slots, describe(model))
-    return Dispatch([(make(part), describe(part)) for part in parts], slots, describe(model))
+def _engine(model: ModelConfig, make: Callable[[ModelConfig], Engine], slots: ServiceSlots,
+            breakers: Breakers) -> tuple[Engine, list[Breaker]]:
+    """The model's engine, throttled to its service and guarded by its endpoint's breaker;
+    on several endpoints, one engine each behind a dispatcher."""
+    parts = [(make(part), describe(part), part) for part in model.endpoint_models()]
+    guarded = [(engine, info, _breaker(engine, info, part, breakers))
+               for engine, info, part in parts]
+    if len(guarded) == 1:
+        engine, info, breaker = guarded[0]
+        return Throttled(engine, slots, info, breaker), [breaker] if breaker else []
+    with_breakers = [(e, i, b) for e, i, b in guarded if b is not None]
+    if len(with_breakers) != len(guarded):
+        raise EngineError(f"model {describe_model(model)}: several endpoints need a server")
+    return (Dispatch(with_breakers, slots, describe(model)),
+            [b for _, _, b in with_breakers])
+
+
+def _breaker(engine: Engine, info: EngineInfo, model: ModelConfig,
+             breakers: Breakers) -> Breaker | None:
+    """The breaker of the server the engine asks (None: a local engine has none)."""
+    if not isinstance(engine, Probed):
+        return None
+    # A probe waits no longer than the requests to that server may.
+    probe_timeout = min(HEALTH_PROBE_TIMEOUT, model.service.timeout or DEFAULT_READ_TIMEOUT)
+    return breakers.get(info.capacity, info.capacity, engine.probe, probe_timeout)
 
 
 def with_source(result: PhotoResult, source: str) -> PhotoResult:

@@ -1,8 +1,9 @@
 """One model on several servers (`Service.Endpoints`, or a `Uri` list): each endpoint is an
 engine of its own with its own slots; every request goes to the endpoint that would answer it
-soonest (free capacity, weighted by how fast it has answered), and an endpoint that stopped
-answering gets no work for a while. xmpvision is the client here, not a scheduler of GPUs: it
-keeps each server as busy as its `Parallel` allows.
+soonest (free capacity, weighted by how fast it has answered), and an endpoint whose circuit
+breaker is open (it stopped answering) gets no work until its probe answers again. xmpvision
+is the client here, not a scheduler of GPUs: it keeps each server as busy as its `Parallel`
+allows.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
+from xmpvision.chain.breaker import Breaker
 from xmpvision.chain.pool import ServiceSlots
-from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound
+from xmpvision.errors import CircuitOpen, EngineError, EngineUnavailable, ModelNotFound
 
 if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineInfo
@@ -26,9 +29,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# An endpoint that failed is left alone this long, doubling while it keeps failing.
-DOWN_FOR = 30.0
-DOWN_FOR_MAX = 600.0
 # How quickly the measured speed follows changes (weight of the newest request).
 SPEED_WEIGHT = 0.2
 
@@ -37,21 +37,24 @@ SPEED_WEIGHT = 0.2
 class _Endpoint:
     engine: Engine
     key: str  # its capacity key in the shared slots
+    breaker: Breaker
     seconds: float = 0.0  # smoothed seconds per request; 0 until measured
-    down_until: float = 0.0
-    down_for: float = DOWN_FOR
     gone: EngineError | None = None  # a permanent failure (the model is not on it)
 
 
 class Dispatch:
     """An engine over several endpoint engines of one model; thread-safe."""
 
-    def __init__(self, endpoints: Sequence[tuple[Engine, EngineInfo]], slots: ServiceSlots,
-                 info: EngineInfo, *, clock: Callable[[], float] = time.monotonic) -> None:
+    guarded = True  # each endpoint has its breaker
+
+    def __init__(self, endpoints: Sequence[tuple[Engine, EngineInfo, Breaker]],
+                 slots: ServiceSlots, info: EngineInfo, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.info = info
         self._slots = slots
         self._clock = clock
-        self._endpoints = [_Endpoint(engine, endpoint.capacity) for engine, endpoint in endpoints]
+        self._endpoints = [_Endpoint(engine, endpoint.capacity, breaker)
+                           for engine, endpoint, breaker in endpoints]
         self._lock = threading.Lock()
 
     # --- the engine interface ---------------------------------------------------------------
@@ -61,7 +64,7 @@ class Dispatch:
         errors: list[EngineError] = []
         for endpoint in self._endpoints:
             try:
-                endpoint.engine.check_ready()
+                endpoint.breaker.call(endpoint.engine.check_ready)
             except EngineError as exc:
                 self._failed(endpoint, exc)
                 errors.append(exc)
@@ -94,13 +97,13 @@ class Dispatch:
         while True:
             candidates = self._candidates(tried)
             if not candidates:
-                assert last is not None
-                raise last
+                raise last or CircuitOpen(
+                    f"every endpoint of {self.info.endpoint} is down; not asked")
             key = self._slots.acquire([e.key for e in candidates], self._seconds)
             endpoint = next(e for e in candidates if e.key == key)
             started = self._clock()
             try:
-                answer = ask(endpoint.engine)
+                answer = endpoint.breaker.call(partial(ask, endpoint.engine))
             except (EngineUnavailable, ModelNotFound) as exc:
                 self._failed(endpoint, exc)
                 tried.add(key)
@@ -112,12 +115,9 @@ class Dispatch:
             return answer
 
     def _candidates(self, tried: set[str]) -> list[_Endpoint]:
-        now = self._clock()
         with self._lock:
             usable = [e for e in self._endpoints if e.key not in tried and e.gone is None]
-            up = [e for e in usable if e.down_until <= now]
-        # All down: try the one back soonest rather than fail the photo at once.
-        return up or sorted(usable, key=lambda e: e.down_until)[:1]
+        return [e for e in usable if e.breaker.may_try()]
 
     def _seconds(self, key: str) -> float:
         """How long a request takes on the endpoint: measured, or, until it is, the average
@@ -131,13 +131,11 @@ class Dispatch:
         with self._lock:
             endpoint.seconds = seconds if not endpoint.seconds else (
                 SPEED_WEIGHT * seconds + (1 - SPEED_WEIGHT) * endpoint.seconds)
-            endpoint.down_for = DOWN_FOR
 
     def _failed(self, endpoint: _Endpoint, error: EngineError) -> None:
-        with self._lock:
-            if isinstance(error, ModelNotFound):
+        if isinstance(error, ModelNotFound):
+            with self._lock:
                 endpoint.gone = error
-            else:
-                endpoint.down_until = self._clock() + endpoint.down_for
-                endpoint.down_for = min(endpoint.down_for * 2, DOWN_FOR_MAX)
-        log.warning("%s: no work for a while: %s", endpoint.key, error)
+            log.warning("%s: no work in this run: %s", endpoint.key, error)
+        else:
+            log.info("%s: %s; asking another endpoint", endpoint.key, error)

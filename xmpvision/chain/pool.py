@@ -6,20 +6,22 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import SecretStr
 
 from xmpvision.config.models import ModelConfig
-from xmpvision.errors import EngineError
+from xmpvision.errors import CircuitOpen, EngineError, ServiceDown
 
 if TYPE_CHECKING:
+    from xmpvision.chain.breaker import Breaker
     from xmpvision.engines.base import Engine, EngineInfo
     from xmpvision.prepare.images import PhotoImage
     from xmpvision.results import Caption, Label, PhotoResult, Title
 
 EngineFactory = Callable[[ModelConfig], "Engine"]
+T = TypeVar("T")
 
 
 def engine_key(model: ModelConfig) -> str:
@@ -37,32 +39,62 @@ def engine_key(model: ModelConfig) -> str:
 class EnginePool:
     """One engine per model, created and readiness-checked once, shared by worker threads.
 
-    A model that is not ready (not pulled, service down at start) is remembered as broken so
-    that a run reports one clear error instead of one per file.
+    A model that is not ready (not pulled, not installed) is remembered as broken so that a
+    run reports one clear error instead of one per file. A service that is down is not: its
+    engine is kept and asked again through its circuit breaker, which refuses at once while
+    it is open, so a server that comes back mid-run gets work again.
     """
 
     def __init__(self, factory: EngineFactory) -> None:
         self._factory = factory
         self._engines: dict[str, Engine] = {}
+        self._ready: set[str] = set()
         self._broken: dict[str, EngineError] = {}
+        self._setting_up: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, model: ModelConfig) -> Engine:
         key = engine_key(model)
         with self._lock:
-            broken = self._broken.get(key)
-            if broken is not None:
-                raise broken.again()
+            self._raise_broken(key)
             engine = self._engines.get(key)
-            if engine is None:
-                try:
+            if engine is not None and key in self._ready:
+                return engine
+            # One model's creation or readiness check (a probe of a server that was down) does
+            # not hold up workers asking for another model.
+            setting_up = self._setting_up.setdefault(key, threading.Lock())
+        with setting_up:
+            with self._lock:
+                self._raise_broken(key)
+                engine = self._engines.get(key)
+            try:
+                if engine is None:
                     engine = self._factory(model)
+                    with self._lock:
+                        self._engines[key] = engine
+                if key not in self._ready:
                     engine.check_ready()
-                except EngineError as exc:
-                    self._broken[key] = exc
-                    raise
-                self._engines[key] = engine
+                    with self._lock:
+                        self._ready.add(key)
+            except EngineError as exc:
+                # A service that is down, behind a breaker: asked again once it is back.
+                transient = isinstance(exc, ServiceDown | CircuitOpen) and bool(
+                    getattr(engine, "guarded", False))
+                if not transient:
+                    with self._lock:
+                        self._broken[key] = exc
+                raise
             return engine
+
+    def _raise_broken(self, key: str) -> None:
+        broken = self._broken.get(key)
+        if broken is not None:
+            raise broken.again()
+
+    def broken(self, model: ModelConfig) -> bool:
+        """Whether the model is known not to run in this run (no request is made)."""
+        with self._lock:
+            return engine_key(model) in self._broken
 
     def close(self) -> None:
         with self._lock:
@@ -135,31 +167,43 @@ class ServiceSlots:
 
 
 class Throttled:
-    """An engine whose model calls wait for a free slot of its service."""
+    """An engine whose model calls wait for a free slot of its service, and, on a server, go
+    through the endpoint's circuit breaker."""
 
-    def __init__(self, engine: Engine, slots: ServiceSlots, info: EngineInfo) -> None:
+    def __init__(self, engine: Engine, slots: ServiceSlots, info: EngineInfo,
+                 breaker: Breaker | None = None) -> None:
         self._engine = engine
         self._slots = slots
         self.info = info
+        self.breaker = breaker
+        self.guarded = breaker is not None
+
+    def _held(self) -> AbstractContextManager[None]:
+        return self._slots.held(self.info.capacity)
+
+    def _run(self, ask: Callable[[], T]) -> T:
+        if self.breaker is None:
+            with self._held():
+                return ask()
+        return self.breaker.call(ask, self._held)
 
     def check_ready(self) -> None:
-        self._engine.check_ready()
+        if self.breaker is None:
+            self._engine.check_ready()
+        else:
+            self.breaker.call(self._engine.check_ready)
 
     def labels(self, photo: PhotoImage) -> list[Label]:
-        with self._slots.held(self.info.capacity):
-            return self._engine.labels(photo)
+        return self._run(lambda: self._engine.labels(photo))
 
     def caption(self, photo: PhotoImage) -> Caption:
-        with self._slots.held(self.info.capacity):
-            return self._engine.caption(photo)
+        return self._run(lambda: self._engine.caption(photo))
 
     def title(self, photo: PhotoImage) -> Title:
-        with self._slots.held(self.info.capacity):
-            return self._engine.title(photo)
+        return self._run(lambda: self._engine.title(photo))
 
     def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        with self._slots.held(self.info.capacity):
-            return self._engine.generate(photo, types)
+        return self._run(lambda: self._engine.generate(photo, types))
 
     def close(self) -> None:
         self._engine.close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
-from xmpvision.errors import EngineError
+from xmpvision.errors import CircuitOpen, EngineError, ServiceDown
 from xmpvision.results import Caption, Label, Title
 from xmpvision.runmodes import RunMode, should_run
 
@@ -84,6 +84,7 @@ class ChainOutcome(Generic[T]):
     value: T | None = None
     model: ModelConfig | None = None
     errors: list[str] = field(default_factory=list)
+    down: list[str] = field(default_factory=list)  # models before it whose server was down
 
     @property
     def error(self) -> str | None:
@@ -100,18 +101,28 @@ class ModelChain:
         self.models = models
         self._pool = pool
 
-    def labels(self, photo: PhotoImage) -> ChainOutcome[list[Label]]:
-        return self._run(photo, lambda engine: engine.labels(photo))
+    def labels(self, photo: PhotoImage, models: list[ModelConfig] | None = None
+               ) -> ChainOutcome[list[Label]]:
+        return self._run(photo, lambda engine: engine.labels(photo), models)
 
-    def caption(self, photo: PhotoImage) -> ChainOutcome[Caption]:
-        return self._run(photo, lambda engine: engine.caption(photo))
+    def caption(self, photo: PhotoImage, models: list[ModelConfig] | None = None
+                ) -> ChainOutcome[Caption]:
+        return self._run(photo, lambda engine: engine.caption(photo), models)
 
-    def title(self, photo: PhotoImage) -> ChainOutcome[Title]:
-        return self._run(photo, lambda engine: engine.title(photo))
+    def title(self, photo: PhotoImage, models: list[ModelConfig] | None = None
+              ) -> ChainOutcome[Title]:
+        return self._run(photo, lambda engine: engine.title(photo), models)
 
-    def _run(self, photo: PhotoImage, call: Callable[[Engine], T]) -> ChainOutcome[T]:
+    def better_than(self, answered: str) -> list[ModelConfig] | None:
+        """The models tried before the one named `answered` ("engine:model"); None when it is
+        no longer in the chain (the configuration changed)."""
+        names = [describe_model(m) for m in self.models]
+        return self.models[:names.index(answered)] if answered in names else None
+
+    def _run(self, photo: PhotoImage, call: Callable[[Engine], T],
+             models: list[ModelConfig] | None) -> ChainOutcome[T]:
         outcome: ChainOutcome[T] = ChainOutcome()
-        for model in self.models:
+        for model in self.models if models is None else models:
             try:
                 outcome.value = call(self._pool.get(model))
             except EngineError as exc:
@@ -119,7 +130,14 @@ class ModelChain:
                 log.info("%s %s failed for %s: %s", self.model_type, describe_model(model),
                          photo.path, exc)
                 outcome.errors.append(f"{describe_model(model)}: {exc}")
+                if is_down(exc):
+                    outcome.down.append(describe_model(model))
                 continue
             outcome.model = model
             return outcome
         return outcome
+
+
+def is_down(error: EngineError) -> bool:
+    """A failure of the server, not of the model or the photo: worth asking again later."""
+    return isinstance(error, ServiceDown | CircuitOpen)

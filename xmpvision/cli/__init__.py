@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 
 from xmpvision import __version__
 from xmpvision.cli import daemon as daemon_cli
-from xmpvision.cli import vision
+from xmpvision.cli import models, vision
 from xmpvision.cli.scan import scan
 from xmpvision.errors import (
     EXIT_FAILED,
@@ -76,6 +76,7 @@ app.command("health")(daemon_cli.health)
 app.command("status")(daemon_cli.status)
 app.command("doctor")(daemon_cli.doctor)
 app.add_typer(vision.app, name="vision")
+app.add_typer(models.app, name="models")
 
 
 def _version(value: bool) -> None:

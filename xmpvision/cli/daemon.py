@@ -120,9 +120,16 @@ def status(
     for job in report.jobs:
         summary = ""
         if job.summary and "done" in job.summary:
-            summary = (f" ({job.summary['done']} done, {job.summary.get('failed', 0)} failed)")
+            upgraded = job.summary.get("upgraded") or 0
+            summary = (f" ({job.summary['done']} done, {job.summary.get('failed', 0)} failed"
+                       f"{f', {upgraded} upgraded' if upgraded else ''})")
         print(f"job {job.name}: next {_when(job.next_run)}, last {_when(job.last_start)}: "
               f"{job.last_result or 'never run'}{summary}")
+        # Servers whose circuit breaker opened during that job (a fallback answered for them).
+        for service in (job.summary or {}).get("services") or []:
+            print(f"  {printable(str(service.get('endpoint')))}: {service.get('state')} "
+                  f"(down {service.get('opened')}x, {service.get('skipped')} requests sent "
+                  f"to the fallback; {printable(str(service.get('reason') or ''))})")
     if report.backlog is not None:
         print(f"worker: backlog {report.backlog}, last pass {_when(report.worker_last_run)}")
     for service in report.services:

@@ -18,7 +18,8 @@ import typer
 from xmpvision.cli.output import JsonOutput, PlainOutput, notice, progress_bar
 from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
-from xmpvision.report import Summary, json_line
+from xmpvision.report import ServiceReport, Summary, json_line
+from xmpvision.text.untrusted import printable
 
 StateOption = Annotated[
     Path | None,
@@ -96,11 +97,22 @@ def _summary(summary: Summary, json_: bool, unusable: dict[str, str]) -> None:
             record["summary"]["errors"] = unusable
         print(json_line(record), flush=True)
     else:
-        typer.echo(f"xmpvision: {counts['done']} done, {counts['unchanged']} unchanged, "
-                   f"{counts['skipped']} skipped, {counts['failed']} failed "
+        upgraded = f" ({summary.upgraded} upgraded)" if summary.upgraded else ""
+        typer.echo(f"xmpvision: {counts['done']} done{upgraded}, {counts['unchanged']} "
+                   f"unchanged, {counts['skipped']} skipped, {counts['failed']} failed "
                    f"in {summary.seconds:.1f} s")
+        for service in summary.services:
+            notice(service_line(service))
     for error in unusable.values():
         notice(error)
+
+
+def service_line(service: ServiceReport) -> str:
+    """One line per server that went down during the run (its circuit breaker opened)."""
+    now = {"closed": "back", "open": "still down", "half-open": "being probed"}[service.state]
+    return (f"{printable(service.endpoint)} went down {service.opened}x ({now}): "
+            f"{service.skipped} requests went straight to the fallback, "
+            f"{service.lost:.1f} s spent waiting on it; last: {printable(service.reason or '')}")
 
 
 def reporter_for(json_: bool) -> JsonOutput | PlainOutput:

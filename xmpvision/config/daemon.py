@@ -29,6 +29,10 @@ from pydantic.alias_generators import to_pascal
 
 from xmpvision.config import limits
 from xmpvision.config.defaults import (
+    DEFAULT_BREAKER_FAILURES,
+    DEFAULT_BREAKER_OPEN,
+    DEFAULT_BREAKER_OPEN_MAX,
+    DEFAULT_FALLBACK_UPGRADE,
     DEFAULT_HEALTH_COOLDOWN,
     DEFAULT_HEALTH_DRIFT,
     DEFAULT_HEALTH_INTERVAL,
@@ -93,6 +97,16 @@ class HealthConfig(_Section):
     restart_timeout: Seconds = DEFAULT_HEALTH_RESTART_TIMEOUT
     cooldown: Seconds = DEFAULT_HEALTH_COOLDOWN
     max_restarts: int = Field(default=DEFAULT_HEALTH_MAX_RESTARTS, ge=0, le=1000)
+
+
+class FallbackConfig(_Section):
+    """vision.yml's `Fallback`: when a server counts as down (its circuit breaker) and whether
+    photos a fallback answered meanwhile are redone once it is back."""
+
+    upgrade: bool = DEFAULT_FALLBACK_UPGRADE
+    failures: int = Field(default=DEFAULT_BREAKER_FAILURES, ge=1, le=1000)
+    open: Seconds = Field(default=DEFAULT_BREAKER_OPEN, gt=0)
+    open_max: Seconds = Field(default=DEFAULT_BREAKER_OPEN_MAX, gt=0)
 
 
 # --- schedule files ---------------------------------------------------------------------------

@@ -54,6 +54,38 @@ class EngineDefaults:
     key_env: str = ""  # ... and the API key (with a `_FILE` variant naming a file)
 
 
+# --- local classifiers (tensorflow, onnx) ---
+# PhotoPrism 2026's ONNX labels model; xmpvision knows no download for it, so it is looked for
+# at <models root>/efficientformerv2_s2/model.onnx unless ONNX.File or Path says otherwise.
+DEFAULT_ONNX_MODEL = "efficientformerv2_s2"
+DEFAULT_ONNX_FILE = "model.onnx"  # ONNX.File, relative to the model's directory
+DEFAULT_LABEL_FILE = "labels.txt"  # LabelFile, relative to the model's directory
+ClassifierLayout = Literal["NCHW", "NHWC"]
+ColorOrder = Literal["RGB", "BGR"]
+ResizeMode = Literal["center-crop", "stretch", "pad"]
+Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos", "box", "hamming"]
+# ONNX.Input: channel order NCHW unless the model's input shape says NHWC (PyTorch exports,
+# PhotoPrism's models, are NCHW).
+DEFAULT_ONNX_LAYOUT: ClassifierLayout = "NCHW"
+DEFAULT_COLOR_ORDER: ColorOrder = "RGB"
+DEFAULT_RESIZE_MODE: ResizeMode = "center-crop"
+DEFAULT_CROP_RATIO = 1.0  # the crop keeps the whole short edge
+DEFAULT_INTERPOLATION: Interpolation = "bilinear"
+# Input.Normalization: pixels are scaled to 0..1 first, then (x - Mean) / StdDev per channel;
+# the default leaves them at 0..1.
+DEFAULT_NORMALIZATION_MEAN: tuple[float, ...] = (0.0, 0.0, 0.0)
+DEFAULT_NORMALIZATION_STD_DEV: tuple[float, ...] = (1.0, 1.0, 1.0)
+# Normalization of a TensorFlow model given by Path: NASNet's scaling to -1..1
+# ((x / 255 - 0.5) / 0.5, Keras' "tf" mode).
+DEFAULT_TF_NORMALIZATION_MEAN: tuple[float, ...] = (0.5, 0.5, 0.5)
+DEFAULT_TF_NORMALIZATION_STD_DEV: tuple[float, ...] = (0.5, 0.5, 0.5)
+# Micro-batching: photos from up to CLASSIFIER_SLOTS workers at once are collected for at most
+# CLASSIFIER_BATCH_WAIT seconds, up to CLASSIFIER_MAX_BATCH images (crops), and run as one
+# batch; a classifier call costs about the same for 1 image as for several on a CPU.
+CLASSIFIER_SLOTS = 4
+CLASSIFIER_MAX_BATCH = 32
+CLASSIFIER_BATCH_WAIT = 0.01
+
 DEFAULT_OPENAI_URI = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL = "gpt-5-mini"  # PhotoPrism's default for its openai engine
 
@@ -68,6 +100,8 @@ ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
     "openai": EngineDefaults(DEFAULT_OPENAI_MODEL, 720, 10, service=True, tagged=False,
                              uri=DEFAULT_OPENAI_URI, uri_env="OPENAI_BASE_URL",
                              key_env="OPENAI_API_KEY"),
+    # PhotoPrism 2026's ONNX classifiers take 224 px; top 5 classes like the TF classifier.
+    "onnx": EngineDefaults(DEFAULT_ONNX_MODEL, 224, 5, service=False, tagged=False),
 }
 
 # --- the daemon and the health monitor (vision.yml's Daemon and Health, schedule files) ---
@@ -94,3 +128,11 @@ BASELINE_WEIGHT = 0.2
 # A probe (/api/version, /api/ps) that takes longer than this is a service that is down; it
 # also bounds how long the end of a run waits for the monitor.
 HEALTH_PROBE_TIMEOUT = 10.0
+
+# --- the fallback (vision.yml's Fallback) ---
+# Consecutive service failures (connect errors, timeouts, 5xx) that open an endpoint's breaker.
+DEFAULT_BREAKER_FAILURES = 3
+DEFAULT_BREAKER_OPEN = 60.0  # seconds it stays open before one probe, doubling while down
+DEFAULT_BREAKER_OPEN_MAX = 600.0
+# A photo answered by a fallback because a better model was down is redone once it is back.
+DEFAULT_FALLBACK_UPGRADE = True

@@ -22,7 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 from pydantic.fields import FieldInfo
 
-from xmpvision.config.daemon import DaemonConfig, HealthConfig
+from xmpvision.config.daemon import DaemonConfig, FallbackConfig, HealthConfig
 from xmpvision.config.defaults import (
     DEFAULT_CONFIDENCE,
     DEFAULT_CONTEXT,
@@ -34,8 +34,12 @@ from xmpvision.config.defaults import (
     ENGINE_DEFAULTS,
     MAX_PARALLEL,
     MAX_TEMPERATURE,
+    ClassifierLayout,
+    ColorOrder,
     ContextKind,
     EngineDefaults,
+    Interpolation,
+    ResizeMode,
 )
 from xmpvision.config.duration import parse_duration
 from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
@@ -51,7 +55,7 @@ ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
 ModelType = Literal["labels", "caption", "title", "generate", "nsfw", "face"]
 OutputType = Literal["labels", "caption", "title"]
-EngineName = Literal["ollama", "tensorflow", "openai"]
+EngineName = Literal["ollama", "tensorflow", "openai", "onnx"]
 
 # How xmpvision treats a PhotoPrism key it accepts (a field's json_schema_extra). Keys without
 # a mark are used. UNUSED: accepted and ignored, with a warning. OPENAI: meant for PhotoPrism's
@@ -266,38 +270,73 @@ class ModelOptions(_Section):
         return options
 
 
+# PhotoPrism's own configs write Resize.Mode `cover` (scale to cover, then crop the centre)
+# and `contain` (fit inside, pad).
+_RESIZE_ALIASES = {"cover": "center-crop", "crop": "center-crop", "contain": "pad",
+                   "fit": "pad"}
+
+
+def _folded(upper: bool) -> Any:
+    """A validator that reads an enumerated value case-insensitively ("nchw", "Center_Crop")."""
+
+    def fold(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().replace("_", "-").replace(" ", "-")
+        return text.upper() if upper else _RESIZE_ALIASES.get(text.lower(), text.lower())
+
+    return BeforeValidator(fold)
+
+
 class OnnxNormalization(_Section):
-    """Per-channel input normalisation of an ONNX model."""
+    """Per-channel input normalisation of a classifier: pixels scaled to 0..1, then
+    (x - Mean) / StdDev, one value per channel in the input's colour order (or one for all)."""
 
     mean: list[float] | None = None
     std_dev: list[float] | None = None
 
+    @field_validator("mean", "std_dev")
+    @classmethod
+    def _three_or_one(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and len(value) not in (1, 3):
+            raise ValueError("give one value per channel (3) or one for all")
+        return value
+
+    @field_validator("std_dev")
+    @classmethod
+    def _nonzero(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and any(v == 0 for v in value):
+            raise ValueError("StdDev must not be 0")
+        return value
+
 
 class OnnxResize(_Section):
-    """How an image is resized for an ONNX model."""
+    """How a photo is brought to the input size: `center-crop` (short edge scaled to
+    ShortEdge, or to the input size / CropRatio; crops of the input's size taken from it),
+    `stretch` (the whole photo scaled to the input size) or `pad` (fitted inside it, black
+    borders)."""
 
-    mode: str | None = None
-    short_edge: int | None = None
-    crop_ratio: float | None = None
-    interpolation: str | None = None
+    mode: Annotated[ResizeMode | None, _folded(upper=False)] = None
+    short_edge: int | None = Field(default=None, ge=16, le=4096)
+    crop_ratio: float | None = Field(default=None, gt=0, le=1)
+    interpolation: Annotated[Interpolation | None, _folded(upper=False)] = None
 
 
 class OnnxInput(_Section):
-    width: int | None = None
-    height: int | None = None
-    layout: str | None = None
-    color_order: str | None = None
+    width: int | None = Field(default=None, ge=16, le=4096)
+    height: int | None = Field(default=None, ge=16, le=4096)
+    layout: Annotated[ClassifierLayout | None, _folded(upper=True)] = None
+    color_order: Annotated[ColorOrder | None, _folded(upper=True)] = None
     normalization: OnnxNormalization | None = None
     resize: OnnxResize | None = None
 
 
 class OnnxOutput(_Section):
-    logits: bool | None = None
+    logits: bool | None = None  # true: the output is logits, softmax is applied
 
 
 class OnnxConfig(_Section):
-    """PhotoPrism's ONNX runtime settings; xmpvision has no ONNX engine, so they are
-    checked for typos and otherwise ignored."""
+    """PhotoPrism 2026's ONNX classifier settings (Engine onnx)."""
 
     file: str | None = None
     input: OnnxInput | None = None
@@ -334,9 +373,13 @@ class ModelConfig(_Section):
     # Hints from the photo's own metadata given to the model: capture date, a place name
     # from GPS, the owner's keywords and title.
     context: list[ContextKind] = Field(default_factory=lambda: list(DEFAULT_CONTEXT))
-    # PhotoPrism's ONNX and NSFW classifier settings; xmpvision runs neither.
-    onnx: OnnxConfig | None = Field(default=None, alias="ONNX", json_schema_extra=UNUSED)
-    label_file: str | None = Field(default=None, json_schema_extra=UNUSED)
+    # PhotoPrism 2026's ONNX classifier settings (Engine onnx), and a classifier's class
+    # names (onnx and tensorflow; relative to the model's directory).
+    onnx: OnnxConfig | None = Field(default=None, alias="ONNX")
+    label_file: str | None = None
+    # The input scaling of a TensorFlow model given by Path (ONNX models: ONNX.Input).
+    normalization: OnnxNormalization | None = None
+    # PhotoPrism's class ordering and NSFW classifier settings; xmpvision uses neither.
     canonical_order: Any = Field(default=None, json_schema_extra=UNUSED)
     reduction: Any = Field(default=None, json_schema_extra=UNUSED)
     unsafe_class_index: int | None = Field(default=None, json_schema_extra=UNUSED)
@@ -431,6 +474,8 @@ class VisionConfig(_Section):
     # The daemon's newly-indexed worker, and the Ollama health monitor of every long run.
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
+    # Circuit breakers per server endpoint, and upgrading what a fallback answered.
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
 
 
 def allowed_keys(model: type[BaseModel]) -> list[str]:

@@ -11,7 +11,7 @@ import importlib
 from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
-from xmpvision.engines import tensorflow
+from xmpvision.engines import onnx, tensorflow
 from xmpvision.engines.base import EngineInfo
 from xmpvision.errors import EngineUnavailable
 
@@ -42,6 +42,7 @@ KINDS: dict[str, EngineKind] = {
     "ollama": _Lazy("ollama", "xmpvision.engines.ollama.engine", "OllamaEngine"),
     "openai": _Lazy("openai", "xmpvision.engines.openai", "OpenAIEngine"),
     tensorflow.KIND.name: tensorflow.KIND,
+    onnx.KIND.name: onnx.KIND,
 }
 
 

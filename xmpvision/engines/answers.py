@@ -3,10 +3,11 @@ language model: labels, a caption, a title, or all of them from one combined ans
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.engines.classifier.rules import categories_for
 from xmpvision.errors import InvalidPayload
 from xmpvision.results import Caption, Label, PhotoResult, Title
 from xmpvision.text.answers import generated_fields, label_items, parse_label_items
@@ -41,12 +42,18 @@ class Answering:
 
     def _labels(self, items: list[dict[str, object] | str] | list[RawLabel]) -> list[Label]:
         model = self.model
-        return normalize_labels(
+        labels = normalize_labels(
             items, source=self.source, model=model.model_ref, engine=self.engine,
             language=model.language, confidence_threshold=self.thresholds.confidence,
             topicality_threshold=self.thresholds.topicality, max_labels=model.label_limit,
             mode=model.normalize_mode,
         )
+        if model.language and not model.language.lower().startswith("en"):
+            return labels  # the table's keywords are English
+        # A keyword the classifiers' table knows nests under the same categories
+        # (Animal|Pet|Cat), whichever model found it.
+        return [replace(label, categories=label.categories or categories_for(label.name))
+                for label in labels]
 
     def caption(self, text: str, photo: object) -> Caption:
         model = self.model

@@ -87,3 +87,14 @@ class EngineKind(Protocol):
     def describe(self, model: ModelConfig) -> EngineInfo: ...
 
     def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine: ...
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """An engine on a server that can be asked cheaply whether it is back (its circuit
+    breaker's probe). Local engines have no such server and no breaker."""
+
+    def probe(self, seconds: float) -> None:
+        """Raise an `EngineError` unless the server answers its cheapest request within
+        `seconds`."""
+        ...

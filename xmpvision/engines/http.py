@@ -23,7 +23,7 @@ import httpx
 from xmpvision.config.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 from xmpvision.config.models import ServiceConfig
 from xmpvision.engines.retry import RetryPolicy, parse_retry_after
-from xmpvision.errors import EngineError, EngineUnavailable, redact
+from xmpvision.errors import EngineError, EngineUnavailable, ServiceDown, redact
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,8 @@ class ServerDialect:
     connect_hint: str = "start the server, or point Service.Uri in vision.yml at it"
     # Seconds to wait on a 429 beyond Retry-After (e.g. OpenAI's x-ratelimit-reset-*).
     retry_after: Callable[[httpx.Headers], float | None] = lambda _headers: None
+    # A cheap GET that tells the server is back (the circuit breaker's probe).
+    probe_path: str = "/"
 
 
 def timeouts(service: ServiceConfig) -> httpx.Timeout:
@@ -204,18 +206,28 @@ class HttpService:
                 number += 1
         raise error from error.__cause__
 
-    def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
+    def send(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+             timeout: float | None = None) -> bytes:
         """One request; the body of a 2xx answer, or a translated error (not retried here)."""
         try:
             response = self._client.request(
                 method, self.base_url + path, json=body, headers=self.headers,
-                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=self.timeout,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT,
+                timeout=self.timeout if timeout is None else httpx.Timeout(timeout),
             )
         except httpx.HTTPError as exc:
-            self.transport_error(exc, path)
+            self.transport_error(exc, path, timeout)
         if not response.is_success:
             self.status_error(response, path)
         return response.content
+
+    def probe(self, seconds: float) -> None:
+        """One GET of the dialect's probe path, within `seconds`, not retried; raises
+        ServiceDown (or another EngineError) when the server does not answer it."""
+        try:
+            self.send("GET", self.dialect.probe_path, timeout=seconds)
+        except Retry as retry:
+            raise retry.error from retry.error.__cause__
 
     @contextmanager
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
@@ -254,23 +266,25 @@ class HttpService:
                        self.dialect.retry_after(response.headers)),
             )
         if status >= 500:
-            raise Retry(EngineUnavailable(f"{where} failed ({status}): {detail}"))
+            raise Retry(ServiceDown(f"{where} failed ({status}): {detail}"))
         raise EngineError(
             f"{where} rejected the request for model {self.model} ({status}): {detail}"
         )
 
-    def transport_error(self, exc: httpx.HTTPError, path: str) -> NoReturn:
+    def transport_error(self, exc: httpx.HTTPError, path: str,
+                        timeout: float | None = None) -> NoReturn:
         where = f"{self.shown}{path}"
         name = self.dialect.display
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             reason = _connect_reason(exc)
-            raise Retry(_with_cause(EngineUnavailable(
+            raise Retry(_with_cause(ServiceDown(
                 f"cannot connect to {name} at {self.shown} ({reason})",
                 hint=self.dialect.connect_hint,
             ), exc))
         if isinstance(exc, httpx.ReadTimeout):
-            error = _with_cause(EngineUnavailable(
-                f"no answer from {where} within {self.timeout.read:g}s (model {self.model})",
+            error = _with_cause(ServiceDown(
+                f"no answer from {where} within {timeout or self.timeout.read:g}s "
+                f"(model {self.model})",
                 hint="raise Service.Timeout for slow hardware",
             ), exc)
             if self.retry.retry_read_timeouts:
@@ -279,9 +293,9 @@ class HttpService:
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
             # Connection reset or closed mid-answer: the server restarted or a proxy dropped us.
             raise Retry(_with_cause(
-                EngineUnavailable(f"connection to {where} lost: {exc}"), exc
+                ServiceDown(f"connection to {where} lost: {exc}"), exc
             ))
-        raise _with_cause(EngineUnavailable(f"request to {where} failed: {exc!r}"), exc)
+        raise _with_cause(ServiceDown(f"request to {where} failed: {exc!r}"), exc)
 
 
 def _connect_reason(exc: httpx.HTTPError) -> str:

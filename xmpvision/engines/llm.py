@@ -72,6 +72,10 @@ class LanguageModelEngine:
     def close(self) -> None:
         self.http.close()
 
+    def probe(self, seconds: float) -> None:
+        """Whether the server answers at all (its cheapest GET), for the circuit breaker."""
+        self.http.probe(seconds)
+
     # --- the questions -----------------------------------------------------------------------
 
     def labels(self, photo: PhotoImage) -> list[Label]:

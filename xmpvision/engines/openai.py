@@ -31,6 +31,7 @@ from xmpvision.errors import (
     EngineUnavailable,
     InvalidPayload,
     ModelNotFound,
+    ServiceDown,
     redact,
 )
 from xmpvision.prepare.images import PhotoImage
@@ -148,6 +149,7 @@ DIALECT = ServerDialect(
     connect_hint="start the server (vLLM, llama.cpp, LM Studio, LiteLLM, ...), or set "
     "Service.Uri in vision.yml to its API base, e.g. http://gpu-box:8000/v1",
     retry_after=rate_limit_wait,
+    probe_path=MODELS_PATH,  # the one GET every compatible server answers
 )
 
 
@@ -291,7 +293,7 @@ class OpenAIEngine(LanguageModelEngine):
             if size > MAX_ANSWER_CHARS:
                 raise InvalidPayload(f"answer from {ENGINE} (model {self.model_ref}) exceeds "
                                      f"{MAX_ANSWER_CHARS} characters; set Options.MaxOutputTokens")
-        raise Retry(EngineUnavailable(
+        raise Retry(ServiceDown(
             f"{self.http.shown} ended the answer stream early (model {self.model_ref})"
         ))
 

@@ -12,8 +12,9 @@ Schema (a folder path or file name is TEXT, or, if it is not valid UTF-8, BLOB o
   `results` in the same transaction that changes them, so a rescan need not join. `bad` is why
   the file itself could not be used (empty, truncated, not an image, ...), NULL if it can; it
   is cleared when the file changes, so an unchanged bad file is not decoded again every run;
-- `results(file_id, type, status, model, source, finished_at, error, attempts)`: per model type
-  ("labels", "caption", ...), status "done" or "failed".
+- `results(file_id, type, status, model, source, finished_at, error, attempts, fallback)`: per
+  model type ("labels", "caption", ...), status "done" or "failed"; `fallback` names the better
+  models that were down when a fallback answered (the type is redone once they are back).
 
 Cost model: discovery yields the photos of one folder together, so `plan`, `classify` and
 `needs` load one folder's records with one query when the folder changes and answer from that
@@ -65,6 +66,7 @@ from xmpvision.state.housekeeping import nearest_existing, same_device, walked_r
 from xmpvision.state.schema import (
     BAD_MARK,
     CREATE,
+    FALLBACK_ANSWERS,
     FIND_FILE,
     LOAD_FOLDER,
     SCHEMA_VERSION,
@@ -576,9 +578,21 @@ class StateDB:
         return None if row is None else ResultRecord(*row)
 
     @_translated("writing")
-    def mark_done(self, photo: Photo, type_: str, *, model: str, source: str) -> None:
-        """Record that `type_` finished for `photo` and commit (with any pending batch)."""
-        self._mark(photo, type_, "done", model, source, None)
+    def mark_done(self, photo: Photo, type_: str, *, model: str, source: str,
+                  fallback: Iterable[str] = ()) -> None:
+        """Record that `type_` finished for `photo` and commit (with any pending batch).
+        `fallback`: the better models that were down, so `model` is a fallback's."""
+        self._mark(photo, type_, "done", model, source, None, ", ".join(fallback) or None)
+
+    @_translated("reading")
+    def fallback_answers(self) -> dict[str, dict[str, str]]:
+        """Photo path -> {type: model that answered} for every type a fallback answered while
+        a better model was down. One query; empty on a library without outages."""
+        found: dict[str, dict[str, str]] = {}
+        for folder, name, type_, model in self._conn.execute(FALLBACK_ANSWERS):
+            path = os.path.join(from_db(folder), from_db(name))
+            found.setdefault(path, {})[type_] = model
+        return found
 
     @_translated("writing")
     def mark_failed(
@@ -595,20 +609,22 @@ class StateDB:
         model: str | None,
         source: str | None,
         error: str | None,
+        fallback: str | None = None,
     ) -> None:
         self._type_key(type_)  # validates the name
         file_id = self._file_id(photo)
         self._begin()
         try:
             self._conn.execute(
-                "INSERT INTO results(file_id, type, status, model, source, finished_at, error)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO results(file_id, type, status, model, source, finished_at, error,"
+                " fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(file_id, type) DO UPDATE SET status=excluded.status,"
                 " model=excluded.model, source=excluded.source,"
                 " finished_at=excluded.finished_at, error=excluded.error,"
+                " fallback=excluded.fallback,"
                 " attempts=CASE WHEN excluded.status = 'failed' AND status = 'failed'"
                 " THEN attempts + 1 ELSE 1 END",
-                (file_id, type_, status, model, source, time.time(), error),
+                (file_id, type_, status, model, source, time.time(), error, fallback),
             )
             self._conn.execute(UPDATE_DONE, (file_id,))
             # Not UPDATE ... RETURNING: that needs SQLite 3.35, older than some NAS systems ship.

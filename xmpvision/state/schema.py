@@ -5,7 +5,7 @@ See `db.py` for what each table is for and the cost model they serve.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # A fresh database: every statement, in order (each one may also run on an existing database).
 CREATE = (
@@ -44,6 +44,7 @@ CREATE = (
         finished_at REAL NOT NULL,
         error TEXT,
         attempts INTEGER NOT NULL DEFAULT 1,
+        fallback TEXT,
         PRIMARY KEY (file_id, type)
     ) WITHOUT ROWID
     """,
@@ -53,6 +54,8 @@ CREATE = (
 # version 0, gets CREATE and the current version at once).
 UPGRADES: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE files ADD COLUMN bad TEXT",),  # why the file itself is unusable, or NULL
+    # The better models that were down when a fallback answered this type (to redo it), or NULL.
+    2: ("ALTER TABLE results ADD COLUMN fallback TEXT",),
 }
 
 # files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a
@@ -77,4 +80,11 @@ WHERE id = ?1
 FIND_FILE = """
 SELECT f.id, f.size, f.mtime_ns FROM files f JOIN dirs d ON d.id = f.dir_id
 WHERE d.path = ? AND f.name = ?
+"""
+# The photos a fallback answered while a better model was down: (folder, name, type, model
+# that answered), for the run that redoes them.
+FALLBACK_ANSWERS = """
+SELECT d.path, f.name, r.type, r.model FROM results r
+JOIN files f ON f.id = r.file_id JOIN dirs d ON d.id = f.dir_id
+WHERE r.fallback IS NOT NULL AND r.status = 'done' AND r.model IS NOT NULL
 """

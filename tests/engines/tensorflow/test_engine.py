@@ -27,9 +27,10 @@ from tests.engines.tensorflow.model_builder import (
     zip_directory,
 )
 from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.engines.classifier.crops import square_crops
+from xmpvision.engines.classifier.labels import labels_from_probabilities
 from xmpvision.engines.tensorflow import engine as tfe
 from xmpvision.engines.tensorflow import loader
-from xmpvision.engines.tensorflow.classify import labels_from_probabilities, square_crops
 from xmpvision.engines.tensorflow.engine import TensorFlowEngine
 from xmpvision.engines.tensorflow.install import (
     ENV_MODEL_URL,
@@ -46,7 +47,8 @@ from xmpvision.prepare.images import PhotoImage
 
 
 def _classify(probabilities: Any, names: Any, **options: Any) -> list[Any]:
-    settings: dict[str, Any] = {"model": "nasnet", "confidence_threshold": 10,
+    settings: dict[str, Any] = {"model": "nasnet", "engine": "tensorflow", "source": "image",
+                                "confidence_threshold": 10,
                                 "topicality_threshold": 0, "max_labels": 5, "mode": "phrase",
                                 **options}
     return labels_from_probabilities(probabilities, names, **settings)
@@ -205,9 +207,9 @@ def test_model_loads_once_across_threads(
     calls: list[Path] = []
     real = loader.load_classifier
 
-    def counting(model_dir: Path) -> Any:
+    def counting(model_dir: Path, fallback_size: int) -> Any:
         calls.append(model_dir)
-        return real(model_dir)
+        return real(model_dir, fallback_size)
 
     monkeypatch.setattr(tfe, "load_classifier", counting)
     engine = _engine(photoprism_model)
@@ -244,7 +246,7 @@ def test_corrupt_model_is_unavailable_and_remembered(
     engine = _engine(model)
     with pytest.raises(EngineUnavailable, match=r"error loading tensorflow model .*nasnet"):
         engine.check_ready()
-    monkeypatch.setattr(tfe, "load_classifier", lambda _: pytest.fail("loaded twice"))
+    monkeypatch.setattr(tfe, "load_classifier", lambda *_: pytest.fail("loaded twice"))
     with pytest.raises(EngineUnavailable):
         engine.classify(_solid(RED))
 

@@ -36,6 +36,7 @@ from xmpvision.errors import (
     EngineUnavailable,
     InvalidPayload,
     ModelNotFound,
+    ServiceDown,
     redact,
 )
 from xmpvision.prepare.images import PhotoImage
@@ -121,6 +122,7 @@ DIALECT = ServerDialect(
     ENGINE, error_text, _model_missing, display="Ollama",
     connect_hint="start Ollama (`ollama serve`, or `systemctl start ollama`), or set "
     "OLLAMA_HOST or Service.Uri in vision.yml to where it runs",
+    probe_path="/api/version",  # Ollama's cheapest answer
 )
 
 
@@ -244,7 +246,7 @@ class OllamaEngine(LanguageModelEngine):
                 )
             if chunk.done:
                 return "".join(texts), "".join(thoughts), chunk
-        raise Retry(EngineUnavailable(
+        raise Retry(ServiceDown(
             f"ollama at {self.http.shown} ended the answer stream early (model {self.model_ref})"
         ))
 

@@ -1,4 +1,5 @@
-"""How ImageNet class names from the NASNet classifier become photo-library keywords.
+"""How ImageNet class names from a local classifier (NASNet, a Keras application, an ONNX
+model) become photo-library keywords.
 
 ImageNet has 1000 fine-grained classes (118 of them dog breeds) whose names a person would not
 type as a keyword ("tabby, tabby cat", "beach wagon, station wagon"). The table below maps the
@@ -322,3 +323,20 @@ def rule_for(imagenet_name: str) -> LabelRule | None:
     if rule is not None:
         return rule
     return LabelRule(name=key, classes=(synonym,))
+
+
+def _categories_by_keyword(rules: tuple[LabelRule, ...]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for rule in rules:
+        if rule.categories:
+            found.setdefault(rule.name.lower(), tuple(c.title() for c in rule.categories))
+    return found
+
+
+_CATEGORIES: dict[str, tuple[str, ...]] = _categories_by_keyword(RULES)
+
+
+def categories_for(keyword: str) -> tuple[str, ...]:
+    """The categories of the table's keyword of that name ("Cat" -> Animal, Pet), so that a
+    vision model's "Cat" nests where the classifier's does; () for any other keyword."""
+    return _CATEGORIES.get(keyword.strip().lower(), ())
