@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ pytest.importorskip("onnx")
 
 from PIL import Image  # noqa: E402
 
+from tests.engines.classifier_helpers import classify_concurrently  # noqa: E402
 from tests.engines.onnx.model_builder import build_onnx_model  # noqa: E402
 from xmpvision.config.models import ModelConfig, Thresholds  # noqa: E402
 from xmpvision.engines import create_engine  # noqa: E402
@@ -150,29 +150,10 @@ def test_fixed_batch_model_runs_one_image_per_call(tmp_path: Path) -> None:
 
 def test_concurrent_workers_are_run_as_batches(model_dir: Path) -> None:
     engine = OnnxEngine(_config(model_dir), Thresholds(), max_wait=0.2)
-    engine.check_ready()
-    batcher = engine._load().batcher
-    real = batcher._run
-
-    def slow(batch: Any) -> Any:
-        time.sleep(0.05)  # a real model's time, so the workers' requests meet
-        return real(batch)
-
-    batcher._run = slow
     colours = [RED, BLUE] * 4
-    results: dict[int, list[str]] = {}
-    start = threading.Barrier(len(colours))
-
-    def work(index: int) -> None:
-        start.wait()
-        results[index] = _names(engine.classify(_solid(colours[index], (224, 224))))
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(colours))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [results[i] for i in range(len(colours))] == [["Cat"], ["Car"]] * 4
+    photos = [_solid(colour, (224, 224)) for colour in colours]
+    found = classify_concurrently(engine, photos, _names)
+    assert found == [["Cat"], ["Car"]] * 4
     calls, images = engine.batch_stats()
     assert images == 1 + len(colours)
     assert calls < images - 2, (calls, images)  # photos shared calls

@@ -6,7 +6,6 @@ are skipped when it is not installed; the rest (rules, downloads, archives) run 
 
 from __future__ import annotations
 
-import http.server
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.download_server import DownloadServer, Route
 from tests.engines.tensorflow.model_builder import (
     build_photoprism_model,
     build_tf2_model,
@@ -324,37 +324,9 @@ def test_model_dir_resolution(tmp_path: Path) -> None:
     )
 
 
-class _Server:
-    def __init__(self) -> None:
-        self.routes: dict[str, tuple[int, bytes]] = {}
-        routes = self.routes
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, body = routes.get(self.path, (404, b"not found"))
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:  # keep pytest output clean
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
-def server() -> Iterator[_Server]:
-    srv = _Server()
+def server() -> Iterator[DownloadServer]:
+    srv = DownloadServer()
     yield srv
     srv.close()
 
@@ -370,9 +342,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 
 def test_engine_downloads_missing_model(
-    photoprism_model: Path, server: _Server, tmp_path: Path
+    photoprism_model: Path, server: DownloadServer, tmp_path: Path
 ) -> None:
-    server.routes["/nasnet.zip"] = (200, zip_directory(photoprism_model))
+    server.routes["/nasnet.zip"] = Route(200, zip_directory(photoprism_model))
     root = tmp_path / "models"
     env = {ENV_MODELS: str(root), ENV_MODEL_URL: server.url("/nasnet.zip")}
     engine = TensorFlowEngine(_config(), Thresholds(), env=env)
@@ -384,7 +356,7 @@ def test_engine_downloads_missing_model(
 
 
 def test_failed_download_is_unavailable_with_where_and_what(
-    server: _Server, tmp_path: Path
+    server: DownloadServer, tmp_path: Path
 ) -> None:
     _needs_tf()
     root = tmp_path / "models"
@@ -400,16 +372,16 @@ def test_failed_download_is_unavailable_with_where_and_what(
     assert os.listdir(root) == []
 
 
-def test_download_rejects_non_zip(server: _Server, tmp_path: Path) -> None:
-    server.routes["/nasnet.zip"] = (200, b"<html>captive portal</html>")
+def test_download_rejects_non_zip(server: DownloadServer, tmp_path: Path) -> None:
+    server.routes["/nasnet.zip"] = Route(200, b"<html>captive portal</html>")
     with pytest.raises(EngineUnavailable, match="did not send a zip"):
         download_model(server.url("/nasnet.zip"), tmp_path / "nasnet")
     assert not (tmp_path / "nasnet").exists()
 
 
-def test_download_rejects_path_traversal(server: _Server, tmp_path: Path) -> None:
+def test_download_rejects_path_traversal(server: DownloadServer, tmp_path: Path) -> None:
     root = tmp_path / "models"
-    server.routes["/nasnet.zip"] = (
+    server.routes["/nasnet.zip"] = Route(
         200,
         _zip({"nasnet/saved_model.pb": b"x", "nasnet/labels.txt": b"a", "../../evil.txt": b"!"}),
     )
@@ -419,8 +391,8 @@ def test_download_rejects_path_traversal(server: _Server, tmp_path: Path) -> Non
     assert not any(p.name == "evil.txt" for p in tmp_path.rglob("*"))
 
 
-def test_download_size_cap(server: _Server, tmp_path: Path) -> None:
-    server.routes["/big.zip"] = (200, b"\0" * 5000)
+def test_download_size_cap(server: DownloadServer, tmp_path: Path) -> None:
+    server.routes["/big.zip"] = Route(200, b"\0" * 5000)
     with pytest.raises(EngineUnavailable, match="larger than 1000 bytes"):
         download_model(server.url("/big.zip"), tmp_path / "nasnet", max_bytes=1000)
 

@@ -4,8 +4,6 @@ concurrent workers run as batches."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ tf = pytest.importorskip("tensorflow")
 
 from PIL import Image  # noqa: E402
 
+from tests.engines.classifier_helpers import classify_concurrently  # noqa: E402
 from tests.engines.tensorflow.model_builder import (  # noqa: E402
     build_photoprism_model,
     build_tf2_model,
@@ -135,29 +134,9 @@ def test_concurrent_workers_share_batches(tmp_path: Path) -> None:
     model = build_photoprism_model(tmp_path / "nasnet", CLASSES,
                                    color_weights(CLASSES, COLORS), BIAS)
     engine = _engine(_config(Path=str(model)), tmp_path, max_wait=0.2)
-    engine.check_ready()
-    batcher = engine._load().batcher
-    real = batcher._run
-
-    def slow(batch: Any) -> Any:
-        time.sleep(0.05)  # a real model's time, so the workers' requests meet
-        return real(batch)
-
-    batcher._run = slow
     colours = [RED, BLUE] * 4
-    results: dict[int, list[str]] = {}
-    start = threading.Barrier(len(colours))
-
-    def work(index: int) -> None:
-        start.wait()
-        results[index] = _names(engine.classify(_solid(colours[index])))
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(colours))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert [results[i] for i in range(len(colours))] == [["Cat"], ["Car"]] * 4
+    found = classify_concurrently(engine, [_solid(colour) for colour in colours], _names)
+    assert found == [["Cat"], ["Car"]] * 4
     calls, images = engine.batch_stats()
     assert images == 1 + len(colours) and calls < images - 2, (calls, images)
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -40,12 +39,11 @@ from xmpvision.config.defaults import (
     ClassifierLayout,
 )
 from xmpvision.config.models import ModelConfig, OnnxInput, Thresholds
-from xmpvision.engines.base import EngineInfo
 from xmpvision.engines.classifier.batcher import MicroBatcher
 from xmpvision.engines.classifier.crops import RESAMPLING
+from xmpvision.engines.classifier.engine import Loaded, LocalClassifier
 from xmpvision.engines.classifier.labels import (
     FloatArray,
-    labels_from_probabilities,
     read_class_names,
     softmax,
 )
@@ -54,10 +52,9 @@ from xmpvision.engines.onnx import ENGINE, SOURCE, describe
 from xmpvision.engines.onnx.files import label_file, model_file, model_name
 from xmpvision.engines.onnx.runtime import Session, load_session
 from xmpvision.errors import EngineError, EngineUnavailable
-from xmpvision.results import Caption, Label, PhotoResult, Title
 
 if TYPE_CHECKING:
-    from xmpvision.prepare.images import PhotoImage
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -105,20 +102,15 @@ def preprocess_for(config: OnnxInput | None, dims: list[int | None], fallback: i
 
 
 @dataclass(frozen=True)
-class _Ready:
+class _Ready(Loaded):
     session: Session
-    preprocess: Preprocess
-    class_names: list[str]
-    batcher: MicroBatcher
 
 
-class OnnxEngine:
-    """Labels from an ONNX image classifier; cannot caption.
+class OnnxEngine(LocalClassifier[_Ready]):
+    """Labels from an ONNX image classifier; cannot caption (see LocalClassifier)."""
 
-    Safe to share between worker threads: the model is loaded once under a lock, and every
-    call goes through one micro-batcher, which runs one batch at a time. A load failure is
-    remembered, so a missing model costs one attempt, not one per photo.
-    """
+    ENGINE = ENGINE
+    SOURCE = SOURCE
 
     def __init__(
         self,
@@ -129,39 +121,12 @@ class OnnxEngine:
         max_batch: int = CLASSIFIER_MAX_BATCH,
         max_wait: float = CLASSIFIER_BATCH_WAIT,
     ) -> None:
-        self.config = model
-        self.info: EngineInfo = describe(model)
-        self.thresholds = thresholds or Thresholds()
-        self.model = model_name(model)
+        super().__init__(model, thresholds, model_name(model), describe(model))
         env = os.environ if env is None else env
         self.model_file = model_file(model, env)
         self.label_file = label_file(model, env)
-        self.max_labels = model.label_limit
         self._max_batch = max_batch
         self._max_wait = max_wait
-        self._lock = threading.Lock()
-        self._ready: _Ready | None = None
-        self._error: EngineUnavailable | None = None
-
-    def check_ready(self) -> None:
-        """Load the model or raise EngineUnavailable."""
-        self._load()
-
-    def _load(self) -> _Ready:
-        ready = self._ready
-        if ready is not None:
-            return ready
-        with self._lock:
-            if self._ready is not None:
-                return self._ready
-            if self._error is not None:
-                raise self._error.again()
-            try:
-                self._ready = self._load_locked()
-            except EngineUnavailable as exc:
-                self._error = exc
-                raise
-            return self._ready
 
     def _fail(self, reason: str) -> EngineUnavailable:
         return EngineUnavailable(f"error loading onnx model {self.model_file}: {reason}",
@@ -195,53 +160,9 @@ class OnnxEngine:
         names = read_class_names(self.label_file, int(output.shape[1]), engine=ENGINE)
         log.info("loaded onnx model %s (%d classes, %dx%d input, %s)", self.model_file,
                  len(names), preprocess.width, preprocess.height, preprocess.layout)
-        return _Ready(session, preprocess, names, batcher)
+        return _Ready(preprocess, names, batcher, session)
 
     @property
     def preprocess(self) -> Preprocess:
         """How photos are turned into the model's input; loads the model."""
         return self._load().preprocess
-
-    def batch_stats(self) -> tuple[int, int]:
-        """(model calls, images run) so far."""
-        stats = self._load().batcher.stats()
-        return stats.calls, stats.images
-
-    def probabilities(self, image: Image.Image) -> FloatArray:
-        """One probability per class: the best over the photo's crops."""
-        ready = self._load()
-        scores = ready.batcher(ready.preprocess.inputs(image))
-        merged: FloatArray = scores.max(axis=0)
-        return merged
-
-    def classify(self, image: Image.Image) -> list[Label]:
-        """Labels for an RGB image of any size."""
-        ready = self._load()
-        return labels_from_probabilities(
-            self.probabilities(image),
-            ready.class_names,
-            model=self.model,
-            engine=ENGINE,
-            source=SOURCE,
-            confidence_threshold=self.thresholds.confidence,
-            topicality_threshold=self.thresholds.topicality,
-            max_labels=self.max_labels,
-            mode=self.config.normalize_mode,
-        )
-
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        # Decoded just large enough for the crops (JPEG draft mode does the rest).
-        return self.classify(photo.rgb(self.preprocess.decode_size, fit="shortest"))
-
-    def caption(self, photo: PhotoImage) -> Caption:
-        raise EngineError("onnx engine cannot caption")
-
-    def title(self, photo: PhotoImage) -> Title:
-        raise EngineError("onnx engine cannot write titles")
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        raise EngineError("onnx engine cannot answer a combined request")
-
-    def close(self) -> None:
-        with self._lock:
-            self._ready = None

@@ -11,21 +11,21 @@ weights Keras downloads on first use into `<models root>/keras`); else the Saved
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xmpvision.config.defaults import CLASSIFIER_SLOTS, ColorOrder
-from xmpvision.engines.base import EngineInfo
+from xmpvision.config.defaults import ColorOrder
+from xmpvision.engines.classifier.kind import LocalKind, local_info, missing
 
 if TYPE_CHECKING:
-    from xmpvision.config.models import ModelConfig, Thresholds
-    from xmpvision.engines.base import Engine
+    from xmpvision.config.models import ModelConfig
+    from xmpvision.engines.base import EngineInfo
 
 ENGINE = "tensorflow"
 SOURCE = "image"  # PhotoPrism's source name for classifier labels
 INSTALL_HINT = "pip install 'xmpvision[tensorflow]'"
+PACKAGES = ("numpy", "tensorflow")
 MODEL_FILES = (".keras", ".tflite")  # a Path ending so is a model file, not a directory
 
 
@@ -68,14 +68,7 @@ def keras_app(model: ModelConfig) -> KerasApp | None:
 
 def missing_packages() -> list[str]:
     """The packages the classifier needs that this install lacks."""
-    return [name for name in ("numpy", "tensorflow") if not _installed(name)]
-
-
-def _installed(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):  # ValueError: blocked in sys.modules (None)
-        return False
+    return missing(PACKAGES)
 
 
 def _endpoint(model: ModelConfig) -> str:
@@ -88,16 +81,9 @@ def _endpoint(model: ModelConfig) -> str:
 
 
 def describe(model: ModelConfig) -> EngineInfo:
-    missing = missing_packages()
-    unavailable = f"tensorflow engine: {' and '.join(missing)} not installed" if missing else None
     app = keras_app(model)
     resolution = app.size if app is not None and not model.resolution else model.image_size
-    # Several workers' photos at once: the engine batches them into one call (batcher.py).
-    return EngineInfo(
-        engine=ENGINE, source=SOURCE, endpoint=_endpoint(model), format="tensor",
-        capacity="local cpu", slots=CLASSIFIER_SLOTS, resolution=resolution, fit="shortest",
-        sends="pixels", unavailable=unavailable, fix=INSTALL_HINT if missing else None,
-    )
+    return local_info(ENGINE, SOURCE, _endpoint(model), resolution, PACKAGES, INSTALL_HINT)
 
 
 def model_file(model: ModelConfig) -> Path | None:
@@ -107,21 +93,4 @@ def model_file(model: ModelConfig) -> Path | None:
     return None
 
 
-class TensorFlowKind:
-    name = ENGINE
-
-    def describe(self, model: ModelConfig) -> EngineInfo:
-        return describe(model)
-
-    def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine:
-        from xmpvision.errors import EngineUnavailable
-
-        info = describe(model)
-        if info.unavailable is not None:
-            raise EngineUnavailable(info.unavailable, hint=info.fix)
-        from xmpvision.engines.tensorflow.engine import TensorFlowEngine
-
-        return TensorFlowEngine(model, thresholds)
-
-
-KIND = TensorFlowKind()
+KIND = LocalKind(ENGINE, describe, "xmpvision.engines.tensorflow.engine", "TensorFlowEngine")

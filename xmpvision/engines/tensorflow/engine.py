@@ -25,14 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
-from PIL import Image
 
 from xmpvision.config.defaults import (
     CLASSIFIER_BATCH_WAIT,
@@ -41,15 +39,12 @@ from xmpvision.config.defaults import (
     DEFAULT_LABEL_FILE,
 )
 from xmpvision.config.models import ModelConfig, Thresholds
-from xmpvision.engines.base import EngineInfo
 from xmpvision.engines.classifier.batcher import MicroBatcher
+from xmpvision.engines.classifier.engine import Loaded, LocalClassifier
 from xmpvision.engines.classifier.files import resolve_in
 from xmpvision.engines.classifier.labels import (
-    FloatArray,
-    labels_from_probabilities,
     read_class_names,
 )
-from xmpvision.engines.classifier.preprocess import Preprocess
 from xmpvision.engines.tensorflow import (
     ENGINE,
     SOURCE,
@@ -78,10 +73,9 @@ from xmpvision.engines.tensorflow.loader import (
     load_model_file,
 )
 from xmpvision.errors import EngineError, EngineUnavailable
-from xmpvision.results import Caption, Label, PhotoResult, Title
 
 if TYPE_CHECKING:
-    from xmpvision.prepare.images import PhotoImage
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -91,20 +85,16 @@ KERAS_WEIGHTS = "imagenet"
 
 
 @dataclass(frozen=True)
-class _Ready:
+class _Ready(Loaded):
     classifier: Classifier
-    class_names: list[str]
-    preprocess: Preprocess
-    batcher: MicroBatcher
 
 
-class TensorFlowEngine:
-    """Labels from a NASNet-style ImageNet classifier; cannot caption.
+class TensorFlowEngine(LocalClassifier[_Ready]):
+    """Labels from a NASNet-style ImageNet classifier; cannot caption (see LocalClassifier;
+    a missing model costs at most one download)."""
 
-    Safe to share between worker threads: the model is loaded once under a lock, and a loaded
-    TensorFlow function may be called concurrently. A load failure is remembered, so a missing
-    model costs one attempt (and at most one download), not one per photo.
-    """
+    ENGINE = ENGINE
+    SOURCE = SOURCE
 
     def __init__(
         self,
@@ -117,10 +107,7 @@ class TensorFlowEngine:
         max_batch: int = CLASSIFIER_MAX_BATCH,
         max_wait: float = CLASSIFIER_BATCH_WAIT,
     ) -> None:
-        self.config = model
-        self.info: EngineInfo = describe(model)
-        self.thresholds = thresholds or Thresholds()
-        self.model = model_name(model)
+        super().__init__(model, thresholds, model_name(model), describe(model))
         self._env: Mapping[str, str] = os.environ if env is None else env
         self.app = keras_app(model)
         self.model_file = model_file(model)
@@ -128,14 +115,10 @@ class TensorFlowEngine:
                           else resolve_model_dir(model, self._env))
         self.keras_home = models_root(self._env) / KERAS_DIR
         self.label_file = resolve_in(self.model_dir, model.label_file, DEFAULT_LABEL_FILE)
-        self.max_labels = model.label_limit
         self._keras_weights = keras_weights  # None: untrained (tests build it without a download)
         self._max_batch = max_batch
         self._max_wait = max_wait
         self._client = client  # for tests and proxies; None = a client per download
-        self._lock = threading.Lock()
-        self._ready: _Ready | None = None
-        self._error: EngineUnavailable | None = None
 
     @property
     def download_url(self) -> str | None:
@@ -148,25 +131,6 @@ class TensorFlowEngine:
         # The download host has NASNet only; another model name is the user's own model.
         return MODEL_URL if self.model == DEFAULT_CLASSIFIER_MODEL else None
 
-    def check_ready(self) -> None:
-        """Load the model (downloading it if allowed and missing) or raise EngineUnavailable."""
-        self._load()
-
-    def _load(self) -> _Ready:
-        ready = self._ready
-        if ready is not None:
-            return ready
-        with self._lock:
-            if self._ready is not None:
-                return self._ready
-            if self._error is not None:
-                raise self._error.again()
-            try:
-                self._ready = self._load_locked()
-            except EngineUnavailable as exc:
-                self._error = exc
-                raise
-            return self._ready
 
     def _load_locked(self) -> _Ready:
         import_tensorflow()  # fail with the install hint before downloading anything
@@ -195,7 +159,7 @@ class TensorFlowEngine:
         names = self._class_names(int(output.shape[1]))
         log.info("loaded %s (%d classes, %dpx input)", where, len(names), classifier.input_size)
         preprocess = tf_preprocess(classifier.input_size, self.config, self.app)
-        return _Ready(classifier, names, preprocess, batcher)
+        return _Ready(preprocess, names, batcher, classifier)
 
     def _load_saved_model(self) -> Classifier:
         if not self.model_dir.exists():
@@ -259,49 +223,7 @@ class TensorFlowEngine:
         """The model's square input side in pixels; loads the model."""
         return self._load().classifier.input_size
 
-    def batch_stats(self) -> tuple[int, int]:
-        """(model calls, images run) so far."""
-        stats = self._load().batcher.stats()
-        return stats.calls, stats.images
-
-    def probabilities(self, image: Image.Image) -> FloatArray:
-        """One probability per class: the best over the image's square crops."""
-        ready = self._load()
-        scores = ready.batcher(ready.preprocess.inputs(image))
-        merged: FloatArray = scores.max(axis=0)
-        return merged
-
-    def classify(self, image: Image.Image) -> list[Label]:
-        """Labels for an RGB image of any size (at least the model input size is best)."""
-        ready = self._load()
-        return labels_from_probabilities(
-            self.probabilities(image),
-            ready.class_names,
-            model=self.model,
-            engine=ENGINE,
-            source=SOURCE,
-            confidence_threshold=self.thresholds.confidence,
-            topicality_threshold=self.thresholds.topicality,
-            max_labels=self.max_labels,
-            mode=self.config.normalize_mode,
-        )
-
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        size = self._load().classifier.input_size
+    def _decode_size(self, ready: _Ready) -> int:
         # Shortest side = input size: the crops are then taken at full model resolution
         # without decoding more pixels than needed (JPEG draft mode).
-        return self.classify(photo.rgb(size, fit="shortest"))
-
-    def caption(self, photo: PhotoImage) -> Caption:
-        raise EngineError("tensorflow engine cannot caption")
-
-    def title(self, photo: PhotoImage) -> Title:
-        raise EngineError("tensorflow engine cannot write titles")
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        raise EngineError("tensorflow engine cannot answer a combined request")
-
-    def close(self) -> None:
-        # The client, if any, belongs to the caller. Dropping the model lets TF free it.
-        with self._lock:
-            self._ready = None
+        return ready.classifier.input_size
