@@ -37,7 +37,7 @@ from xmpvision.sidecar import SidecarChange, update_sidecar
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
 from xmpvision.sources import DEFAULT_SOURCE
-from xmpvision.state import FileStatus, Plan, StateDB
+from xmpvision.state import FallbackAnswers, FileStatus, Plan, StateDB
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class Pipeline:
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
         self._state_error: StateError | None = None  # the first, while photos finish
         self._discovery_errors: list[str] = []  # paths: no record is pruned around them
-        self._fallback_answers: dict[str, dict[str, str]] = {}
+        self._fallback_answers: FallbackAnswers | None = None
 
     def run(self, roots: Iterable[str | os.PathLike[str]]) -> RunResult:
         roots = list(roots)  # walked, then pruned
@@ -207,7 +207,7 @@ class Pipeline:
                     todo = types  # its sidecar could not follow it: redo it
                 upgrade = None
                 if not todo:
-                    if not (upgrades and (upgrade := self._upgradable(item.path, upgrades))):
+                    if not (upgrades and (upgrade := self._upgradable(item, upgrades))):
                         unchanged += 1
                         report_unchanged(item.path)
                         continue
@@ -219,10 +219,10 @@ class Pipeline:
         finally:
             self.summary.counts["unchanged"] += unchanged
 
-    def _upgradable(self, path: str, upgrades: dict[str, dict[str, str]]) -> dict[str, str] | None:
+    def _upgradable(self, photo: Photo, upgrades: FallbackAnswers) -> dict[str, str] | None:
         """The types of an unchanged photo that a fallback answered and a better model may
         answer now (its server is not known to be down)."""
-        answered = upgrades.get(path)
+        answered = upgrades.get(photo)
         if answered is None:
             return None
         ready = {t: model for t, model in answered.items()

@@ -861,3 +861,30 @@ def test_resume_after_sigkill(tmp_path: Path) -> None:
         todo = [p.path for p in photos(lib) if state.plan(p, ("labels",)).todo]
     assert set(reported).isdisjoint(todo)  # finished files are not redone
     assert len(todo) == 3000 - done_count
+
+
+def test_fallback_answers_are_read_per_folder_and_cleared_by_a_better_answer(
+        tmp_path: Path) -> None:
+    a = photo(write(tmp_path / "lib" / "a" / "1.jpg", b"one"))
+    b = photo(write(tmp_path / "lib" / "b" / "2.jpg", b"two"))
+    c = photo(write(tmp_path / "lib" / "a" / "3.jpg", b"three"))
+    with StateDB.open(tmp_path / "state.db") as state:
+        assert not state.fallback_answers()
+        for p in (a, b, c):
+            state.classify(p)
+        state.mark_done(a, "labels", model="tensorflow:nasnet", source="image",
+                        fallback=["ollama:gemma4:latest"])
+        state.mark_done(a, "caption", model="ollama:gemma4:latest", source="ollama")
+        state.mark_done(b, "labels", model="ollama:gemma4:latest", source="ollama")
+        state.mark_failed(c, "labels", "every model failed")
+        answers = state.fallback_answers()
+        statements: list[str] = []
+        state.set_trace_callback(statements.append)
+        assert answers and answers.get(b) is None
+        assert statements == []  # a folder without fallback answers costs no query
+        assert answers.get(a) == {"labels": "tensorflow:nasnet"}
+        assert answers.get(c) is None
+        # Answered by the better model now: nothing is left to upgrade.
+        state.mark_done(a, "labels", model="ollama:gemma4:latest", source="ollama")
+        state.set_trace_callback(None)
+        assert not state.fallback_answers()

@@ -66,7 +66,8 @@ from xmpvision.state.housekeeping import nearest_existing, same_device, walked_r
 from xmpvision.state.schema import (
     BAD_MARK,
     CREATE,
-    FALLBACK_ANSWERS,
+    FALLBACK_FOLDERS,
+    FALLBACK_IN_FOLDER,
     FIND_FILE,
     LOAD_FOLDER,
     SCHEMA_VERSION,
@@ -76,6 +77,28 @@ from xmpvision.state.schema import (
 )
 
 logger = logging.getLogger(__name__)
+
+
+class FallbackAnswers:
+    """Photo -> {type: the fallback model that answered it} (see StateDB.fallback_answers);
+    false when there are none. Keeps one folder's answers in memory at a time."""
+
+    def __init__(self, state: StateDB, folders: set[str]) -> None:
+        self._state = state
+        self._folders = folders
+        self._folder: str | None = None
+        self._names: dict[str, dict[str, str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._folders)
+
+    def get(self, photo: Photo) -> dict[str, str] | None:
+        if photo.parent not in self._folders:
+            return None
+        if photo.parent != self._folder:
+            self._names = self._state._fallback_in(photo.parent)
+            self._folder = photo.parent
+        return self._names.get(photo.name)
 
 
 class FileStatus(enum.Enum):
@@ -585,13 +608,18 @@ class StateDB:
         self._mark(photo, type_, "done", model, source, None, ", ".join(fallback) or None)
 
     @_translated("reading")
-    def fallback_answers(self) -> dict[str, dict[str, str]]:
-        """Photo path -> {type: model that answered} for every type a fallback answered while
-        a better model was down. One query; empty on a library without outages."""
+    def fallback_answers(self) -> FallbackAnswers:
+        """The types a fallback answered while a better model was down, per photo: one query
+        for the folders that hold any (none on a library without outages); a folder's photos
+        are read when the walk asks about one of them."""
+        folders = {from_db(row[0]) for row in self._conn.execute(FALLBACK_FOLDERS)}
+        return FallbackAnswers(self, folders)
+
+    @_translated("reading")
+    def _fallback_in(self, folder: str) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
-        for folder, name, type_, model in self._conn.execute(FALLBACK_ANSWERS):
-            path = os.path.join(from_db(folder), from_db(name))
-            found.setdefault(path, {})[type_] = model
+        for name, type_, model in self._conn.execute(FALLBACK_IN_FOLDER, (to_db(folder),)):
+            found.setdefault(from_db(name), {})[type_] = model
         return found
 
     @_translated("writing")

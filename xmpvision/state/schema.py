@@ -48,6 +48,7 @@ CREATE = (
         PRIMARY KEY (file_id, type)
     ) WITHOUT ROWID
     """,
+    "CREATE INDEX IF NOT EXISTS results_fallback ON results(file_id) WHERE fallback IS NOT NULL",
 )
 
 # UPGRADES[n]: the statements that bring a version-n database to version n + 1 (a fresh one,
@@ -55,7 +56,9 @@ CREATE = (
 UPGRADES: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE files ADD COLUMN bad TEXT",),  # why the file itself is unusable, or NULL
     # The better models that were down when a fallback answered this type (to redo it), or NULL.
-    2: ("ALTER TABLE results ADD COLUMN fallback TEXT",),
+    2: ("ALTER TABLE results ADD COLUMN fallback TEXT",
+        "CREATE INDEX IF NOT EXISTS results_fallback ON results(file_id)"
+        " WHERE fallback IS NOT NULL"),
 }
 
 # files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a
@@ -81,10 +84,16 @@ FIND_FILE = """
 SELECT f.id, f.size, f.mtime_ns FROM files f JOIN dirs d ON d.id = f.dir_id
 WHERE d.path = ? AND f.name = ?
 """
-# The photos a fallback answered while a better model was down: (folder, name, type, model
-# that answered), for the run that redoes them.
-FALLBACK_ANSWERS = """
-SELECT d.path, f.name, r.type, r.model FROM results r
+# The photos a fallback answered while a better model was down, for the run that redoes them:
+# the folders that hold any (one query at the start, through the partial index), then, as the
+# walk enters such a folder, its photos' (name, type, model that answered).
+FALLBACK_FOLDERS = """
+SELECT DISTINCT d.path FROM results r
 JOIN files f ON f.id = r.file_id JOIN dirs d ON d.id = f.dir_id
 WHERE r.fallback IS NOT NULL AND r.status = 'done' AND r.model IS NOT NULL
+"""
+FALLBACK_IN_FOLDER = """
+SELECT f.name, r.type, r.model FROM results r JOIN files f ON f.id = r.file_id
+WHERE f.dir_id = (SELECT id FROM dirs WHERE path = ?)
+  AND r.fallback IS NOT NULL AND r.status = 'done' AND r.model IS NOT NULL
 """
