@@ -78,3 +78,26 @@ def test_gpu_residency_and_the_classifier_fallback(tmp_path: Path) -> None:
     found = lines(result)
     assert found[f"gpu {MODEL}"].startswith(f"warn gpu {MODEL}: runs on the CPU")
     assert "tensorflow" in found and "classifier" in found
+
+
+def test_openai_endpoints_are_checked_like_a_run_starts(tmp_path: Path) -> None:
+    from tests.openai_server import OpenAIServer
+
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    with OpenAIServer(["Qwen/Qwen2.5-VL-7B-Instruct"]) as server:
+        alive = server.base_url
+        result = doctor(tmp_path, (
+            "Models:\n"
+            "  - Type: caption\n    Engine: openai\n    Model: Qwen/Qwen2.5-VL-7B-Instruct\n"
+            f"    Service: {{Uri: [\"{alive}\", \"{dead}\"], ConnectTimeout: 1s}}\n"
+            "  - Type: labels\n    Engine: openai\n    Model: not-served\n"
+            f"    Service: {{Uri: \"{alive}\"}}\n"
+        ), tmp_path)
+    assert result.exit_code == 1
+    checks = [" ".join(line.split()) for line in result.stdout.splitlines()
+              if " model openai:" in line]
+    assert checks[0] == (f"ok model openai:Qwen/Qwen2.5-VL-7B-Instruct: ready at POST "
+                         f"{alive}/chat/completions")
+    assert checks[1].startswith("fail model openai:Qwen/Qwen2.5-VL-7B-Instruct: not ready at ")
+    assert "cannot connect" in checks[1] and dead in checks[1]
+    assert checks[2].startswith("fail model openai:not-served: not ready")

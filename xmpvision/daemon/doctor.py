@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from xmpvision.chain.resolve import describe_model
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import find_schedule_dir, load_schedules
-from xmpvision.config.models import ModelConfig
+from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.engines import create_engine, describe
 from xmpvision.engines.ollama.api import RunningModel
 from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
@@ -39,6 +41,12 @@ def run_checks(config: Path | None, state: Path, library: Sequence[Path],
     for service in services_of(models):
         checks.extend(_service(service))
     checks.extend(_classifier(models))
+    # Every other engine (an OpenAI-compatible server, an ONNX model) is asked what it asks
+    # at the start of a run.
+    for model in models:
+        if model.engine not in ("ollama", "tensorflow"):
+            checks.extend(_ready(part, loaded.config.thresholds)
+                          for part in model.endpoint_models())
     checks.append(_state(state))
     checks.append(_schedules(schedules))
     roots = list(library) or list(loaded.config.daemon.paths)
@@ -91,6 +99,23 @@ def _service(service: Service) -> list[Check]:
         return checks
     finally:
         probe.close()
+
+
+def _ready(model: ModelConfig, thresholds: Thresholds) -> Check:
+    info = describe(model)
+    name = f"model {describe_model(model)}"
+    where = f" at {info.endpoint}" if info.endpoint else ""
+    if info.unavailable is not None:
+        return Check(name, "fail", info.unavailable, info.fix)
+    try:
+        engine = create_engine(model, thresholds)
+        try:
+            engine.check_ready()
+        finally:
+            engine.close()
+    except EngineError as exc:
+        return Check(name, "fail", f"not ready{where}: {exc}", exc.hint)
+    return Check(name, "ok", f"ready{where}")
 
 
 def _residency(model: str, running: list[RunningModel]) -> Check:
