@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -24,7 +25,11 @@ from tests.library_builder import (
     write_photos,
 )
 from tests.ollama_server import OllamaServer, RecordedRequest, Reply
+from tests.test_pipeline import Collect
 from xmpvision.cli import app
+from xmpvision.config import load_config
+from xmpvision.jobs import run_scan
+from xmpvision.pipeline import RunOptions
 
 runner = CliRunner()
 TIMEOUT = 2.0  # the primary's read timeout: what each request to a wedged server costs
@@ -265,3 +270,38 @@ def test_a_server_down_when_the_run_starts_gets_work_once_it_is_up(tmp_path: Pat
     # Not given up for the run: once up, it answered most of the rest.
     assert counts.get(PRIMARY, 0) >= 40, counts
     assert len(started[0].generate_requests()) == counts[PRIMARY]
+
+
+def test_a_stop_during_a_wedge_waits_only_for_the_requests_already_sent(
+        tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 20, per_folder=20)
+    primary, second = servers()
+    primary.wedge(after=0)
+    stop = threading.Event()
+    reporter = Collect()
+    config = load_config(vision_yml(tmp_path, primary, second, extra=", Failures: 100"))
+    outcome: list[object] = []
+
+    def scan_in_thread() -> None:
+        outcome.append(run_scan(config.config, [tmp_path / "photos"], options=RunOptions(),
+                                reporter=reporter, state_path=tmp_path / "state.db",
+                                stop=stop))
+
+    try:
+        runner_thread = threading.Thread(target=scan_in_thread)
+        runner_thread.start()
+        deadline = time.monotonic() + 10
+        while primary.wedged_requests < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stopped_at = time.monotonic()
+        stop.set()
+        runner_thread.join(timeout=30)
+        waited = time.monotonic() - stopped_at
+    finally:
+        primary.stop()
+        second.stop()
+    assert outcome and not runner_thread.is_alive()
+    # The one request in flight runs out its timeout; the photos queued behind it for the
+    # wedged server's one slot are not sent one after another.
+    assert primary.wedged_requests == 1
+    assert waited < 2 * TIMEOUT, waited

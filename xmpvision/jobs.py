@@ -249,20 +249,23 @@ def pull_model(
         except ValueError as exc:
             raise UsageError(f"sha256 {sha256!r}: {exc}") from None
     target = _catalog.model_location(entry, environ)
+    if file is not None and not file.is_file():
+        raise UsageError(f"{file}: no such file")
     missing = entry.layout.missing(target)
     if not force and (target.exists() or target.is_symlink()):
         if not missing:
             return PullResult(entry.name, target, "", installed=False)
         raise UsageError(f"{target} exists but does not hold a complete {entry.name} model "
                          f"(no {', '.join(missing)}); pull it with --force to replace it")
-    if file is not None and not file.is_file():
-        raise UsageError(f"{file}: no such file")
     source = str(file) if file is not None else url or _catalog.source_url(entry, environ)
     try:
         done = _downloads.install(
             target, entry.layout, checksums, url=None if file else source, file=file,
             client=client, progress=progress, replace=force)
     except _downloads.DownloadFailed as failed:
+        if failed.local:
+            raise UsageError(f"cannot install model {entry.name}: {failed.reason}; set "
+                             f"{_catalog.ENV_MODELS} to a folder this user can write") from None
         raise _pull_error(entry, source, target, failed, from_file=file is not None) from None
     return PullResult(entry.name, target, source, installed=True, size=done.size,
                       sha256=done.digests.get("sha256"), verified=done.matched)

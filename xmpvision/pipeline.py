@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from xmpvision.chain.analyzer import Analyzer, with_source
+from xmpvision.chain.pool import Stopped
 from xmpvision.chain.resolve import describe_model
 from xmpvision.config.defaults import DEFAULT_FALLBACK_UPGRADE
 from xmpvision.discover import DiscoveryError, Photo, discover
-from xmpvision.errors import ImageError, SidecarError, StateError
+from xmpvision.errors import CircuitOpen, ImageError, SidecarError, StateError
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import PhotoResult
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 # Photos decoded ahead of the services, per worker: enough to hide decoding behind requests.
 PREPARE_AHEAD = 2
+# How often a coordinator waiting for a photo looks at the stop event (seconds).
+STOP_CHECK = 0.1
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class Reporter(Protocol):
         """A photo with nothing to do: the hot path of a rescan, so no report object."""
 
 
-Outcome = PhotoResult | ImageError
+Finished = PhotoResult | ImageError  # what a photo's work ended with
+Outcome = Finished | Stopped
 
 
 class _InternalError(ImageError):
@@ -161,6 +165,8 @@ class Pipeline:
                     for future in list(pending):
                         if future.cancel():
                             del pending[future]
+                    # Photos waiting for a service slot are not sent either.
+                    self.analyzer.slots.stop()
                 while pending:
                     self._collect(pending, block=True, draining=True)
                 try:
@@ -269,6 +275,8 @@ class Pipeline:
         for model_type in self.types:
             check = self.analyzer.check_chain(model_type)
             for model, error in check.failures:
+                if isinstance(error, CircuitOpen):
+                    continue  # its server's failure was said for the model whose check opened it
                 text = error.with_hint()
                 if text in said:  # one service down is one line, not one per model
                     continue
@@ -277,6 +285,9 @@ class Pipeline:
                             if check.ready is not None else "")
                 self.report.notice(f"{model_type} model {describe_model(model)} cannot run: "
                                    f"{text}{fallback}")
+            for model, problem in check.broken_fallbacks:
+                self.report.notice(f"{model_type} fallback {describe_model(model)} cannot run "
+                                   f"if the models before it fail: {problem}")
             if check.ready is None:
                 self.unusable[model_type] = check.summary(model_type)
 
@@ -298,7 +309,7 @@ class Pipeline:
                 if job.upgrade is not None:
                     return self.analyzer.upgrade(image, job.upgrade)
                 return self.analyzer.analyze(image, job.todo)
-        except ImageError as exc:
+        except (ImageError, Stopped) as exc:
             return exc
 
     # -- the single writer -----------------------------------------------------------------
@@ -310,7 +321,14 @@ class Pipeline:
         the end of the run."""
         if not pending:
             return
-        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        done, _ = wait(list(pending), timeout=STOP_CHECK if block else 0,
+                       return_when=FIRST_COMPLETED)
+        while block and not done:
+            if self.stop.is_set():
+                # At once, not when the walk notices: a worker whose request timed out must
+                # not send the next queued photo to the same dead server meanwhile.
+                self.analyzer.slots.stop()
+            done, _ = wait(list(pending), timeout=STOP_CHECK, return_when=FIRST_COMPLETED)
         for future in done:
             job = pending.pop(future)
             try:
@@ -318,6 +336,8 @@ class Pipeline:
             except Exception as exc:  # a bug must cost one photo, not the run
                 log.exception("internal error on %s", job.photo.path)
                 outcome = _InternalError(job.photo.path, f"internal error: {exc!r}")
+            if isinstance(outcome, Stopped):
+                continue  # not sent: not recorded, not reported; the next run does it
             try:
                 report = self._finish(job, outcome)
             except StateError as exc:
@@ -328,7 +348,7 @@ class Pipeline:
         if self._state_error is not None and not draining:
             raise self._state_error
 
-    def _finish(self, job: _Job, outcome: Outcome) -> PhotoReport:
+    def _finish(self, job: _Job, outcome: Finished) -> PhotoReport:
         photo, todo = job.photo, job.todo
         path = Path(photo.path)
         if job.upgrade is not None:
@@ -371,7 +391,7 @@ class Pipeline:
             planned=_planned(change) if self.options.dry_run else None,
         )
 
-    def _finish_upgrade(self, job: _Job, outcome: Outcome) -> PhotoReport:
+    def _finish_upgrade(self, job: _Job, outcome: Finished) -> PhotoReport:
         """A photo a fallback answered, asked again of the better models: what they answer
         replaces our values of the fallback (the user's stay); what they do not answer, or a
         photo that no longer decodes, keeps what it has."""
@@ -397,9 +417,13 @@ class Pipeline:
             return PhotoReport(path, "unchanged", sidecar=change.path, result=result,
                                planned=_planned(change))
         self._mark_done(job.photo, result, produced)
+        # A caption or title the owner wrote meanwhile stays: that type was not upgraded.
+        written = {"labels": True, "caption": change.caption_added is not None,
+                   "title": change.title_added is not None}
+        upgraded = [t for t in produced if written.get(t, True)]
         self.summary.upgraded += 1
         return PhotoReport(path, "done" if change.changed else "unchanged", sidecar=change.path,
-                           result=result, upgraded=produced)
+                           result=result, upgraded=upgraded)
 
     def _mark_done(self, photo: Photo, result: PhotoResult, types: Iterable[str]) -> None:
         for model_type in types:

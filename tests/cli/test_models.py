@@ -221,3 +221,29 @@ def test_incomplete_directory_is_not_overwritten_without_force(
     assert _run(*args, "--force").exit_code == 0
     assert (root / "nasnet" / "labels.txt").is_file()
     assert not (root / "nasnet" / "notes.txt").exists()
+
+
+def test_an_installed_model_and_a_missing_file(root: Path, tmp_path: Path) -> None:
+    given = tmp_path / "nasnet.zip"
+    given.write_bytes(MODEL_ZIP)
+    assert _run("pull", "nasnet", "--file", str(given), "--sha256", ZIP_SHA256).exit_code == 0
+    missing = _run("pull", "nasnet", "--file", str(tmp_path / "gone.zip"))
+    assert missing.exit_code == 2 and "gone.zip: no such file" in _one_error_line(missing)
+    again = _run("pull", "nasnet", "--file", str(given))
+    assert again.exit_code == 0
+    assert f"already installed in {root / 'nasnet'}; --force installs {given} in its place" in (
+        again.stdout)
+
+
+def test_a_models_folder_that_cannot_be_written_is_a_setup_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    given = tmp_path / "nasnet.zip"
+    given.write_bytes(MODEL_ZIP)
+    occupied = tmp_path / "a-file"
+    occupied.write_text("not a folder")  # unwritable as a folder even for root
+    monkeypatch.setenv("XMPVISION_MODELS", str(occupied / "models"))
+    result = _run("pull", "nasnet", "--file", str(given), "--sha256", ZIP_SHA256)
+    assert result.exit_code == 2
+    line = _one_error_line(result)
+    assert f"cannot write in {occupied / 'models'}" in line and "XMPVISION_MODELS" in line
+    assert "fetch" not in line

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -497,3 +498,28 @@ def test_a_missing_folder_or_a_non_photo_is_a_usage_error(tmp_path: Path,
         assert result.exit_code == 2, result.output
         assert f"{root}: {why}" in result.stderr and "Traceback" not in result.stderr
     assert server.requests == []  # nothing was started
+
+
+def test_a_fallback_that_cannot_run_is_said_at_the_start(tmp_path: Path, server: OllamaServer,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # The owner believes an ONNX classifier backs Ollama up; this install lacks onnxruntime.
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    photo = write(tmp_path / "photos" / "dog.jpg", jpeg_bytes())
+    config = tmp_path / "vision.yml"
+    config.write_text(textwrap.dedent(f"""\
+        Models:
+          - Type: labels
+            Engine: onnx
+          - Type: labels
+            Model: gemma3
+            Service: {{Uri: "{server.url}"}}
+          - Type: caption
+            Default: true
+            Disabled: true
+        """))
+    result = scan(tmp_path, photo.parent, config)
+    assert result.exit_code == 0, result.output
+    assert ("labels fallback onnx:efficientformerv2_s2 cannot run if the models before it "
+            "fail: onnx engine: onnxruntime not installed; pip install 'xmpvision[onnx]'"
+            ) in result.stderr
+    assert result.stderr.count("cannot run") == 1

@@ -287,3 +287,22 @@ def test_secret_is_not_in_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["vision", "ls", "--config", str(path)])
     assert result.exit_code == 2
     assert "hunter2" not in result.output
+
+
+def test_fallback_keys_and_their_bounds() -> None:
+    config = parse_config("Fallback: {Failures: 5, Open: 2m, OpenMax: 1h, Upgrade: false}\n")
+    assert (config.fallback.failures, config.fallback.open, config.fallback.open_max,
+            config.fallback.upgrade) == (5, 120.0, 3600.0, False)
+    with pytest.raises(ConfigError) as caught:
+        parse_config("Fallback: {Open: 60s, OpenMax: 1s}\n")
+    assert "OpenMax (1s) is shorter than Open (60s)" in caught.value.problems[0]
+    with pytest.raises(ConfigError):
+        parse_config("Fallback: {Failures: 0}\n")
+
+
+def test_onnx_normalization_takes_one_value_for_all_channels() -> None:
+    config = parse_config("Models:\n  - Type: labels\n    Engine: onnx\n"
+                          "    ONNX: {Input: {Normalization: {Mean: 0.5, StdDev: 0.25}}}\n")
+    onnx = config.models[0].onnx
+    assert onnx is not None and onnx.input is not None and onnx.input.normalization is not None
+    assert onnx.input.normalization.mean == [0.5] and onnx.input.normalization.std_dev == [0.25]

@@ -116,5 +116,5 @@ def test_status_names_the_servers_that_went_down_during_a_job(tmp_path: Path) ->
     text = runner.invoke(app, ["status", "--state", str(state)])
     assert text.exit_code == 0, text.output
     assert "(40 done, 0 failed, 7 upgraded)" in text.stdout
-    assert ("  ollama http://gpu:11434: open (down 1x, 33 requests sent to the fallback; "
+    assert ("  ollama http://gpu:11434: open (down 1x, 33 requests not sent to it; "
             "no answer from http://gpu:11434/api/generate within 2s)") in text.stdout

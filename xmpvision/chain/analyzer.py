@@ -44,6 +44,10 @@ class ChainCheck:
 
     ready: ModelConfig | None = None
     failures: list[tuple[ModelConfig, EngineError]] = field(default_factory=list)
+    # Fallbacks of the owner's after the ready model that cannot run on this install (not
+    # loaded to find out: a missing package is looked up), so that an outage is not when the
+    # owner learns it.
+    broken_fallbacks: list[tuple[ModelConfig, str]] = field(default_factory=list)
 
     def summary(self, model_type: str) -> str:
         """One short line for each photo that needs this type while no model can run."""
@@ -205,13 +209,21 @@ class Analyzer:
         the models before it are not)."""
         check = ChainCheck()
         covering = [m for m in self.generators if model_type in generated_types(m)]
-        for model in [*self.chains[model_type].models, *covering]:
+        chain = [*self.chains[model_type].models, *covering]
+        for index, model in enumerate(chain):
             try:
                 self.pool.get(model)
             except EngineError as exc:
                 check.failures.append((model, exc))
                 continue
             check.ready = model
+            # The built-in fallback is said only when it is needed: a small install leaves
+            # it out on purpose.
+            for fallback in (m for m in chain[index + 1:] if not m.default):
+                info = describe(fallback)
+                if info.unavailable is not None:
+                    fix = f"; {info.fix}" if info.fix else ""
+                    check.broken_fallbacks.append((fallback, f"{info.unavailable}{fix}"))
             break
         return check
 

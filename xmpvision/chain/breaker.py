@@ -67,10 +67,12 @@ class Breaker:
     # --- the callers' side -------------------------------------------------------------------
 
     def call(self, ask: Callable[[], T],
-             hold: Callable[[], AbstractContextManager[object]] = nullcontext) -> T:
+             hold: Callable[[], AbstractContextManager[object]] = nullcontext, *,
+             opens: bool = False) -> T:
         """`ask()` unless the breaker is open. `hold` is what the request waits for before it
         is sent (a slot of the service); the breaker is looked at again after the wait, so
-        photos queued behind the failures that opened it are not sent."""
+        photos queued behind the failures that opened it are not sent. `opens`: one failure
+        opens it (a readiness check, which has already used its retries)."""
         trial = self._admit()
         with hold():
             if not trial:
@@ -79,7 +81,7 @@ class Breaker:
             try:
                 answer = ask()
             except ServiceDown as exc:
-                self._failed(exc, self._clock() - started, trial)
+                self._failed(exc, self._clock() - started, trial, at_once=opens)
                 raise
             except EngineError:
                 self._answered(trial)  # it answered (a bad answer, no such model): it is up
@@ -97,6 +99,17 @@ class Breaker:
                 return True
             return not self._busy and (self.state == "half-open"
                                        or self._clock() >= self._open_until)
+
+    @property
+    def next_probe(self) -> float:
+        """When (on its clock) an open breaker probes next."""
+        with self._lock:
+            return self._open_until
+
+    def refused(self) -> CircuitOpen:
+        """The error for a request not sent because this endpoint is open (counted)."""
+        with self._lock:
+            return self._refuse()
 
     def report(self) -> ServiceReport:
         with self._lock:
@@ -155,7 +168,8 @@ class Breaker:
             self._open_for = self.policy.open_for
         log.info("%s is back: requests go to it again", self.endpoint)
 
-    def _failed(self, error: ServiceDown, seconds: float, trial: bool) -> None:
+    def _failed(self, error: ServiceDown, seconds: float, trial: bool, *,
+                at_once: bool = False) -> None:
         with self._lock:
             self._lost += seconds
             if trial:
@@ -165,7 +179,7 @@ class Breaker:
             if self.state != "closed":
                 return  # sent before it opened: already counted
             self._failures += 1
-            if self._failures >= self.policy.failures:
+            if at_once or self._failures >= self.policy.failures:
                 self._open(str(error), longer=False)
 
     def _abandoned(self, trial: bool) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from xmpvision.chain.breaker import Breaker
 from xmpvision.chain.pool import ServiceSlots
-from xmpvision.errors import CircuitOpen, EngineError, EngineUnavailable, ModelNotFound
+from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound
 
 if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineInfo
@@ -64,7 +64,7 @@ class Dispatch:
         errors: list[EngineError] = []
         for endpoint in self._endpoints:
             try:
-                endpoint.breaker.call(endpoint.engine.check_ready)
+                endpoint.breaker.call(endpoint.engine.check_ready, opens=True)
             except EngineError as exc:
                 self._failed(endpoint, exc)
                 errors.append(exc)
@@ -97,8 +97,10 @@ class Dispatch:
         while True:
             candidates = self._candidates(tried)
             if not candidates:
-                raise last or CircuitOpen(
-                    f"every endpoint of {self.info.endpoint} is down; not asked")
+                if last is not None:
+                    raise last
+                # Every endpoint is open: the request is not sent; the one probed next counts it.
+                raise self._soonest_back().refused()
             key = self._slots.acquire([e.key for e in candidates], self._seconds)
             endpoint = next(e for e in candidates if e.key == key)
             started = self._clock()
@@ -118,6 +120,10 @@ class Dispatch:
         with self._lock:
             usable = [e for e in self._endpoints if e.key not in tried and e.gone is None]
         return [e for e in usable if e.breaker.may_try()]
+
+    def _soonest_back(self) -> Breaker:
+        usable = [e for e in self._endpoints if e.gone is None] or self._endpoints
+        return min((e.breaker for e in usable), key=lambda b: b.next_probe)
 
     def _seconds(self, key: str) -> float:
         """How long a request takes on the endpoint: measured, or, until it is, the average

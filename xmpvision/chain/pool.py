@@ -103,6 +103,10 @@ class EnginePool:
             self._engines.clear()
 
 
+class Stopped(Exception):
+    """The run is stopping: a request that was still waiting for a slot is not sent."""
+
+
 class ServiceSlots:
     """Requests in flight per capacity key (an Ollama service, one endpoint of several, this
     machine's CPU), at most the largest `slots` any of its models asks for.
@@ -119,6 +123,7 @@ class ServiceSlots:
         self._busy = dict.fromkeys(sizes, 0)
         self._waiting = dict.fromkeys(sizes, 0)
         self._changed = threading.Condition()
+        self._stopped = False
 
     def free(self, key: str) -> int:
         with self._changed:
@@ -135,6 +140,8 @@ class ServiceSlots:
         """
         with self._changed:
             while True:
+                if self._stopped:
+                    raise Stopped
                 best = min(keys, key=lambda k: self._finish_in(k, seconds(k)))
                 if self._busy[best] < self.sizes[best]:
                     self._busy[best] += 1
@@ -148,6 +155,14 @@ class ServiceSlots:
         if self._busy[key] < size:
             return seconds
         return seconds + seconds * (1 + self._waiting[key]) / size
+
+    def stop(self) -> None:
+        """Refuse every request still waiting for a slot, and every later one (Stopped): on
+        Ctrl-C or SIGTERM only the requests already sent are waited for, not a queue of photos
+        behind a server that stopped answering."""
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
 
     def release(self, key: str) -> None:
         with self._changed:
@@ -191,7 +206,7 @@ class Throttled:
         if self.breaker is None:
             self._engine.check_ready()
         else:
-            self.breaker.call(self._engine.check_ready)
+            self.breaker.call(self._engine.check_ready, opens=True)
 
     def labels(self, photo: PhotoImage) -> list[Label]:
         return self._run(lambda: self._engine.labels(photo))

@@ -127,8 +127,10 @@ class ModelChain:
                 outcome.value = call(self._pool.get(model))
             except EngineError as exc:
                 # ImageError is not caught: a photo no model can read is the file's fault.
-                log.info("%s %s failed for %s: %s", self.model_type, describe_model(model),
-                         photo.path, exc)
+                # A request the breaker kept back is logged once, when it opened.
+                log.log(logging.DEBUG if isinstance(exc, CircuitOpen) else logging.INFO,
+                        "%s %s failed for %s: %s", self.model_type, describe_model(model),
+                        photo.path, exc)
                 outcome.errors.append(f"{describe_model(model)}: {exc}")
                 if is_down(exc):
                     outcome.down.append(describe_model(model))

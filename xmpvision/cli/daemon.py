@@ -128,8 +128,8 @@ def status(
         # Servers whose circuit breaker opened during that job (a fallback answered for them).
         for service in (job.summary or {}).get("services") or []:
             print(f"  {printable(str(service.get('endpoint')))}: {service.get('state')} "
-                  f"(down {service.get('opened')}x, {service.get('skipped')} requests sent "
-                  f"to the fallback; {printable(str(service.get('reason') or ''))})")
+                  f"(down {service.get('opened')}x, {service.get('skipped')} requests not "
+                  f"sent to it; {printable(str(service.get('reason') or ''))})")
     if report.backlog is not None:
         print(f"worker: backlog {report.backlog}, last pass {_when(report.worker_last_run)}")
     for service in report.services:

@@ -92,7 +92,9 @@ def pull(
         raise typer.Exit(exc.exit_code) from None
     path = printable(str(result.path))
     if not result.installed:
-        print(f"{result.name} is already installed in {path}; --force downloads it again")
+        again = f"--force installs {printable(str(file))} in its place" if file else (
+            "--force downloads it again")
+        print(f"{result.name} is already installed in {path}; {again}")
         return
     # Every catalog entry has a published checksum (or the user gave one), so it was checked.
     checked = f", {result.verified} verified" if result.verified else ""

@@ -110,8 +110,9 @@ def _summary(summary: Summary, json_: bool, unusable: dict[str, str]) -> None:
 def service_line(service: ServiceReport) -> str:
     """One line per server that went down during the run (its circuit breaker opened)."""
     now = {"closed": "back", "open": "still down", "half-open": "being probed"}[service.state]
+    requests = "request" if service.skipped == 1 else "requests"
     return (f"{printable(service.endpoint)} went down {service.opened}x ({now}): "
-            f"{service.skipped} requests went straight to the fallback, "
+            f"{service.skipped} {requests} not sent to it, "
             f"{service.lost:.1f} s spent waiting on it; last: {printable(service.reason or '')}")
 
 

@@ -108,6 +108,13 @@ class FallbackConfig(_Section):
     open: Seconds = Field(default=DEFAULT_BREAKER_OPEN, gt=0)
     open_max: Seconds = Field(default=DEFAULT_BREAKER_OPEN_MAX, gt=0)
 
+    @model_validator(mode="after")
+    def _open_max_at_least_open(self) -> FallbackConfig:
+        if self.open_max < self.open:
+            raise ValueError(f"OpenMax ({self.open_max:g}s) is shorter than Open "
+                             f"({self.open:g}s); the period only grows from Open")
+        return self
+
 
 # --- schedule files ---------------------------------------------------------------------------
 

@@ -295,6 +295,12 @@ class OnnxNormalization(_Section):
     mean: list[float] | None = None
     std_dev: list[float] | None = None
 
+    @field_validator("mean", "std_dev", mode="before")
+    @classmethod
+    def _one_for_all(cls, value: object) -> object:
+        # `Mean: 0.5` is one value for all channels, as `[0.5]` is.
+        return [value] if isinstance(value, int | float) and not isinstance(value, bool) else value
+
     @field_validator("mean", "std_dev")
     @classmethod
     def _three_or_one(cls, value: list[float] | None) -> list[float] | None:

@@ -24,6 +24,8 @@ from typing import BinaryIO, Literal
 
 import httpx
 
+from xmpvision.engines.http import tls_context
+
 log = logging.getLogger(__name__)
 
 # The largest model we know is about 50 MB; the caps only stop a misbehaving server or a zip
@@ -52,10 +54,11 @@ class DownloadFailed(Exception):
     refused, DNS, timeout): the fix is then to fetch the file by hand.
     """
 
-    def __init__(self, reason: str, *, offline: bool = False) -> None:
+    def __init__(self, reason: str, *, offline: bool = False, local: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.offline = offline
+        self.local = local  # the models directory cannot be written: no download helps
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,8 @@ def install(
         target.parent.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f".{target.name}-download-", dir=target.parent))
     except OSError as exc:
-        raise DownloadFailed(f"cannot create {target.parent}: {exc.strerror or exc}") from exc
+        raise DownloadFailed(f"cannot write in {target.parent}: {exc.strerror or exc}",
+                             local=True) from exc
     try:
         download = workdir / "download"
         if file is not None:
@@ -197,7 +201,8 @@ def fetch(
     algorithms: Sequence[str] = ("sha256",),
 ) -> tuple[int, dict[str, str]]:
     """Stream `url` into `dest`: (bytes received, hex digest per algorithm)."""
-    http = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+    http = client or httpx.Client(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True,
+                                  verify=tls_context())
     received = 0
     try:
         # Identity encoding: Content-Length then counts the bytes we receive, so a short

@@ -311,3 +311,9 @@ def test_a_pulled_model_without_class_names_uses_nasnets(tmp_path: Path) -> None
     given = ModelConfig(type="labels", engine="onnx", model="efficientformerv2_s2",
                         label_file="mine.txt")
     assert label_file(given, env) == tmp_path / "efficientformerv2_s2" / "mine.txt"
+
+
+def test_an_endless_label_file_is_refused_not_read(model_dir: Path) -> None:
+    config = _config(model_dir, label_file="/dev/zero")
+    with pytest.raises(EngineUnavailable, match="labels /dev/zero: larger than 16 MiB"):
+        OnnxEngine(config, Thresholds()).check_ready()

@@ -19,10 +19,23 @@ from xmpvision.text.labels import NormalizeMode, normalize_labels
 FloatArray = npt.NDArray[np.float32]
 
 
+# ImageNet-21k's names are ~0.5 MB; a LabelFile beyond this (a device, a wrong path) is refused
+# before it is read into memory.
+MAX_LABEL_FILE_BYTES = 16 * 1024 * 1024
+
+
 def read_class_names(path: Path, outputs: int, *, engine: str) -> list[str]:
     """A labels file (one class per line) as a list indexed like the model's output vector."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with path.open("rb") as file:
+            data = file.read(MAX_LABEL_FILE_BYTES + 1)
+        if len(data) > MAX_LABEL_FILE_BYTES:
+            raise EngineUnavailable(
+                f"error reading {engine} labels {path}: larger than "
+                f"{MAX_LABEL_FILE_BYTES // (1024 * 1024)} MiB, not a list of class names",
+                hint="set LabelFile in vision.yml to the model's class names (one per line)",
+            )
+        lines = data.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise EngineUnavailable(
             f"error reading {engine} labels {path}: {exc}",
