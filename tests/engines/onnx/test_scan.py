@@ -58,3 +58,41 @@ def test_scan_writes_onnx_labels_with_their_hierarchy(tmp_path: Path) -> None:
                                                   "Animal|Pet|Cat"]
     assert exiv2["Xmp.digiKam.TagsList"] == ["Places/Berlin", "People/Anna", "Animal/Pet/Cat"]
     assert exiv2_xmp(blue_xmp)["Xmp.lr.hierarchicalSubject"] == ["Vehicle|Car"]
+
+
+def test_a_wedged_ollama_falls_back_to_the_classifier_and_a_rerun_upgrades(
+        tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tests.ollama_server import OllamaServer
+    from xmpvision.cli import app
+
+    model = tmp_path / "models" / "colours"
+    build_onnx_model(model / "model.onnx", CLASSES, weights(), BIAS)
+    photos = [write(tmp_path / "photos" / f"red{n:02d}.jpg", jpeg_bytes((320, 240), (250, 10, 10)))
+              for n in range(24)]
+    runner = CliRunner()
+    with OllamaServer(models=["gemma3:latest"], latency=0.01) as ollama:
+        config = tmp_path / "vision.yml"
+        config.write_text(
+            "Models:\n"
+            f"  - Type: labels\n    Engine: onnx\n    Model: colours\n    Path: {model}\n"
+            "  - Type: labels\n    Model: gemma3\n"
+            f"    Service: {{Uri: \"{ollama.url}\", Timeout: 2s}}\n"
+            "  - Type: caption\n    Default: true\n    Disabled: true\n")
+        args = ["scan", str(tmp_path / "photos"), "--json", "--config", str(config),
+                "--state", str(tmp_path / "state.db")]
+        ollama.wedge(after=4)
+        first = parse_ndjson(runner.invoke(app, args).stdout)
+        ollama.unwedge()
+        second = parse_ndjson(runner.invoke(app, args).stdout)
+    by_source = [r["labels"][0]["source"] for r in first.records]
+    assert by_source.count("ollama") == 4 and by_source.count("onnx") == 20
+    assert first.summary["failed"] == 0 and first.summary["services"][0]["opened"] == 1
+    assert second.summary["upgraded"] == 20
+    assert all(r["labels"][0]["source"] == "ollama" for r in second.records if r.get("upgraded"))
+    # Ours of the classifier (a lower source) are replaced; Ollama's labels nest like them.
+    tools = exiftool_json([Path(f"{p}.xmp") for p in photos])
+    assert all(t["XMP-dc:Subject"] == ["Dog", "Beach"] for t in tools), tools[0]
+    assert all(t["XMP-lr:HierarchicalSubject"] == ["Animal|Pet|Dog", "Landscape|Water|Beach"]
+               for t in tools)
