@@ -106,7 +106,8 @@ def run(photos: int, back_after: int | None) -> bool:
     bound = (FAILURES + PARALLEL - 1 + max(0, len(periods) - 1)) * TIMEOUT
     print(f"  bound: {bound:.0f} s ({FAILURES} failures + {PARALLEL - 1} in flight + "
           f"{max(0, len(periods) - 1)} trials, one per probe period, each one timeout)")
-    ok = bool(summary["failed"] == 0 and lost <= bound)
+    # Each timeout takes a little longer than the timeout itself (connect, teardown).
+    ok = bool(summary["failed"] == 0 and lost <= bound * 1.05)
     if back_at:
         again = [t for t in primary_times if t > back_at[0]]
         delay = again[0] - back_at[0] if again else float("inf")
