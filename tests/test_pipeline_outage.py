@@ -305,3 +305,25 @@ def test_a_stop_during_a_wedge_waits_only_for_the_requests_already_sent(
     # wedged server's one slot are not sent one after another.
     assert primary.wedged_requests == 1
     assert waited < 2 * TIMEOUT, waited
+
+
+def test_a_better_model_that_answers_but_unusably_is_not_asked_again(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 10, per_folder=10)
+    primary, second = servers()
+    try:
+        primary.wedge(after=2)
+        cfg = vision_yml(tmp_path, primary, second)
+        scan(tmp_path, cfg)
+        primary.unwedge()
+        primary.clear()
+        primary.garbage(times=100)  # up again, but its answers are not JSON
+        again = scan(tmp_path, cfg)
+        asked = len(primary.generate_requests())
+        third = scan(tmp_path, cfg)
+    finally:
+        primary.stop()
+        second.stop()
+    assert again.summary["upgraded"] == 0 and again.summary["failed"] == 0
+    assert asked == 8  # the fallback's photos, asked once
+    # Not down, so not retried every night: the fallback's labels stay.
+    assert len(primary.generate_requests()) == asked and third.summary["unchanged"] == 10

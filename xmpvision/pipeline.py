@@ -247,10 +247,12 @@ class Pipeline:
             # Once, when the first photo needs work: a missing model or a dead service is one
             # clear error, not one request (or retry) per photo.
             self._check_models()
-        if upgrade is None and self.unusable and all(t in self.unusable for t in todo):
+        if upgrade is None and self.unusable and all(
+                t in self.unusable and not self.analyzer.may_answer(t) for t in todo):
             # No model can serve this photo: it fails (and is retried next run) without being
             # decoded. A photo that also needs a usable type is analysed; its broken type then
-            # fails at once (EnginePool remembers).
+            # fails at once (EnginePool remembers). A type whose server was down at the start
+            # is asked again once its breaker lets a probe through.
             error = "; ".join(f"{t}: {self.unusable[t]}" for t in todo)
             self._mark_failed(photo, todo, error)
             self._emit(PhotoReport(Path(photo.path), "failed", error=error))
@@ -399,6 +401,11 @@ class Pipeline:
         if isinstance(outcome, ImageError):
             log.info("upgrade of %s skipped: %s", path, outcome)
             return PhotoReport(path, "unchanged")
+        if not self.options.dry_run:
+            # Asked and answered, but not usable (an invalid answer): not asked again.
+            for model_type in outcome.errors:
+                if model_type not in outcome.fallback:
+                    self.state.keep_fallback(job.photo, model_type)
         produced = [t for t in job.todo if t not in outcome.errors]
         if not produced:
             return PhotoReport(path, "unchanged", result=outcome)
@@ -421,7 +428,8 @@ class Pipeline:
         written = {"labels": True, "caption": change.caption_added is not None,
                    "title": change.title_added is not None}
         upgraded = [t for t in produced if written.get(t, True)]
-        self.summary.upgraded += 1
+        if change.changed:
+            self.summary.upgraded += 1
         return PhotoReport(path, "done" if change.changed else "unchanged", sidecar=change.path,
                            result=result, upgraded=upgraded)
 

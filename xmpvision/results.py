@@ -53,5 +53,6 @@ class PhotoResult:
     models: dict[str, str] = field(default_factory=dict)  # type -> "engine:model" that answered
     sources: dict[str, str] = field(default_factory=dict)  # type -> its values' source
     errors: dict[str, str] = field(default_factory=dict)  # type -> why every model failed
-    # type -> the better models that were down, so a fallback answered (redone once back)
+    # type -> the better models that were down, so a fallback answered it (redone once they
+    # are back), or, for a type in `errors`, while it failed
     fallback: dict[str, list[str]] = field(default_factory=dict)

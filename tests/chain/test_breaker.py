@@ -196,3 +196,42 @@ def test_other_engine_errors_do_not_open_it() -> None:
         with pytest.raises(EngineError):
             b.call(refused)
     assert state(b) == "closed"
+
+
+def test_a_trial_stopped_while_it_waits_for_a_slot_frees_the_next_one() -> None:
+    clock, probe = Clock(), Probe()
+    b = breaker(clock, probe)
+    fail_times(b, 3)
+    clock.now = 60.0
+
+    class Stopping:
+        def __enter__(self) -> None:
+            raise KeyboardInterrupt  # the run stops while the trial waits
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    with pytest.raises(KeyboardInterrupt):
+        b.call(ok, Stopping)
+    assert state(b) == "half-open" and b.may_try()
+    assert b.call(ok) == "answer" and state(b) == "closed"
+    assert probe.calls == 1
+
+
+def test_a_probe_that_breaks_oddly_leaves_it_open_not_stuck() -> None:
+    clock, probe = Clock(), Probe()
+    odd = {"raise": True}
+
+    def probing(seconds: float) -> None:
+        if odd["raise"]:
+            odd["raise"] = False
+            raise RuntimeError("a bug in a probe")
+
+    b = Breaker("ollama http://gpu:11434", probing, BreakerPolicy(failures=1), clock=clock)
+    fail_times(b, 1)
+    clock.now = 60.0
+    with pytest.raises(RuntimeError):
+        b.call(ok)
+    assert state(b) == "open" and b.may_try()
+    assert b.call(ok) == "answer"
+    assert probe.calls == 0

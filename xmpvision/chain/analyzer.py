@@ -112,7 +112,18 @@ class Analyzer:
         if better is None:
             return False
         generators, models = better
-        for model in [*generators, *(models or [])]:
+        # As _generate asks them: a generate model for one type only when it has no model
+        # of its own to ask.
+        return self._may_try([*([] if models else generators), *(models or [])])
+
+    def may_answer(self, model_type: str) -> bool:
+        """Whether a model of the type may be asked now (one whose server was down may be
+        back: its breaker lets a probe through)."""
+        covering = [m for m in self.generators if model_type in generated_types(m)]
+        return self._may_try([*covering, *self.chains[model_type].models])
+
+    def _may_try(self, models: list[ModelConfig]) -> bool:
+        for model in models:
             if self.pool.broken(model):
                 continue
             guards = self.guards.get(engine_key(model))
@@ -152,6 +163,9 @@ class Analyzer:
             else:
                 errors = [*earlier.get(model_type, []), *outcome.errors]
                 result.errors[model_type] = "; ".join(errors) or outcome.error or "no result"
+                missed = [*down.get(model_type, []), *outcome.down]
+                if missed:
+                    result.fallback[model_type] = missed  # failed while these were down
         return result
 
     @staticmethod

@@ -74,6 +74,15 @@ class Breaker:
         photos queued behind the failures that opened it are not sent. `opens`: one failure
         opens it (a readiness check, which has already used its retries)."""
         trial = self._admit()
+        try:
+            return self._send(ask, hold, trial, opens)
+        except BaseException:
+            if trial:
+                self._abandoned(trial)  # no answer either way (a stop, say): not stuck busy
+            raise
+
+    def _send(self, ask: Callable[[], T], hold: Callable[[], AbstractContextManager[object]],
+              trial: bool, opens: bool) -> T:
         with hold():
             if not trial:
                 self._still_closed()
@@ -85,9 +94,6 @@ class Breaker:
                 raise
             except EngineError:
                 self._answered(trial)  # it answered (a bad answer, no such model): it is up
-                raise
-            except BaseException:
-                self._abandoned(trial)
                 raise
         self._answered(trial)
         return answer
@@ -148,6 +154,10 @@ class Breaker:
                 self._lost += self._clock() - started
                 self._open(str(exc), longer=True)
                 raise self._refuse() from exc
+        except BaseException:
+            with self._lock:
+                self._busy = False  # still open: the next request probes again
+            raise
         with self._lock:
             self.state = "half-open"
         log.info("%s answers its probe again; trying one request", self.endpoint)
@@ -183,11 +193,12 @@ class Breaker:
                 self._open(str(error), longer=False)
 
     def _abandoned(self, trial: bool) -> None:
-        """The trial ended without an answer either way (the photo failed on its own): the
-        next request is the trial."""
+        """The trial ended without an answer either way (the photo failed on its own, the run
+        stops): the next request is the trial. Harmless after an answer (busy is clear)."""
         if trial:
             with self._lock:
-                self._busy = False
+                if self.state == "half-open":
+                    self._busy = False
 
     def _open(self, reason: str, *, longer: bool) -> None:
         """Open (called with the lock held)."""

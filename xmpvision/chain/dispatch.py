@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, TypeVar
 
 from xmpvision.chain.breaker import Breaker
 from xmpvision.chain.pool import ServiceSlots
-from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound
+from xmpvision.errors import (
+    CircuitOpen,
+    EngineError,
+    EngineUnavailable,
+    ModelNotFound,
+    ServiceDown,
+)
 
 if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineInfo
@@ -69,7 +75,9 @@ class Dispatch:
                 self._failed(endpoint, exc)
                 errors.append(exc)
         if len(errors) == len(self._endpoints):
-            raise errors[0]
+            # An endpoint that is only down may come back: that is the error to raise (the
+            # pool gives the model up for the run on any other).
+            raise next((e for e in errors if isinstance(e, ServiceDown | CircuitOpen)), errors[0])
 
     def labels(self, photo: PhotoImage) -> list[Label]:
         return self._call(lambda engine: engine.labels(photo))

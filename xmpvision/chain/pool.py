@@ -51,6 +51,7 @@ class EnginePool:
         self._ready: set[str] = set()
         self._broken: dict[str, EngineError] = {}
         self._setting_up: dict[str, threading.Lock] = {}
+        self._down: dict[str, EngineError] = {}  # the last transient failure of its setup
         self._lock = threading.Lock()
 
     def get(self, model: ModelConfig) -> Engine:
@@ -63,28 +64,43 @@ class EnginePool:
             # One model's creation or readiness check (a probe of a server that was down) does
             # not hold up workers asking for another model.
             setting_up = self._setting_up.setdefault(key, threading.Lock())
-        with setting_up:
+            down = self._down.get(key)
+        # A server that was down: while one worker probes it, the others are refused at once
+        # (their photos go to the next model) rather than wait behind the probe.
+        if not setting_up.acquire(blocking=down is None):
+            assert down is not None
+            raise down.again()
+        try:
+            return self._set_up(key, model)
+        finally:
+            setting_up.release()
+
+    def _set_up(self, key: str, model: ModelConfig) -> Engine:
+        with self._lock:
+            self._raise_broken(key)
+            engine = self._engines.get(key)
+        try:
+            if engine is None:
+                engine = self._factory(model)
+                with self._lock:
+                    self._engines[key] = engine
+            if key not in self._ready:
+                engine.check_ready()
+                with self._lock:
+                    self._ready.add(key)
+        except EngineError as exc:
+            # A service that is down, behind a breaker: asked again once it is back.
+            transient = isinstance(exc, ServiceDown | CircuitOpen) and bool(
+                getattr(engine, "guarded", False))
             with self._lock:
-                self._raise_broken(key)
-                engine = self._engines.get(key)
-            try:
-                if engine is None:
-                    engine = self._factory(model)
-                    with self._lock:
-                        self._engines[key] = engine
-                if key not in self._ready:
-                    engine.check_ready()
-                    with self._lock:
-                        self._ready.add(key)
-            except EngineError as exc:
-                # A service that is down, behind a breaker: asked again once it is back.
-                transient = isinstance(exc, ServiceDown | CircuitOpen) and bool(
-                    getattr(engine, "guarded", False))
-                if not transient:
-                    with self._lock:
-                        self._broken[key] = exc
-                raise
-            return engine
+                if transient:
+                    self._down[key] = exc
+                else:
+                    self._broken[key] = exc
+            raise
+        with self._lock:
+            self._down.pop(key, None)
+        return engine
 
     def _raise_broken(self, key: str) -> None:
         broken = self._broken.get(key)

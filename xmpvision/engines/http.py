@@ -232,12 +232,19 @@ class HttpService:
         return response.content
 
     def probe(self, seconds: float) -> None:
-        """One GET of the dialect's probe path, within `seconds`, not retried; raises
-        ServiceDown (or another EngineError) when the server does not answer it."""
+        """One GET of the dialect's probe path, within `seconds`, not retried: any HTTP answer
+        means the server is up (a 401 or 404 is the request's business, and nothing is
+        remembered from it); raises ServiceDown when it does not answer at all."""
+        path = self.dialect.probe_path
         try:
-            self.send("GET", self.dialect.probe_path, timeout=seconds)
-        except Retry as retry:
-            raise retry.error from retry.error.__cause__
+            self._client.request("GET", self.base_url + path, headers=self.headers,
+                                 auth=self.auth or httpx.USE_CLIENT_DEFAULT,
+                                 timeout=httpx.Timeout(seconds))
+        except httpx.HTTPError as exc:
+            try:
+                self.transport_error(exc, path, seconds)
+            except Retry as retry:
+                raise retry.error from retry.error.__cause__
 
     @contextmanager
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
@@ -305,6 +312,9 @@ class HttpService:
             raise Retry(_with_cause(
                 ServiceDown(f"connection to {where} lost: {exc}"), exc
             ))
+        if isinstance(exc, httpx.PoolTimeout | httpx.DecodingError):
+            # Our own connection queue, or an answer we could not decode: the server is up.
+            raise _with_cause(EngineUnavailable(f"request to {where} failed: {exc!r}"), exc)
         raise _with_cause(ServiceDown(f"request to {where} failed: {exc!r}"), exc)
 
 

@@ -615,6 +615,20 @@ class StateDB:
         folders = {from_db(row[0]) for row in self._conn.execute(FALLBACK_FOLDERS)}
         return FallbackAnswers(self, folders)
 
+    @_translated("writing")
+    def keep_fallback(self, photo: Photo, type_: str) -> None:
+        """The better models answered `type_` for `photo` but could not use it (not because
+        they were down): the fallback's values stay, and it is not asked for again."""
+        file_id = self._file_id(photo)
+        self._begin()
+        try:
+            self._conn.execute("UPDATE results SET fallback = NULL WHERE file_id = ? AND type = ?",
+                               (file_id, type_))
+            self.flush()
+        except BaseException:
+            self._rollback()
+            raise
+
     @_translated("reading")
     def _fallback_in(self, folder: str) -> dict[str, dict[str, str]]:
         found: dict[str, dict[str, str]] = {}
