@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.daemon.helpers import free_port
 from tests.library_builder import (
     Ndjson,
     as_list,
@@ -327,3 +328,42 @@ def test_a_better_model_that_answers_but_unusably_is_not_asked_again(tmp_path: P
     assert asked == 8  # the fallback's photos, asked once
     # Not down, so not retried every night: the fallback's labels stay.
     assert len(primary.generate_requests()) == asked and third.summary["unchanged"] == 10
+
+
+def test_a_type_whose_only_server_is_down_at_the_start_is_served_once_it_is_up(
+        tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 60, per_folder=60)
+    port = free_port()
+    labeller = OllamaServer(models=["second:latest"], latency=0.05).start()
+    labeller.respond(labels("second-label"))
+    config = tmp_path / "vision.yml"
+    config.write_text(
+        "Models:\n"
+        "  - Type: labels\n    Model: second\n"
+        f"    Service: {{Uri: \"{labeller.url}\"}}\n"
+        "  - Type: caption\n    Model: primary\n"
+        f"    Service: {{Uri: \"http://127.0.0.1:{port}\", Timeout: 2s, ConnectTimeout: 1s}}\n"
+        "Fallback: {Open: 1s}\n")
+    late: list[OllamaServer] = []
+
+    def start_later() -> None:
+        time.sleep(1.5)
+        late.append(OllamaServer(models=["primary:latest"], latency=0.01, port=port).start())
+
+    starter = threading.Thread(target=start_later)
+    starter.start()
+    try:
+        result = runner.invoke(app, ["scan", str(tmp_path / "photos"), "--json", "--state",
+                                     str(tmp_path / "state.db"), "--config", str(config)])
+    finally:
+        starter.join()
+        labeller.stop()
+        for server in late:
+            server.stop()
+    out = parse_ndjson(result.stdout)
+    captioned = [r for r in out.records if r["caption"]]
+    # The first photos get labels only (their caption is retried next run); once the caption
+    # server is up, it is asked again: the rest get captions too.
+    assert len(captioned) >= 15, out.summary
+    assert all(r["labels"] for r in out.records)
+    assert len(late[0].generate_requests()) == len(captioned)
