@@ -149,3 +149,44 @@ def test_fixed_batch_graph_gets_one_image_per_call(tmp_path: Path) -> None:
     image.paste(BLUE, (224, 0, 448, 224))
     assert set(_names(engine.classify(image))) == {"Cat", "Car"}
     assert engine.batch_stats() == (4, 4)  # the probe and three crops, one call each
+
+
+@pytest.mark.parametrize("form", ["tflite", "keras", "nasnet"])
+def test_scan_with_a_model_file_writes_categories_that_exiftool_and_exiv2_read(
+        tmp_path: Path, form: str) -> None:
+    from typer.testing import CliRunner
+
+    from tests.library_builder import as_list, jpeg_bytes, parse_ndjson, write
+    from tests.sidecar.sidecar_helpers import exiftool_json, exiv2_xmp
+    from xmpvision.cli import app
+
+    if form == "tflite":
+        saved = build_tf2_model(tmp_path / "saved", CLASSES, color_weights(CLASSES, COLORS),
+                                BIAS)
+        model = tmp_path / "m" / "colours.tflite"
+        model.parent.mkdir()
+        model.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert())
+        (model.parent / "labels.txt").write_text("\n".join(CLASSES) + "\n")
+    elif form == "keras":
+        model = _keras_colour_model(tmp_path / "m" / "colours.keras")
+        (model.parent / "labels.txt").write_text("\n".join(CLASSES) + "\n")
+    else:
+        model = build_photoprism_model(tmp_path / "nasnet", CLASSES,
+                                       color_weights(CLASSES, COLORS), BIAS)
+    red = write(tmp_path / "photos" / "red.jpg", jpeg_bytes((640, 480), (250, 10, 10)))
+    blue = write(tmp_path / "photos" / "blue.jpg", jpeg_bytes((480, 640), (10, 10, 250)))
+    config = tmp_path / "vision.yml"
+    config.write_text("Models:\n"
+                      f"  - Type: labels\n    Engine: tensorflow\n    Path: {model}\n"
+                      "  - Type: caption\n    Default: true\n    Disabled: true\n")
+    result = CliRunner().invoke(app, ["scan", str(tmp_path / "photos"), "--json", "--config",
+                                      str(config), "--state", str(tmp_path / "state.db")])
+    assert result.exit_code == 0, result.output
+    assert parse_ndjson(result.stdout).summary["done"] == 2
+    red_xmp, blue_xmp = Path(f"{red}.xmp"), Path(f"{blue}.xmp")
+    red_tool, blue_tool = exiftool_json([red_xmp, blue_xmp])
+    assert as_list(red_tool["XMP-dc:Subject"]) == ["Cat"]
+    assert as_list(red_tool["XMP-lr:HierarchicalSubject"]) == ["Animal|Pet|Cat"]
+    assert as_list(blue_tool["XMP-lr:HierarchicalSubject"]) == ["Vehicle|Car"]
+    assert exiv2_xmp(red_xmp)["Xmp.lr.hierarchicalSubject"] == ["Animal|Pet|Cat"]
+    assert exiv2_xmp(blue_xmp)["Xmp.dc.subject"] == ["Car"]
