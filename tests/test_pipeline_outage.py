@@ -334,7 +334,7 @@ def test_a_type_whose_only_server_is_down_at_the_start_is_served_once_it_is_up(
         tmp_path: Path) -> None:
     write_photos(tmp_path / "photos", 60, per_folder=60)
     port = free_port()
-    labeller = OllamaServer(models=["second:latest"], latency=0.05).start()
+    labeller = OllamaServer(models=["second:latest"], latency=0.1).start()
     labeller.respond(labels("second-label"))
     config = tmp_path / "vision.yml"
     config.write_text(
@@ -347,7 +347,7 @@ def test_a_type_whose_only_server_is_down_at_the_start_is_served_once_it_is_up(
     late: list[OllamaServer] = []
 
     def start_later() -> None:
-        time.sleep(1.5)
+        time.sleep(1.0)
         late.append(OllamaServer(models=["primary:latest"], latency=0.01, port=port).start())
 
     starter = threading.Thread(target=start_later)

@@ -250,7 +250,7 @@ def pull_model(
             raise UsageError(f"sha256 {sha256!r}: {exc}") from None
     target = _catalog.model_location(entry, environ)
     if file is not None and not file.is_file():
-        raise UsageError(f"{file}: no such file")
+        raise UsageError(f"{file}: {'not a file' if file.exists() else 'no such file'}")
     missing = entry.layout.missing(target)
     if not force and (target.exists() or target.is_symlink()):
         if not missing:

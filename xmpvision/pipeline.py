@@ -277,11 +277,12 @@ class Pipeline:
         for model_type in self.types:
             check = self.analyzer.check_chain(model_type)
             for model, error in check.failures:
-                if isinstance(error, CircuitOpen):
-                    continue  # its server's failure was said for the model whose check opened it
-                text = error.with_hint()
-                if text in said:  # one service down is one line, not one per model
-                    continue
+                # A breaker that opened during an earlier model's check: its server's failure
+                # was said there.
+                text = ("its server is down (said above)" if isinstance(error, CircuitOpen)
+                        else error.with_hint())
+                if text in said and not isinstance(error, CircuitOpen):
+                    continue  # one service down is one line, not one per model
                 said.add(text)
                 fallback = (f"; {model_type} falls back to {describe_model(check.ready)}"
                             if check.ready is not None else "")

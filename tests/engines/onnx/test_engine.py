@@ -313,7 +313,22 @@ def test_a_pulled_model_without_class_names_uses_nasnets(tmp_path: Path) -> None
     assert label_file(given, env) == tmp_path / "efficientformerv2_s2" / "mine.txt"
 
 
-def test_an_endless_label_file_is_refused_not_read(model_dir: Path) -> None:
+def test_an_endless_or_huge_label_file_is_refused_not_read(model_dir: Path,
+                                                           tmp_path: Path) -> None:
     config = _config(model_dir, label_file="/dev/zero")
-    with pytest.raises(EngineUnavailable, match="labels /dev/zero: larger than 16 MiB"):
+    with pytest.raises(EngineUnavailable, match=r"labels /dev/zero: not a regular file"):
+        OnnxEngine(config, Thresholds()).check_ready()
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as file:
+        file.truncate(17 * 1024 * 1024)  # sparse: costs no disk
+    with pytest.raises(EngineUnavailable, match=r"huge\.txt: larger than 16 MiB"):
+        OnnxEngine(_config(model_dir, label_file=str(huge)), Thresholds()).check_ready()
+
+
+def test_a_label_file_that_is_a_pipe_is_refused_not_waited_on(model_dir: Path,
+                                                             tmp_path: Path) -> None:
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    config = _config(model_dir, label_file=str(fifo))
+    with pytest.raises(EngineUnavailable, match=r"labels\.fifo: not a regular file"):
         OnnxEngine(config, Thresholds()).check_ready()

@@ -27,6 +27,12 @@ MAX_LABEL_FILE_BYTES = 16 * 1024 * 1024
 def read_class_names(path: Path, outputs: int, *, engine: str) -> list[str]:
     """A labels file (one class per line) as a list indexed like the model's output vector."""
     try:
+        if path.exists() and not path.is_file():
+            # A pipe or a device would block the read, or never end.
+            raise EngineUnavailable(
+                f"error reading {engine} labels {path}: not a regular file",
+                hint="set LabelFile in vision.yml to the model's class names (one per line)",
+            )
         with path.open("rb") as file:
             data = file.read(MAX_LABEL_FILE_BYTES + 1)
         if len(data) > MAX_LABEL_FILE_BYTES:
