@@ -124,6 +124,11 @@ class CircuitOpen(EngineUnavailable):
     """The endpoint's circuit breaker is open: it was not asked (no time spent waiting)."""
 
 
+def is_down(error: EngineError) -> bool:
+    """A failure of the server, not of the model or the photo: worth asking again later."""
+    return isinstance(error, ServiceDown | CircuitOpen)
+
+
 class ModelNotFound(EngineError):
     """The service answers but does not have the model (e.g. not pulled)."""
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -410,9 +410,7 @@ class Pipeline:
         produced = [t for t in job.todo if t not in outcome.errors]
         if not produced:
             return PhotoReport(path, "unchanged", result=outcome)
-        result = PhotoResult(labels=outcome.labels, caption=outcome.caption,
-                             title=outcome.title, models=outcome.models,
-                             sources=outcome.sources, fallback=outcome.fallback)
+        result = replace(outcome, errors={})  # a type not upgraded keeps what it has
         try:
             change = update_sidecar(
                 path, result, naming=self.options.naming, force=True,

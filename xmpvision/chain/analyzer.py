@@ -14,14 +14,13 @@ from xmpvision.chain.resolve import (
     ChainOutcome,
     ModelChain,
     describe_model,
-    is_down,
     runnable_models,
 )
 from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, HEALTH_PROBE_TIMEOUT
 from xmpvision.config.models import GENERATED_TYPES, ModelConfig, VisionConfig
 from xmpvision.engines import create_engine, describe
 from xmpvision.engines.base import Probed
-from xmpvision.errors import EngineError
+from xmpvision.errors import EngineError, is_down
 from xmpvision.results import Caption, Label, PhotoResult, Title
 from xmpvision.runmodes import RunMode
 
@@ -119,8 +118,11 @@ class Analyzer:
     def may_answer(self, model_type: str) -> bool:
         """Whether a model of the type may be asked now (one whose server was down may be
         back: its breaker lets a probe through)."""
-        covering = [m for m in self.generators if model_type in generated_types(m)]
-        return self._may_try([*covering, *self.chains[model_type].models])
+        return self._may_try([*self._covering(model_type), *self.chains[model_type].models])
+
+    def _covering(self, model_type: str) -> list[ModelConfig]:
+        """The generate models that answer the type."""
+        return [m for m in self.generators if model_type in generated_types(m)]
 
     def _may_try(self, models: list[ModelConfig]) -> bool:
         for model in models:
@@ -136,7 +138,7 @@ class Analyzer:
     ):
         """(generate models, the type's own models) tried before `answered`; None when it is
         not among them any more (the configuration changed)."""
-        covering = [m for m in self.generators if model_type in generated_types(m)]
+        covering = self._covering(model_type)
         names = [describe_model(m) for m in covering]
         if answered in names:
             return covering[:names.index(answered)], []
@@ -157,15 +159,13 @@ class Analyzer:
                 setattr(result, model_type, outcome.value)
                 result.models[model_type] = describe_model(outcome.model)
                 result.sources[model_type] = describe(outcome.model).source
-                missed = [*down.get(model_type, []), *outcome.down]
-                if missed:
-                    result.fallback[model_type] = missed
             else:
                 errors = [*earlier.get(model_type, []), *outcome.errors]
                 result.errors[model_type] = "; ".join(errors) or outcome.error or "no result"
-                missed = [*down.get(model_type, []), *outcome.down]
-                if missed:
-                    result.fallback[model_type] = missed  # failed while these were down
+            # Answered by a fallback, or failed, while these better models were down.
+            missed = [*down.get(model_type, []), *outcome.down]
+            if missed:
+                result.fallback[model_type] = missed
         return result
 
     @staticmethod
@@ -222,7 +222,7 @@ class Analyzer:
         """Which model of the type is ready (tried in order, so a fallback is only loaded when
         the models before it are not)."""
         check = ChainCheck()
-        covering = [m for m in self.generators if model_type in generated_types(m)]
+        covering = self._covering(model_type)
         chain = [*self.chains[model_type].models, *covering]
         for index, model in enumerate(chain):
             try:

@@ -18,13 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from xmpvision.chain.breaker import Breaker
 from xmpvision.chain.pool import ServiceSlots
-from xmpvision.errors import (
-    CircuitOpen,
-    EngineError,
-    EngineUnavailable,
-    ModelNotFound,
-    ServiceDown,
-)
+from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound, is_down
 
 if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineInfo
@@ -77,7 +71,7 @@ class Dispatch:
         if len(errors) == len(self._endpoints):
             # An endpoint that is only down may come back: that is the error to raise (the
             # pool gives the model up for the run on any other).
-            raise next((e for e in errors if isinstance(e, ServiceDown | CircuitOpen)), errors[0])
+            raise next((e for e in errors if is_down(e)), errors[0])
 
     def labels(self, photo: PhotoImage) -> list[Label]:
         return self._call(lambda engine: engine.labels(photo))

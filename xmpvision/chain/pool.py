@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import SecretStr
 
 from xmpvision.config.models import ModelConfig
-from xmpvision.errors import CircuitOpen, EngineError, ServiceDown
+from xmpvision.errors import EngineError, is_down
 
 if TYPE_CHECKING:
     from xmpvision.chain.breaker import Breaker
@@ -90,8 +90,7 @@ class EnginePool:
                     self._ready.add(key)
         except EngineError as exc:
             # A service that is down, behind a breaker: asked again once it is back.
-            transient = isinstance(exc, ServiceDown | CircuitOpen) and bool(
-                getattr(engine, "guarded", False))
+            transient = is_down(exc) and bool(getattr(engine, "guarded", False))
             with self._lock:
                 if transient:
                     self._down[key] = exc

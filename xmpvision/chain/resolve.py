@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
-from xmpvision.errors import CircuitOpen, EngineError, ServiceDown
+from xmpvision.errors import CircuitOpen, EngineError, is_down
 from xmpvision.results import Caption, Label, Title
 from xmpvision.runmodes import RunMode, should_run
 
@@ -139,7 +139,3 @@ class ModelChain:
             return outcome
         return outcome
 
-
-def is_down(error: EngineError) -> bool:
-    """A failure of the server, not of the model or the photo: worth asking again later."""
-    return isinstance(error, ServiceDown | CircuitOpen)

@@ -216,17 +216,9 @@ class HttpService:
                 number += 1
         raise error from error.__cause__
 
-    def send(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-             timeout: float | None = None) -> bytes:
+    def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
         """One request; the body of a 2xx answer, or a translated error (not retried here)."""
-        try:
-            response = self._client.request(
-                method, self.base_url + path, json=body, headers=self.headers,
-                auth=self.auth or httpx.USE_CLIENT_DEFAULT,
-                timeout=self.timeout if timeout is None else httpx.Timeout(timeout),
-            )
-        except httpx.HTTPError as exc:
-            self.transport_error(exc, path, timeout)
+        response = self._request(method, path, body, self.timeout)
         if not response.is_success:
             self.status_error(response, path)
         return response.content
@@ -235,16 +227,21 @@ class HttpService:
         """One GET of the dialect's probe path, within `seconds`, not retried: any HTTP answer
         means the server is up (a 401 or 404 is the request's business, and nothing is
         remembered from it); raises ServiceDown when it does not answer at all."""
-        path = self.dialect.probe_path
         try:
-            self._client.request("GET", self.base_url + path, headers=self.headers,
-                                 auth=self.auth or httpx.USE_CLIENT_DEFAULT,
-                                 timeout=httpx.Timeout(seconds))
+            self._request("GET", self.dialect.probe_path, None, httpx.Timeout(seconds))
+        except Retry as retry:
+            raise retry.error from retry.error.__cause__
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None,
+                 timeout: httpx.Timeout) -> httpx.Response:
+        """The answer, whatever its status; a transport failure translated."""
+        try:
+            return self._client.request(
+                method, self.base_url + path, json=body, headers=self.headers,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout,
+            )
         except httpx.HTTPError as exc:
-            try:
-                self.transport_error(exc, path, seconds)
-            except Retry as retry:
-                raise retry.error from retry.error.__cause__
+            self.transport_error(exc, path, timeout.read)
 
     @contextmanager
     def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:

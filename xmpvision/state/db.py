@@ -52,7 +52,8 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -370,6 +371,18 @@ class StateDB:
             self._in_txn = True
             self._txn_started = time.monotonic()
 
+    @contextmanager
+    def _committed(self) -> Iterator[None]:
+        """The writes of the block, with any pending batch, committed at its end; rolled back
+        (the batch dropped) when it fails."""
+        self._begin()
+        try:
+            yield
+            self.flush()
+        except BaseException:
+            self._rollback()
+            raise
+
     def _wrote(self) -> None:
         self._pending += 1
         if (
@@ -620,14 +633,9 @@ class StateDB:
         """The better models answered `type_` for `photo` but could not use it (not because
         they were down): the fallback's values stay, and it is not asked for again."""
         file_id = self._file_id(photo)
-        self._begin()
-        try:
+        with self._committed():
             self._conn.execute("UPDATE results SET fallback = NULL WHERE file_id = ? AND type = ?",
                                (file_id, type_))
-            self.flush()
-        except BaseException:
-            self._rollback()
-            raise
 
     @_translated("reading")
     def _fallback_in(self, folder: str) -> dict[str, dict[str, str]]:
@@ -655,8 +663,8 @@ class StateDB:
     ) -> None:
         self._type_key(type_)  # validates the name
         file_id = self._file_id(photo)
-        self._begin()
-        try:
+        # Durable per file: a kill -9 loses at most the file in flight.
+        with self._committed():
             self._conn.execute(
                 "INSERT INTO results(file_id, type, status, model, source, finished_at, error,"
                 " fallback) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -671,10 +679,6 @@ class StateDB:
             self._conn.execute(UPDATE_DONE, (file_id,))
             # Not UPDATE ... RETURNING: that needs SQLite 3.35, older than some NAS systems ship.
             done, bad = self._file_flags(file_id)
-            self.flush()  # durable per file: a kill -9 loses at most the file in flight
-        except BaseException:
-            self._rollback()
-            raise
         if photo.parent == self._folder and photo.name in self._rows:
             self._set_row(photo, done, bad)
 
@@ -687,14 +691,9 @@ class StateDB:
         if reason is not None:
             reason = reason.replace(BAD_MARK, " ")  # it separates the reason in the cache
         file_id = self._file_id(photo)
-        self._begin()
-        try:
+        with self._committed():
             self._conn.execute("UPDATE files SET bad = ? WHERE id = ?", (reason, file_id))
             done, bad = self._file_flags(file_id)
-            self.flush()
-        except BaseException:
-            self._rollback()
-            raise
         if photo.parent == self._folder and photo.name in self._rows:
             self._set_row(photo, done, bad)
 
@@ -706,18 +705,13 @@ class StateDB:
         for type_ in wanted:
             self._type_key(type_)
         file_id = self._file_id(photo)
-        self._begin()
-        try:
+        with self._committed():
             self._conn.executemany(
                 "DELETE FROM results WHERE file_id = ? AND type = ?",
                 [(file_id, t) for t in wanted],
             )
             self._conn.execute(UPDATE_DONE, (file_id,))
             done, bad = self._file_flags(file_id)  # a separate SELECT, as in _mark
-            self.flush()
-        except BaseException:
-            self._rollback()
-            raise
         if photo.parent == self._folder and photo.name in self._rows:
             self._set_row(photo, done, bad)
 
