@@ -8,16 +8,26 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import httpx
 
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS, SCAN_CONTEXTS, build_analyzer
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
 from xmpvision.discover import DiscoveryError, Photo, discover, photo_kind
+from xmpvision.engines import catalog as _catalog
+from xmpvision.engines import downloads as _downloads
 from xmpvision.engines.base import Engine
-from xmpvision.errors import ImageError, NoRunnableModel, SidecarError, UsageError
+from xmpvision.errors import (
+    EngineUnavailable,
+    ImageError,
+    NoRunnableModel,
+    SidecarError,
+    UsageError,
+)
 from xmpvision.health.monitor import monitored_factory
 from xmpvision.pipeline import Pipeline, Reporter, RunOptions, RunResult
 from xmpvision.prepare.images import PhotoImage
@@ -31,9 +41,13 @@ from xmpvision.state import StateDB, default_state_path
 __all__ = [
     "MANUAL_CONTEXTS",
     "SCAN_CONTEXTS",
+    "ModelStatus",
+    "PullResult",
     "RunOptions",
     "RunResult",
     "check_roots",
+    "list_models",
+    "pull_model",
     "reset_library",
     "run_models",
     "run_scan",
@@ -194,17 +208,6 @@ def test_photo(config: VisionConfig, image: Path, types: Sequence[str], *,
 
 
 # --- classifier models: `models pull` and `models ls` ------------------------------------------
-# Imported here rather than at the top, so that this part of the API stays one block.
-from collections.abc import Mapping  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-
-import httpx  # noqa: E402
-
-from xmpvision.engines import catalog as _catalog  # noqa: E402
-from xmpvision.engines import downloads as _downloads  # noqa: E402
-from xmpvision.errors import EngineUnavailable  # noqa: E402
-
-__all__ += ["ModelStatus", "PullResult", "list_models", "pull_model"]
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,7 @@ def _breaker(engine: Engine, info: EngineInfo, model: ModelConfig,
         return None
     # A probe waits no longer than the requests to that server may.
     probe_timeout = min(HEALTH_PROBE_TIMEOUT, model.service.timeout or DEFAULT_READ_TIMEOUT)
-    return breakers.get(info.capacity, info.capacity, engine.probe, probe_timeout)
+    return breakers.get(info.capacity, engine.probe, probe_timeout)
 
 
 def with_source(result: PhotoResult, source: str) -> PhotoResult:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -224,23 +224,23 @@ class Breakers:
         self._breakers: dict[str, Breaker] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, endpoint: str, probe: Callable[[float], None],
+    def get(self, endpoint: str, probe: Callable[[float], None],
             probe_timeout: float | None = None) -> Breaker:
+        """The endpoint's breaker (its capacity key, which messages also show), made on first
+        use with `probe`."""
         with self._lock:
-            breaker = self._breakers.get(key)
+            breaker = self._breakers.get(endpoint)
             if breaker is None:
                 policy = self.policy
                 if probe_timeout is not None and probe_timeout < policy.probe_timeout:
                     policy = BreakerPolicy(policy.failures, policy.open_for, policy.open_max,
                                            probe_timeout)
-                breaker = self._breakers[key] = Breaker(endpoint, probe, policy,
-                                                        clock=self._clock)
+                breaker = self._breakers[endpoint] = Breaker(endpoint, probe, policy,
+                                                             clock=self._clock)
             return breaker
-
-    def __iter__(self) -> Iterator[Breaker]:
-        with self._lock:
-            return iter(list(self._breakers.values()))
 
     def reports(self) -> list[ServiceReport]:
         """The breakers that did something (opened, or are not closed)."""
-        return [r for r in (b.report() for b in self) if r.opened or r.state != "closed"]
+        with self._lock:
+            breakers = list(self._breakers.values())
+        return [r for r in (b.report() for b in breakers) if r.opened or r.state != "closed"]
