@@ -13,9 +13,8 @@ import pytest
 from PIL import Image
 
 from tests.engines.ollama.test_engine import Recorder, make_engine
-from tests.ollama_server import BUSY, NO_MEMORY, OllamaServer, Reply
+from tests.ollama_server import NO_MEMORY, OllamaServer, Reply
 from xmpvision.errors import (
-    EngineError,
     InvalidPayload,
     ModelCannotRun,
     ServiceDown,
@@ -164,23 +163,6 @@ def test_a_model_that_cannot_load_is_remembered_and_spares_the_others(
     assert len(ollama_server.generate_requests()) == 1 and sleep.delays == []
     with make_engine(ollama_server, Type="caption") as small:
         assert small.caption(photo).text
-
-
-def test_a_full_queue_is_the_server_backing_off(ollama_server: OllamaServer,
-                                                photo: PhotoImage) -> None:
-    ollama_server.fail(503, error=BUSY, times=3)
-    with make_engine(ollama_server, Type="caption") as engine, pytest.raises(ServiceDown) as info:
-        engine.caption(photo)
-    assert "server busy" in str(info.value) and is_down(info.value)
-    assert len(ollama_server.generate_requests()) == 3
-
-
-def test_an_error_line_after_the_200_reaches_the_user(ollama_server: OllamaServer,
-                                                      photo: PhotoImage) -> None:
-    ollama_server.stream_error(after_chunks=1, error="CUDA error: out of memory")
-    with make_engine(ollama_server, Type="caption") as engine, pytest.raises(EngineError) as info:
-        engine.caption(photo)
-    assert "CUDA error: out of memory" in str(info.value)
 
 
 # --- bounds ------------------------------------------------------------------------------------
