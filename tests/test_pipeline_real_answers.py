@@ -45,7 +45,7 @@ def asked(server: OllamaServer, model: str) -> int:
     return sum(1 for r in server.generate_requests() if r.body["model"] == f"{model}:latest")
 
 
-def captions(photos: list[Path]) -> set[str]:
+def captions(photos: list[Path]) -> set[str | None]:
     return {record.get("Description") for record in exiftool_json(
         [sidecar_of(p) for p in photos])}
 

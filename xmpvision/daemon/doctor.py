@@ -14,7 +14,7 @@ from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import find_schedule_dir, load_schedules
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines import create_engine, describe
-from xmpvision.engines.ollama.api import RunningModel
+from xmpvision.engines.ollama.api import RunningModel, same_model
 from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
@@ -90,7 +90,7 @@ def _service(service: Service) -> list[Check]:
         except EngineError as exc:
             return [*checks, Check(name, "fail", str(exc), "check the Ollama server's logs")]
         for model in service.models:
-            if model not in pulled:
+            if not any(same_model(model, name) for name in pulled):
                 checks.append(Check(f"model {model}", "fail", f"not pulled on {service.shown}",
                                     f"ollama pull {model}"))
                 continue

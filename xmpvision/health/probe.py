@@ -19,6 +19,7 @@ from xmpvision.engines.ollama.api import (
     RunningModel,
     TagsResponse,
     VersionResponse,
+    same_model,
 )
 from xmpvision.engines.ollama.engine import DIALECT, GENERATE_PATH, base_url
 from xmpvision.engines.ollama.timing import Timing
@@ -128,4 +129,6 @@ def gpu_share(entry: RunningModel) -> float:
 
 
 def find_running(running: list[RunningModel], model: str) -> RunningModel | None:
-    return next((r for r in running if model in (r.name, r.model)), None)
+    # As Ollama matches names: `Gemma3:4B` in vision.yml is the `gemma3:4b` it runs.
+    return next((r for r in running if same_model(model, r.name) or same_model(model, r.model)),
+                None)
