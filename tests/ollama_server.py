@@ -40,7 +40,8 @@ As Ollama (server/routes.go, api/types.go, llm/llama_server.go at its Aug 2026 h
   non-streamed answer comes with `done: false`;
 - `ModelEntry.load_error` answers every generate for it with a 500 and that message (a model
   that cannot load: `NO_MEMORY`), other models unaffected; `fail(503, error=BUSY)` is the
-  full queue; `stream_error()` the error line after a 200;
+  full queue; `fail(400, error=TOO_LONG)` a prompt over the context; `stream_error()` the
+  error line after a 200;
 - model names match case-insensitively (`Gemma3:4B` is `gemma3:4b`).
 Faults no real Ollama needs but a proxy in front of it may add: `trickle` (one byte per
 `delay` seconds, for ever) and `gzip_bomb` (a gzip body that unpacks to 1 GiB).
@@ -82,6 +83,7 @@ FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow"
 # Ollama's own words (server/sched.go, llm/server.go).
 BUSY = "server busy, please try again.  maximum pending requests exceeded"
 NO_MEMORY = "model requires more system memory (12.4 GiB) than is available (7.6 GiB)"
+TOO_LONG = "the prompt is longer than the context length"  # fail(400, error=TOO_LONG)
 THINK_LEVELS = ("high", "medium", "low", "max")
 # Go's time.ParseDuration, as api.Duration applies it to a `keep_alive` string.
 _GO_DURATION = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+")

@@ -19,6 +19,8 @@ As the real servers behave (llama.cpp's server, vLLM, LiteLLM, LM Studio, OpenAI
 - `gpt5_rules`: as OpenAI's GPT-5 family and o-series, a `temperature` other than 1 is a 400
   `unsupported_value` and `max_tokens` a 400 `unsupported_parameter` (use
   `max_completion_tokens`);
+- `litellm_auth`: a wrong key is answered as LiteLLM without a database does (400 "No
+  connected db.");
 - `format_refusal`: "llama.cpp" answers a json_schema response_format with older llama.cpp's
   500 server_error, "lmstudio" answers json_object with LM Studio's 400;
 - `shape` of every answer: "sse" (the standard), "no_done" (no `data: [DONE]` after the finished
@@ -99,6 +101,7 @@ class OpenAIServer:
         self.reject_response_format = False
         self.format_refusal: Literal["llama.cpp", "lmstudio"] | None = None
         self.gpt5_rules = False
+        self.litellm_auth = False  # a wrong key gets LiteLLM's 400 "No connected db."
         self.reasoning_field = "reasoning_content"
         self.shape: Shape = "sse"
         self.error_message = "CUDA error: out of memory"  # of sse_error, data_error, error_body
@@ -261,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.emulator.require_key
         if key is None or self.headers.get("Authorization") == f"Bearer {key}":
             return True
+        if self.emulator.litellm_auth:  # a LiteLLM proxy without a database
+            self._json(400, {"error": {"message": "No connected db.", "type": "no_db_connection",
+                                       "param": None, "code": "400"}})
+            return False
         self._json(401, _error_body("Incorrect API key provided", 401))
         return False
 

@@ -109,6 +109,18 @@ def test_prompt_only_is_remembered_per_server(server: OpenAIServer,
     assert ["response_format" in b for b in sent(server)] == [True, False, False]
 
 
+def test_a_key_litellm_refuses_is_said_once(server: OpenAIServer, photo: PhotoImage) -> None:
+    server.require_key, server.litellm_auth = "right", True
+    sleeps = Sleeps()
+    with engine(server, sleep=sleeps, Service={"Key": "wrong"}) as e:
+        with pytest.raises(EngineError, match=r"refused access .400.: No connected db") as info:
+            e.check_ready()
+        assert "Service.Key" in (info.value.hint or "")
+        with pytest.raises(EngineError, match="refused access"):
+            e.caption(photo)
+    assert sleeps == [] and len(server.requests) == 1  # remembered: asked once
+
+
 # --- stream shapes -----------------------------------------------------------------------------
 
 

@@ -124,6 +124,8 @@ class ServerDialect:
     # An error answer (status, the server's message) that is this model's fault, not the
     # server's: it cannot load, or refuses a setting. None: the status decides.
     model_fault: Callable[[int, str, str], EngineError | None] = lambda _s, _d, _m: None
+    # An error answer besides 401/403 that means the credentials were refused.
+    refuses_access: Callable[[int, str], bool] = lambda _status, _detail: False
 
 
 @functools.cache
@@ -339,7 +341,8 @@ class HttpService:
             missing = self.dialect.model_missing(response, content, self.model)
             if missing is not None:
                 self.remember(missing)
-        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN) or (
+                self.dialect.refuses_access(status, detail)):
             self.remember(EngineError(
                 f"{where} refused access ({status}): {detail}",
                 hint="check Service.Key or Service.Username/Password",

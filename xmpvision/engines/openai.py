@@ -213,6 +213,8 @@ DIALECT = ServerDialect(
     retry_after=rate_limit_wait,
     probe_path=MODELS_PATH,  # the one GET every compatible server answers
     model_fault=_model_fault,
+    # LiteLLM without a database answers a key it does not know with 400 "No connected db.".
+    refuses_access=lambda status, detail: status == 400 and "no connected db" in detail.lower(),
 )
 
 
