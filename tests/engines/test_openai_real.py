@@ -4,33 +4,18 @@ shape of the reference servers, and answers that never end."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.engines.ollama.test_real_answers import ends
-from tests.engines.test_openai import MODEL, Sleeps, engine
-from tests.library_builder import jpeg_bytes, write
+from tests.engines.test_openai import Sleeps, engine
 from tests.openai_server import Completion, OpenAIServer
 from xmpvision.errors import EngineError, InvalidPayload, ModelCannotRun, ServiceDown, is_down
 from xmpvision.prepare.images import PhotoImage
 
 REASONING = "The user wants me to look at this photo."
 STREAMS = pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
-
-
-@pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer(models=[MODEL, "other"]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    with PhotoImage(write(tmp_path / "IMG_0001.jpg", jpeg_bytes())) as image:
-        yield image
 
 
 def sent(server: OpenAIServer) -> list[dict[str, Any]]:
@@ -107,18 +92,6 @@ def test_prompt_only_is_remembered_per_server(server: OpenAIServer,
     with engine(server, Model="other") as second:
         assert second.labels(photo)
     assert ["response_format" in b for b in sent(server)] == [True, False, False]
-
-
-def test_a_key_litellm_refuses_is_said_once(server: OpenAIServer, photo: PhotoImage) -> None:
-    server.require_key, server.litellm_auth = "right", True
-    sleeps = Sleeps()
-    with engine(server, sleep=sleeps, Service={"Key": "wrong"}) as e:
-        with pytest.raises(EngineError, match=r"refused access .400.: No connected db") as info:
-            e.check_ready()
-        assert "Service.Key" in (info.value.hint or "")
-        with pytest.raises(EngineError, match="refused access"):
-            e.caption(photo)
-    assert sleeps == [] and len(server.requests) == 1  # remembered: asked once
 
 
 # --- stream shapes -----------------------------------------------------------------------------

@@ -5,12 +5,10 @@ a full queue, and answers that never end."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
-from PIL import Image
 
 from tests.engines.ollama.test_engine import Recorder, make_engine
 from tests.ollama_server import NO_MEMORY, OllamaServer, Reply
@@ -25,14 +23,6 @@ from xmpvision.prepare.images import PhotoImage
 T = TypeVar("T")
 REASONING = "The user wants me to look at this photo."
 THINKING = ("completion", "vision", "thinking")
-
-
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    path = tmp_path / "IMG_0001.jpg"
-    Image.new("RGB", (640, 480), (200, 120, 40)).save(path)
-    with PhotoImage(path) as image:
-        yield image
 
 
 def thinker(server: OllamaServer, name: str = "qwen3-vl:8b") -> str:
