@@ -144,3 +144,16 @@ def test_an_infinite_retry_after_is_retried_with_backoff(tmp_path: Path) -> None
         with make_engine(server, sleep, Type="caption") as engine:
             assert engine.caption(photo).text
     assert sleep.delays == [0.25]  # the backoff (jitter 0.5 of 0.5s), not "fail now"
+
+
+def test_lines_split_across_and_within_blocks() -> None:
+    def answer(_request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter([b"one\r\ntw", b"o\n\nthr", b"ee"]))
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http, http.stream(
+        "GET", "http://server/"
+    ) as response:
+        deadline = Deadline(30)
+        with Watchdog(response, deadline) as watchdog:
+            assert list(Body(response, deadline, watchdog).lines()) == ["one", "two", "",
+                                                                         "three"]

@@ -143,12 +143,14 @@ class Body:
 
     def lines(self) -> Iterator[str]:
         """The body's lines (without their line ends), as text."""
-        pending = b""
+        pending = bytearray()  # grown in place: a line without an end is not copied each time
         for block in self.chunks():
+            searched = len(pending)
             pending += block
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                yield line.rstrip(b"\r").decode("utf-8", "replace")
+            while (end := pending.find(b"\n", searched)) >= 0:
+                yield pending[:end].rstrip(b"\r").decode("utf-8", "replace")
+                del pending[: end + 1]
+                searched = 0
         if pending:
             yield pending.rstrip(b"\r").decode("utf-8", "replace")
 
