@@ -246,6 +246,9 @@ class Refusals:
 REFUSALS = Refusals()
 # Sent under another name when refused (OpenAI's reasoning models).
 _RENAMED = {"max_tokens": "max_completion_tokens"}
+# OpenAI's reasoning models (GPT-5 family, o-series) refuse both, one per answer: either
+# refusal, in OpenAI's words, is taken for both, so the pair costs one extra request.
+_REASONING_RULES = frozenset({"temperature", "max_tokens"})
 
 
 class OpenAIEngine(LanguageModelEngine):
@@ -360,9 +363,13 @@ class OpenAIEngine(LanguageModelEngine):
                 f"{self.http.shown} refuses the request for model {self.model_ref}: {refusal}",
                 hint="check the entry's Options against what the server supports",
             ))
+        names = {name}
+        if name in _REASONING_RULES and _UNSUPPORTED.search(str(refusal)):
+            names |= _REASONING_RULES
         logger.warning("%s refuses %s for model %s (%s); asking without it from now on",
                        self.http.shown, name, self.model_ref, refusal)
-        self.refusals.refuse(self.base_url, self.model_ref, name)
+        for each in names:
+            self.refusals.refuse(self.base_url, self.model_ref, each)
 
     # --- HTTP --------------------------------------------------------------------------------
 
