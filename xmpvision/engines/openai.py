@@ -235,6 +235,11 @@ class Refusals:
         with self._lock:
             return frozenset(self._refused.get((server, model), ()))
 
+    def clear(self) -> None:
+        with self._lock:
+            self._prompt_only.clear()
+            self._refused.clear()
+
     def refuse(self, server: str, model: str, parameter: str) -> None:
         with self._lock:
             if parameter == "response_format":
