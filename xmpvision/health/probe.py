@@ -102,7 +102,9 @@ class Probe:
 
     def generate(self, model: str) -> Timing:
         """A tiny generation (it loads the model when it is not loaded); its timings."""
-        body = GenerateRequest(model=model, prompt=PROBE_PROMPT, stream=False,
+        # Thinking off: Ollama would turn it on for a model that can think, and the probe's
+        # timing would then measure reasoning, not the model's speed.
+        body = GenerateRequest(model=model, prompt=PROBE_PROMPT, stream=False, think=False,
                                keep_alive=self.service.config.keep_alive,
                                options=dict(PROBE_OPTIONS)).to_json()
         started = time.monotonic()

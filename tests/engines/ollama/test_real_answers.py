@@ -179,3 +179,19 @@ def test_the_deadline_defaults_to_a_few_read_timeouts(ollama_server: OllamaServe
         assert engine.http.deadline == pytest.approx(1.2)
         error = ends(lambda: engine.caption(photo))
     assert isinstance(error, ServiceDown) and "within 1.2s" in str(error)
+
+
+def test_the_health_probe_asks_with_thinking_off(ollama_server: OllamaServer) -> None:
+    from xmpvision.config.models import ServiceConfig
+    from xmpvision.health.probe import Probe, Service
+
+    model = thinker(ollama_server)
+    ollama_server.respond(Reply("ok", thinking=REASONING * 20))
+    service = Service(ollama_server.url, ollama_server.url, ServiceConfig(), (model,))
+    probe = Probe(service)
+    try:
+        probe.generate(model)
+    finally:
+        probe.close()
+    (request,) = ollama_server.generate_requests()
+    assert request.body["think"] is False
