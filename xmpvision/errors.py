@@ -125,7 +125,11 @@ class CircuitOpen(EngineUnavailable):
 
 
 def is_down(error: EngineError) -> bool:
-    """A failure of the server, not of the model or the photo: worth asking again later."""
+    """A failure of the server, not of the model or the photo: worth asking again later.
+
+    The other two kinds: the model cannot run on that server (ModelNotFound and its
+    ModelCannotRun: remembered for the run, the server's other models unaffected), and the
+    answer was bad (InvalidPayload: this photo falls back, nothing is held against anyone)."""
     return isinstance(error, ServiceDown | CircuitOpen)
 
 
