@@ -34,10 +34,12 @@ def vision_yml(tmp_path: Path, server: OllamaServer, *bad: str) -> Path:
     return path
 
 
-def scan(tmp_path: Path, cfg: Path) -> Ndjson:
+def scan(tmp_path: Path, cfg: Path, said: list[str] | None = None) -> Ndjson:
     result = runner.invoke(app, ["scan", str(tmp_path / "photos"), "--json", "--state",
                                  str(tmp_path / "state.db"), "--config", str(cfg)])
     assert result.exit_code == 0, result.output
+    if said is not None:
+        said.extend(result.stderr.splitlines())
     return parse_ndjson(result.stdout)
 
 
@@ -59,8 +61,12 @@ def test_a_model_that_cannot_load_beside_one_that_works(tmp_path: Path) -> None:
         for run in range(3):
             photos = write_photos(tmp_path / "photos", 10 * (run + 1), per_folder=10)
             before = asked(server, "big")
-            out = scan(tmp_path, cfg)
+            said: list[str] = []
+            out = scan(tmp_path, cfg, said)
             assert asked(server, "big") - before <= 1, f"run {run + 1}"
+            # Said once, when it was met: not once per photo.
+            assert len([line for line in said if "cannot be loaded" in line]) == (
+                asked(server, "big") - before), said
             assert out.summary["failed"] == 0 and out.summary["done"] == 10, out.summary
             assert {r["models"]["caption"] for r in out.records} == {"ollama:small:latest"}
             # Not "a better model was down": no later run asks it again for these photos.

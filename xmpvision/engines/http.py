@@ -226,8 +226,14 @@ class HttpService:
         if fatal is not None:
             raise fatal.again()
 
-    def remember(self, error: EngineError) -> NoReturn:
+    def remember(self, error: EngineError, *, say: bool = False) -> NoReturn:
+        """Raise `error` now and (a copy of it) for every later request. `say`: it was met
+        while answering, after the run's readiness checks were reported, so it is said here,
+        once."""
         self._fatal = error
+        if say:
+            logger.warning("%s; model %s is not asked again in this run", error.with_hint(),
+                           self.model)
         raise error
 
     # --- requests ----------------------------------------------------------------------------
@@ -334,7 +340,7 @@ class HttpService:
         where = f"{self.shown}{path}"
         fault = self.dialect.model_fault(status, detail, self.model)
         if isinstance(fault, ModelCannotRun):
-            self.remember(fault)
+            self.remember(fault, say=True)
         if fault is not None:
             raise fault
         if status == httpx.codes.NOT_FOUND:

@@ -367,7 +367,7 @@ class OpenAIEngine(LanguageModelEngine):
             self.http.remember(ModelCannotRun(
                 f"{self.http.shown} refuses the request for model {self.model_ref}: {refusal}",
                 hint="check the entry's Options against what the server supports",
-            ))
+            ), say=True)
         names = {name}
         if name in _REASONING_RULES and _UNSUPPORTED.search(str(refusal)):
             names |= _REASONING_RULES
@@ -390,7 +390,7 @@ class OpenAIEngine(LanguageModelEngine):
         """The error for a server's message that came with a 200 (a body or an event)."""
         fault = _model_fault(500, message, self.model_ref)
         if isinstance(fault, ModelCannotRun):
-            self.http.remember(fault)
+            self.http.remember(fault, say=True)
         return EngineError(f"{ENGINE} failed while answering (model {self.model_ref}): "
                            f"{message}")
 

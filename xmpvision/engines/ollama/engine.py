@@ -315,7 +315,7 @@ class OllamaEngine(LanguageModelEngine):
         # answer, so the chain falls back rather than asking again.
         fault = _model_fault(500, chunk.error, self.model_ref)
         if isinstance(fault, ModelCannotRun):
-            self.http.remember(fault)
+            self.http.remember(fault, say=True)
         raise EngineError(
             f"ollama failed while answering (model {self.model_ref}): {chunk.error}"
         )
