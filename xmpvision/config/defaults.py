@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from xmpvision import modeltypes
+from xmpvision.runmodes import RunMode
 from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.untrusted import MAX_CAPTION_CHARS
 
@@ -108,7 +110,9 @@ ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
 DEFAULT_WORKER_EVERY = 15 * 60.0  # seconds between two newly-indexed passes without a watch
 DEFAULT_WORKER_WATCH = True
 DEFAULT_WORKER_DEBOUNCE = 30.0  # quiet seconds after the last file event before a pass
-DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = ("labels", "caption")
+# A schedule without Models runs the types whose built-in model runs unasked (labels, caption).
+DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = tuple(
+    t.name for t in modeltypes.TYPES if t.run is RunMode.AUTO)
 # A job that could not start at its time (the daemon was busy or down) still runs this late.
 DEFAULT_MISFIRE_GRACE = 3600.0
 
