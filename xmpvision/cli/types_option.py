@@ -22,5 +22,6 @@ def parse_types(value: str) -> list[str]:
 
 TypesOption = Annotated[
     str,
-    typer.Option("-m", "--models", help=f"Model types, comma-separated: {', '.join(SUPPORTED_TYPES)}."),
+    typer.Option("-m", "--models",
+                 help=f"Model types, comma-separated: {', '.join(SUPPORTED_TYPES)}."),
 ]

@@ -57,6 +57,16 @@ class SidecarChange:
         """"done" or "unchanged", as in `scan --json`."""
         return "done" if self.changed else "unchanged"
 
+    def planned_texts(self, *, added: bool = True) -> dict[str, str | None]:
+        """The text changes as a dry run reports them: "<key>_added" (unless not `added`) and
+        "<key>_removed" per text type, keyed as in the NDJSON records."""
+        planned: dict[str, str | None] = {}
+        for row in modeltypes.TEXT_TYPES:
+            if added:
+                planned[f"{row.key}_added"] = self.texts_added.get(row.name)
+            planned[f"{row.key}_removed"] = self.texts_removed.get(row.name)
+        return planned
+
     @property
     def caption_added(self) -> str | None:
         return self.texts_added.get("caption")
