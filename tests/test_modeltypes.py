@@ -88,3 +88,13 @@ def test_a_schedule_runs_titles(tmp_path: Path, server: OllamaServer) -> None:
     state = read_sidecar(photo.with_name(photo.name + ".xmp"))
     assert state.title and state.provenance.title is not None
     assert state.caption is None and not state.subjects
+
+
+def test_a_result_holds_each_types_value_by_name() -> None:
+    result = PhotoResult()
+    for row in modeltypes.TYPES:
+        value = [] if row.shape == "keywords" else GeneratedText(
+            text=row.noun, source="ollama", model="m", engine="ollama")
+        result.set_value(row.name, value)
+        assert result.value(row.name) == value
+    assert result.caption is result.texts["caption"] and result.title is result.texts["title"]

@@ -72,6 +72,15 @@ class PhotoResult:
         """The type's value: labels, or the type's text."""
         return self.labels if model_type == "labels" else self.texts.get(model_type)
 
+    def set_value(self, model_type: str, value: list[Label] | GeneratedText | None) -> None:
+        """Set the type's value (what `value` returns), e.g. from another result."""
+        if model_type == "labels":
+            assert not isinstance(value, GeneratedText)
+            self.labels = value
+        else:
+            assert not isinstance(value, list)
+            self.set_text(model_type, value)
+
     def set_text(self, model_type: str, text: GeneratedText | None) -> None:
         if text is None:
             self.texts.pop(model_type, None)
