@@ -21,7 +21,7 @@ from xmpvision.engines.prompts import question
 from xmpvision.jobs import run_models
 from xmpvision.pipeline import RunOptions
 from xmpvision.report import PhotoReport
-from xmpvision.results import GeneratedText, PhotoResult
+from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.runmodes import RunMode
 from xmpvision.sidecar import RESET_TYPES, read_sidecar
 
@@ -93,7 +93,7 @@ def test_a_schedule_runs_titles(tmp_path: Path, server: OllamaServer) -> None:
 def test_a_result_holds_each_types_value_by_name() -> None:
     result = PhotoResult()
     for row in modeltypes.TYPES:
-        value = [] if row.shape == "keywords" else GeneratedText(
+        value: list[Label] | GeneratedText = [] if row.shape == "keywords" else GeneratedText(
             text=row.noun, source="ollama", model="m", engine="ollama")
         result.set_value(row.name, value)
         assert result.value(row.name) == value
