@@ -20,8 +20,6 @@ PHOTOSHOP_CAPTION_WRITER = rdf.qname("photoshop", "CaptionWriter")
 TEXT_FIELDS: dict[str, str] = {
     row.name: rdf.qname(row.field.prefix, row.field.local) for row in modeltypes.TEXT_TYPES
 }
-DC_DESCRIPTION = TEXT_FIELDS["caption"]
-DC_TITLE = TEXT_FIELDS["title"]
 
 # The user's properties we read or write, and the value each must have to be merged.
 FIELD_FORMS: dict[str, rdf.Form] = {
