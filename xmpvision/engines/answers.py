@@ -73,6 +73,20 @@ class Answering:
         return Title(text=cleaned, source=self.source, model=model.model_ref,
                      engine=self.engine, language=model.language)
 
+    def single(self, kind: str, text: str, photo: object) -> PhotoResult:
+        """One type's answer as a result holding just that type's value; an unusable answer
+        raises InvalidPayload."""
+        result = PhotoResult()
+        if kind == "labels":
+            result.labels = self.labels(text, photo)
+        elif kind == "caption":
+            result.caption = self.caption(text, photo)
+        elif kind == "title":
+            result.title = self.title(text, photo)
+        else:
+            raise ValueError(f"unknown model type {kind!r}")
+        return result
+
     def generated(self, text: str, types: tuple[str, ...], photo: object) -> PhotoResult:
         """Each asked-for type from one combined answer; a type the answer lacks, or holds
         in an unusable form, is in `errors` (its own chain then answers it)."""
