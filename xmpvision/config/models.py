@@ -57,7 +57,7 @@ ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
 ModelType = modeltypes.ModelTypeName
 OutputType = modeltypes.OutputTypeName
-EngineName = Literal["ollama", "tensorflow", "openai", "onnx"]
+EngineName = str  # one of ENGINES, checked by _engine
 
 # How xmpvision treats a PhotoPrism key it accepts (a field's json_schema_extra). Keys without
 # a mark are used. UNUSED: accepted and ignored, with a warning. OPENAI: meant for PhotoPrism's
@@ -92,7 +92,10 @@ def _engine(value: object) -> object:
     # PhotoPrism writes its classifier's engine as "local" too.
     if isinstance(value, str):
         folded = value.strip().lower()
-        return "tensorflow" if folded == "local" else folded
+        folded = "tensorflow" if folded == "local" else folded
+        if folded not in ENGINES:
+            raise ValueError(f"invalid Engine {value!r}; allowed: {', '.join(ENGINES)}")
+        return folded
     return value
 
 

@@ -66,12 +66,6 @@ class Answering:
         return GeneratedText(text=cleaned, source=self.source, model=model.model_ref,
                              engine=self.engine, language=model.language)
 
-    def caption(self, text: str, photo: object) -> GeneratedText:
-        return self.text("caption", text, photo)
-
-    def title(self, text: str, photo: object) -> GeneratedText:
-        return self.text("title", text, photo)
-
     def single(self, kind: str, text: str, photo: object) -> PhotoResult:
         """One type's answer as a result holding just that type's value; an unusable answer
         raises InvalidPayload."""
