@@ -178,8 +178,7 @@ def _reset_one(photo: Photo, types: set[str], source: str, naming: Naming, dry_r
     if change.changed and not dry_run:
         state.forget(photo, types)
     planned = {"keywords_removed": list(change.keywords_removed),
-               "caption_removed": change.caption_removed,
-               "title_removed": change.title_removed} if dry_run else None
+               **change.planned_texts(added=False)} if dry_run else None
     # A dry run wrote nothing: what it would remove is in `planned`.
     status: Status = "done" if change.changed and not dry_run else "unchanged"
     return PhotoReport(path, status, sidecar=change.path, planned=planned)

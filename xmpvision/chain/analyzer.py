@@ -189,7 +189,7 @@ class Analyzer:
                 continue
             source = describe(model).source
             for t in types:
-                value = getattr(partial, t)
+                value = partial.value(t)
                 if t in partial.errors or value is None:
                     failures.setdefault(t, []).append(
                         f"{describe_model(model)}: {partial.errors.get(t, 'no answer')}")
@@ -232,7 +232,7 @@ class Analyzer:
 
 def _take(result: PhotoResult, answer: PhotoResult, model_type: str) -> None:
     """The type's value of `answer` into `result`."""
-    setattr(result, model_type, getattr(answer, model_type))
+    result.set_value(model_type, answer.value(model_type))
 
 
 def generated_types(model: ModelConfig) -> tuple[str, ...]:
@@ -276,7 +276,6 @@ def build_analyzer(
 def with_source(result: PhotoResult, source: str) -> PhotoResult:
     """The result with every value attributed to `source` (`--source` overrides)."""
     labels = None if result.labels is None else [replace(x, source=source) for x in result.labels]
-    caption = None if result.caption is None else replace(result.caption, source=source)
-    title = None if result.title is None else replace(result.title, source=source)
-    return PhotoResult(labels=labels, caption=caption, title=title, models=dict(result.models),
+    texts = {t: replace(text, source=source) for t, text in result.texts.items()}
+    return PhotoResult(labels=labels, texts=texts, models=dict(result.models),
                        sources=dict.fromkeys(result.sources, source), errors=dict(result.errors))
