@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.engines.asking import caption_of, labels_of
 from tests.engines.ollama.test_real_answers import ends
 from tests.engines.test_openai import Sleeps, engine
 from tests.openai_server import Completion, OpenAIServer
@@ -32,12 +33,12 @@ def test_reasoning_is_never_the_answer(server: OpenAIServer, photo: PhotoImage,
     server.reasoning_field = field
     server.respond(Completion("", reasoning=REASONING, finish="length"))
     with engine(server, stream=stream, Type="caption") as e, pytest.raises(InvalidPayload) as info:
-        e.caption(photo)
+        caption_of(e, photo)
     assert "cut off at " in str(info.value) and "while still reasoning" in str(info.value)
     server.respond(Completion("", reasoning=REASONING))
     with engine(server, stream=stream, Type="caption") as e, pytest.raises(
             InvalidPayload, match="answered with reasoning only"):
-        e.caption(photo)
+        caption_of(e, photo)
 
 
 @STREAMS
@@ -46,7 +47,7 @@ def test_an_answer_cut_at_max_tokens_is_not_written(server: OpenAIServer,
                                                     stream: bool) -> None:
     server.respond(Completion("A brown dog runs along a sandy.", finish="length"))
     with engine(server, stream=stream, Type="caption") as e, pytest.raises(InvalidPayload) as info:
-        e.caption(photo)
+        caption_of(e, photo)
     assert str(info.value).endswith("raise Options.MaxOutputTokens")
     assert len(server.completion_requests()) == 1
 
@@ -60,10 +61,10 @@ def test_gpt5_refusals_cost_one_request_once_per_endpoint(
     server.gpt5_rules = True
     with engine(server, Options={"MaxOutputTokens": 300}) as labels:
         for _ in range(3):
-            assert labels.labels(photo)
+            assert labels_of(labels, photo)
     # Another entry of the same model on the same endpoint knows it already.
     with engine(server, Type="caption", Options={"MaxOutputTokens": 300}) as caption:
-        assert caption.caption(photo).text
+        assert caption_of(caption, photo).text
     bodies = sent(server)
     assert len(bodies) == 1 + 4  # one refusal stands for both parameters
     assert {"temperature", "max_tokens"} & bodies[-1].keys() == set()
@@ -78,8 +79,8 @@ def test_a_format_refused_in_words_falls_back_to_the_prompt(
     sleeps = Sleeps()
     fmt = "json" if refusal == "lmstudio" else None
     with engine(server, sleep=sleeps, Format=fmt) as e:
-        assert [x.name for x in e.labels(photo)] == ["Dog", "Beach"]
-        assert [x.name for x in e.labels(photo)] == ["Dog", "Beach"]
+        assert [x.name for x in labels_of(e, photo)] == ["Dog", "Beach"]
+        assert [x.name for x in labels_of(e, photo)] == ["Dog", "Beach"]
     assert ["response_format" in b for b in sent(server)] == [True, False, False]
     assert sleeps == []  # a refusal is not a server error to retry
 
@@ -88,9 +89,9 @@ def test_prompt_only_is_remembered_per_server(server: OpenAIServer,
                                               photo: PhotoImage) -> None:
     server.format_refusal = "llama.cpp"
     with engine(server) as first:
-        assert first.labels(photo)
+        assert labels_of(first, photo)
     with engine(server, Model="other") as second:
-        assert second.labels(photo)
+        assert labels_of(second, photo)
     assert ["response_format" in b for b in sent(server)] == [True, False, False]
 
 
@@ -103,7 +104,7 @@ def test_every_complete_stream_shape_is_an_answer(server: OpenAIServer,
     server.shape = shape  # type: ignore[assignment]
     sleeps = Sleeps()
     with engine(server, sleep=sleeps, Type="caption") as e:
-        assert e.caption(photo).text == "A brown dog runs along a sandy beach at sunset."
+        assert caption_of(e, photo).text == "A brown dog runs along a sandy beach at sunset."
     assert len(server.completion_requests()) == 1 and sleeps == []
 
 
@@ -117,7 +118,7 @@ def test_errors_in_a_200_carry_the_servers_message(server: OpenAIServer,
     server.shape = shape  # type: ignore[assignment]
     server.error_message = "the model crashed"
     with engine(server, stream=stream, Type="caption") as e, pytest.raises(EngineError) as info:
-        e.caption(photo)
+        caption_of(e, photo)
     assert str(info.value).endswith("the model crashed")
     assert not is_down(info.value) and len(server.completion_requests()) == 1
 
@@ -127,9 +128,9 @@ def test_out_of_memory_in_a_200_is_the_models_fault(server: OpenAIServer,
     server.shape = "error_body"  # "CUDA error: out of memory"
     with engine(server, Type="caption") as e:
         with pytest.raises(ModelCannotRun, match="CUDA error: out of memory"):
-            e.caption(photo)
+            caption_of(e, photo)
         with pytest.raises(ModelCannotRun):
-            e.caption(photo)
+            caption_of(e, photo)
     assert len(server.completion_requests()) == 1
 
 
@@ -145,6 +146,6 @@ def test_pings_and_trickles_end_at_the_deadline(server: OpenAIServer,
     server.trickle_delay = 0.1
     with engine(server, stream=stream, Type="caption",
                 Service={"Timeout": "1s", "Deadline": "1s"}) as e:
-        error = ends(lambda: e.caption(photo))
+        error = ends(lambda: caption_of(e, photo))
     assert isinstance(error, ServiceDown), error
     assert "within 1s" in str(error) and is_down(error)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.engines.asking import caption_of
 from tests.ollama_server import OllamaServer, gzip_bomb
 from tests.openai_server import OpenAIServer
 from xmpvision.engines.reading import Body, Deadline, Watchdog
@@ -48,7 +49,7 @@ CLIENT = textwrap.dedent("""
     error = None
     with kind(model, Thresholds(), stream=stream == "1") as engine, PhotoImage(path) as photo:
         try:
-            engine.caption(photo)
+            engine.answer(photo, ("caption",))
         except EngineError as exc:
             error = str(exc)
     # The peak RSS of this program: VmHWM starts afresh at exec (getrusage's ru_maxrss would
@@ -142,7 +143,7 @@ def test_an_infinite_retry_after_is_retried_with_backoff(tmp_path: Path) -> None
         server.fail(429, retry_after=float("inf"))
         sleep = Recorder()
         with make_engine(server, sleep, Type="caption") as engine:
-            assert engine.caption(photo).text
+            assert caption_of(engine, photo).text
     assert sleep.delays == [0.25]  # the backoff (jitter 0.5 of 0.5s), not "fail now"
 
 

@@ -236,6 +236,9 @@ class HttpService:
                            self.model)
         raise error
 
+    def forget(self) -> None:
+        self._fatal = None
+
     # --- requests ----------------------------------------------------------------------------
 
     def retried(self, attempt: Callable[[], T]) -> T:

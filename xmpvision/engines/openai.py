@@ -30,11 +30,11 @@ from typing import Any
 
 import httpx
 
-from xmpvision.config.defaults import DEFAULT_TEMPERATURE
-from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
+from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.engines import prompts
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind, Reply, finished_answer
-from xmpvision.engines.base import EngineInfo
+from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
 from xmpvision.engines.http import Retry, ServerDialect, cannot_load
 from xmpvision.engines.llm import LanguageModelEngine
 from xmpvision.engines.reading import Body
@@ -53,7 +53,9 @@ from xmpvision.prepare.images import PhotoImage
 logger = logging.getLogger(__name__)
 
 ENGINE = "openai"
-SOURCE = "openai"
+SOURCE = ENGINE_DEFAULTS[ENGINE].source
+# A server's models: every type, probed by a breaker, on one or several endpoints.
+ABILITIES = Abilities(answers=(*SUPPORTED_TYPES, "generate"), server=True)
 COMPLETIONS_PATH = "/chat/completions"
 MODELS_PATH = "/models"
 # OpenAI's names for the options vision.yml writes in CamelCase.
@@ -118,6 +120,7 @@ def describe(model: ModelConfig) -> EngineInfo:
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)), format=fmt,
         options=effective_options(model), capacity=f"{ENGINE} {redact(base_url(model))}",
         slots=model.service.parallel, resolution=model.image_size, fit="longest",
+        abilities=ABILITIES,
     )
 
 
@@ -514,3 +517,6 @@ def _tokens(value: Any) -> int | None:
     usage = value.get("usage") if isinstance(value, dict) else None
     tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
     return tokens if isinstance(tokens, int) else None
+
+
+KIND = ModuleKind(ENGINE, describe, __name__, "OpenAIEngine")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.engines.asking import caption_of, labels_of
 from tests.engines.ollama.test_engine import Recorder, make_engine
 from tests.ollama_server import NO_MEMORY, OllamaServer, Reply
 from xmpvision.errors import (
@@ -61,7 +62,7 @@ def test_thinking_is_turned_off_unless_the_entry_sets_think(
     with make_engine(ollama_server, Type="caption", Model=model) as engine, pytest.raises(
         InvalidPayload
     ) as info:
-        engine.caption(photo)
+        caption_of(engine, photo)
     assert REASONING not in str(info.value)
     assert [r.body["think"] for r in ollama_server.generate_requests()] == [False]
 
@@ -74,7 +75,7 @@ def test_reasoning_cut_by_the_budget_is_never_the_answer(
     ollama_server.respond(Reply("", thinking=REASONING, end="length"))
     with make_engine(ollama_server, stream=stream, Type="caption", Model=model,
                      Service={"Think": True}) as engine, pytest.raises(InvalidPayload) as info:
-        engine.caption(photo)
+        caption_of(engine, photo)
     assert str(info.value).startswith(
         "the answer from ollama (model qwen3-vl:8b) was cut off at ")
     assert "while still reasoning; raise Options.NumPredict" in str(info.value)
@@ -86,7 +87,7 @@ def test_think_max_is_sent_as_ollama_takes_it(ollama_server: OllamaServer,
     model = thinker(ollama_server)
     with make_engine(ollama_server, Type="caption", Model=model,
                      Service={"Think": "max"}) as engine:
-        assert engine.caption(photo).text
+        assert caption_of(engine, photo).text
     assert ollama_server.generate_requests()[0].body["think"] == "max"
 
 
@@ -98,7 +99,7 @@ def test_think_on_a_model_that_cannot_think_is_known_at_readiness(
             engine.check_ready()
         assert info.value.hint == "set Service.Think: false"
         with pytest.raises(ModelCannotRun):
-            engine.caption(photo)
+            caption_of(engine, photo)
     assert ollama_server.generate_requests() == []
     assert len([r for r in ollama_server.requests if r.path == "/api/show"]) == 1
 
@@ -115,7 +116,7 @@ def test_an_answer_cut_at_num_predict_is_not_written(
     ollama_server.respond(Reply(cut, end="length"))
     with make_engine(ollama_server, stream=stream, Type=kind,
                      Options={"NumPredict": 8}) as engine, pytest.raises(InvalidPayload) as info:
-        engine.caption(photo) if kind == "caption" else engine.labels(photo)
+        caption_of(engine, photo) if kind == "caption" else labels_of(engine, photo)
     assert "was cut off at " in str(info.value)
     assert str(info.value).endswith("raise Options.NumPredict")
     assert len(ollama_server.generate_requests()) == 1  # a bad answer: not asked again
@@ -129,10 +130,10 @@ def test_the_repetition_cut_off_is_one_bad_answer(
     ollama_server.respond(Reply("dog " * 40, end="repeat"))
     with make_engine(ollama_server, sleep, stream=stream, Type="caption") as engine:
         with pytest.raises(InvalidPayload, match="repeating itself") as info:
-            engine.caption(photo)
+            caption_of(engine, photo)
         assert not is_down(info.value)
         ollama_server.respond(Reply("A dog on a beach."))
-        assert engine.caption(photo).text == "A dog on a beach."  # the next photo is asked
+        assert caption_of(engine, photo).text == "A dog on a beach."  # the next photo is asked
     assert len(ollama_server.generate_requests()) == 2 and sleep.delays == []
 
 
@@ -146,13 +147,13 @@ def test_a_model_that_cannot_load_is_remembered_and_spares_the_others(
     sleep = Recorder()
     with make_engine(ollama_server, sleep, Type="caption", Model="qwen2.5vl:72b") as big:
         with pytest.raises(ModelCannotRun, match="requires more system memory") as info:
-            big.caption(photo)
+            caption_of(big, photo)
         assert not is_down(info.value)
         with pytest.raises(ModelCannotRun):
-            big.caption(photo)  # remembered: not asked again
+            caption_of(big, photo)  # remembered: not asked again
     assert len(ollama_server.generate_requests()) == 1 and sleep.delays == []
     with make_engine(ollama_server, Type="caption") as small:
-        assert small.caption(photo).text
+        assert caption_of(small, photo).text
 
 
 # --- bounds ------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_an_answer_that_trickles_ends_at_the_deadline(
     ollama_server.trickle(delay=0.1)
     with make_engine(ollama_server, stream=stream, Type="caption",
                      Service={"Timeout": "1s", "Deadline": "1s"}) as engine:
-        error = ends(lambda: engine.caption(photo))
+        error = ends(lambda: caption_of(engine, photo))
     assert isinstance(error, ServiceDown), error
     assert "no complete answer from" in str(error) and "within 1s" in str(error)
     assert is_down(error) and len(ollama_server.generate_requests()) == 1
@@ -177,7 +178,7 @@ def test_the_deadline_defaults_to_a_few_read_timeouts(ollama_server: OllamaServe
     ollama_server.trickle(delay=0.05)
     with make_engine(ollama_server, Type="caption", Service={"Timeout": "0.4s"}) as engine:
         assert engine.http.deadline == pytest.approx(1.2)
-        error = ends(lambda: engine.caption(photo))
+        error = ends(lambda: caption_of(engine, photo))
     assert isinstance(error, ServiceDown) and "within 1.2s" in str(error)
 
 
