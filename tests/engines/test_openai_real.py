@@ -71,6 +71,16 @@ def test_gpt5_refusals_cost_one_request_once_per_endpoint(
     assert bodies[-1]["max_completion_tokens"] == 300
 
 
+def test_refusals_are_forgotten_with_a_jobs_failures(server: OpenAIServer,
+                                                     photo: PhotoImage) -> None:
+    server.gpt5_rules = True
+    with engine(server) as e:
+        assert labels_of(e, photo)
+        e.forget_failures()  # the daemon's next job
+        assert labels_of(e, photo)
+    assert len(server.completion_requests()) == 4  # one refusal per job
+
+
 @pytest.mark.parametrize(("refusal", "status"), [("llama.cpp", 500), ("lmstudio", 400)])
 def test_a_format_refused_in_words_falls_back_to_the_prompt(
     server: OpenAIServer, photo: PhotoImage, refusal: str, status: int

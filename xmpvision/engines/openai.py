@@ -243,6 +243,11 @@ class Refusals:
             self._prompt_only.clear()
             self._refused.clear()
 
+    def forget(self, server: str, model: str) -> None:
+        with self._lock:
+            self._prompt_only.discard(server)
+            self._refused.pop((server, model), None)
+
     def refuse(self, server: str, model: str, parameter: str) -> None:
         with self._lock:
             if parameter == "response_format":
@@ -281,6 +286,12 @@ class OpenAIEngine(LanguageModelEngine):
             if value:
                 self.http.headers[header] = value
         self.refusals = REFUSALS
+
+    def forget_failures(self) -> None:
+        """Also what the server refused: a daemon's next job finds out again (the server may
+        have been upgraded meanwhile), at one extra request."""
+        super().forget_failures()
+        self.refusals.forget(self.base_url, self.model_ref)
 
     # --- readiness -------------------------------------------------------------------------
 
