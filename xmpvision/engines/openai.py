@@ -8,8 +8,8 @@ for `response_format: {type: json_schema, ...}` with the schema also described i
 Parameters a server refuses are done without: one whose error names `response_format` (a 400,
 or llama.cpp's 500) makes that server prompt-only; GPT-5's refused `temperature` is dropped and
 its refused `max_tokens` sent as `max_completion_tokens`. Each costs one more request, then is
-remembered (per server for the format, per server and model for the rest) for every engine of
-the process.
+remembered (per server for the format, per server and model for the rest) by every engine
+until a job's failures are forgotten.
 
 Streaming (server-sent events) is on by default, for the same reason as with Ollama: the read
 timeout then bounds silence, the request's deadline the whole answer. A stream is complete once
@@ -222,8 +222,9 @@ DIALECT = ServerDialect(
 
 
 class Refusals:
-    """Parameters servers refused, shared by every engine of the process: `response_format`
-    per server, any other parameter per server and model."""
+    """Parameters servers refused, shared by every engine of the process (an engine forgets
+    its own with its other failures): `response_format` per server, any other parameter per
+    server and model."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
