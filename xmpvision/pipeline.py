@@ -3,7 +3,8 @@
 One coordinator thread owns the state database and the sidecar writes (pyexiv2-style
 libraries and SQLite both want a single writer). It streams photos from discovery, asks the
 state what each one needs, and hands the work to a thread pool sized so that every Ollama
-service has `Service.Parallel` requests in flight while the next images are being decoded.
+service has `Service.Parallel` requests in flight (under `auto`, the most it may try) while the
+next images are being decoded.
 The number of photos in flight is bounded, so memory does not grow with the library.
 
 A photo that failed for a reason of its own (empty, truncated, not an image) is skipped while
@@ -181,6 +182,9 @@ class Pipeline:
             self.state.prune(roots, skip=self._discovery_errors)
         self.summary.seconds = time.monotonic() - started
         self.summary.services = self.analyzer.breakers.reports()
+        self.summary.parallel = self.analyzer.slots.found()
+        for service, found in self.summary.parallel.items():
+            log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),
                          unusable=dict(self.unusable))
 

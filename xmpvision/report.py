@@ -85,6 +85,8 @@ class Summary:
     seconds: float = 0.0
     upgraded: int = 0  # photos redone by a better model after a fallback answered them
     services: list[ServiceReport] = field(default_factory=list)  # endpoints that went down
+    # Per service under `Parallel: auto`: the most requests it served at once without queueing
+    parallel: dict[str, int] = field(default_factory=dict)
 
     def add(self, status: Status) -> None:
         self.counts[status] += 1
@@ -96,7 +98,8 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         return {"summary": {**self.counts, "seconds": round(self.seconds, 3),
                             "upgraded": self.upgraded,
-                            "services": [s.to_dict() for s in self.services]}}
+                            "services": [s.to_dict() for s in self.services],
+                            "parallel": dict(self.parallel)}}
 
 
 def json_line(record: dict[str, Any] | str) -> str:
