@@ -44,8 +44,14 @@ from xmpvision.state import FallbackAnswers, FileStatus, Plan, StateDB
 
 log = logging.getLogger(__name__)
 
-# Photos decoded ahead of the services, per worker: enough to hide decoding behind requests.
+# Workers that decode the next photos while the others wait on the services: as many as the
+# requests in flight (with one request per photo, as `Type: generate` asks, each answer needs
+# the next photo decoded at once), at least PREPARE_AHEAD, at most PREPARE_AHEAD_MOST.
 PREPARE_AHEAD = 2
+PREPARE_AHEAD_MOST = 8
+# Photos decoded at once per CPU: a worker's first photo is not held up by all the others
+# decoding beside it, and reading from a slow share still overlaps.
+DECODES_PER_CPU = 2
 # How often a coordinator waiting for a photo looks at the stop event (seconds).
 STOP_CHECK = 0.1
 
@@ -142,8 +148,11 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self.types = tuple(analyzer.types)
         self.summary = Summary()
-        self.workers = options.jobs or analyzer.slot_count() + PREPARE_AHEAD
+        slots = analyzer.slot_count()
+        ahead = min(max(PREPARE_AHEAD, slots), PREPARE_AHEAD_MOST)
+        self.workers = options.jobs or slots + ahead
         self._max_in_flight = self.workers + PREPARE_AHEAD
+        self._decoding = threading.Semaphore(DECODES_PER_CPU * (os.cpu_count() or 1))
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
         self._state_error: StateError | None = None  # the first, while photos finish
@@ -313,7 +322,8 @@ class Pipeline:
         try:
             with PhotoImage(Path(job.photo.path)) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
-                self.analyzer.prefetch(image, job.todo)
+                with self._decoding:
+                    self.analyzer.prefetch(image, job.todo)
                 if job.upgrade is not None:
                     return self.analyzer.upgrade(image, job.upgrade)
                 return self.analyzer.analyze(image, job.todo)
