@@ -46,8 +46,8 @@ def test_the_clients_own_timings_find_the_slots_too() -> None:
 
 
 def test_one_slot_server_stays_at_one_when_two_could_outlast_the_read_timeout() -> None:
-    # A request takes 2 s; one queued behind another would wait 4 s: over half of 6 s.
-    limiter = Limiter(16, timeout=6)
+    # A request takes 2 s; one queued behind another would wait 4 s: over 3/4 of 5 s.
+    limiter = Limiter(16, timeout=5)
     assert _rounds(limiter, 1, 5, service=2.0) == [1] * 5
 
 
@@ -83,11 +83,11 @@ def test_kinds_are_compared_with_their_own_unloaded_time() -> None:
     assert limiter.limit == 8
 
 
-def test_a_request_that_waited_past_half_the_read_timeout_lowers_it_at_once() -> None:
+def test_a_request_that_waited_near_the_read_timeout_lowers_it_at_once() -> None:
     limiter = Limiter(16, timeout=10)
     _rounds(limiter, 8, 3)
     assert limiter.limit == 8
-    limiter.answered(Sample(6.0, "caption", Served(SERVICE, 5.0), limiter.epoch))
+    limiter.answered(Sample(8.0, "caption", Served(SERVICE, 7.0), limiter.epoch))
     assert limiter.limit == 7
 
 

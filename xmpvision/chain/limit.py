@@ -33,7 +33,7 @@ LOWER_AT = 0.9
 # The slowest answer of a round plus one more whole service time (a request queued behind a
 # full server) must stay under this share of the read timeout for the limit to rise; an
 # answer slower than it lowers the limit at once.
-TIMEOUT_SHARE = 0.5
+TIMEOUT_SHARE = 0.75
 # How many answers of each kind the unloaded time is the least of: a server that got slower
 # for good (another client, a hotter GPU) is followed after this many.
 BASELINE_SAMPLES = 50
