@@ -38,9 +38,10 @@ TIMEOUT_SHARE = 0.75
 # for good (another client, a hotter GPU) is followed after this many.
 BASELINE_SAMPLES = 50
 # The fewest answers a round has: one answer says little about a queue. While it climbs
-# from one request, fewer: those rounds are the ones the server is least used in.
+# from one request, as many as are in flight: those rounds are the ones the server is least
+# used in, and nothing can queue behind a lone request.
 ROUND_MIN = 4
-CLIMB_ROUND_MIN = 2
+CLIMB_ROUND_MIN = 1
 
 
 @dataclass(frozen=True, slots=True)
