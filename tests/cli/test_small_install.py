@@ -59,7 +59,7 @@ def test_vision_ls_shows_the_classifier_as_not_installed(tmp_path: Path) -> None
     assert "pip install 'xmpvision[tensorflow]'" in result.stderr
     rows = json.loads(xmpvision("vision", "ls", "--json", cwd=tmp_path).stdout)
     (classifier,) = [r for r in rows if r["engine"] == "tensorflow"]
-    assert classifier["status"] == "enabled" and classifier["available"] is False
+    assert classifier["status"] == "not installed" and classifier["available"] is False
 
 
 def test_scan_with_ollama_up(tmp_path: Path) -> None:

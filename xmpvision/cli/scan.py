@@ -47,7 +47,7 @@ def scan(
     Photos already done and unchanged since are not redone; a run that was killed resumes.
     """
     setup_logging(verbose, quiet)
-    loaded = get_config(config)
+    loaded = get_config(config, quiet=quiet)
     options = RunOptions(dry_run=dry_run, jobs=jobs_, follow_symlinks=follow_symlinks,
                          retry_failed=retry_failed)
 

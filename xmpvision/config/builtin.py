@@ -29,8 +29,9 @@ from xmpvision.runmodes import RunMode
 _CLASSIFIER_ALIASES = ("tensorflow", "local")
 
 
-def builtin_model(model_type: str) -> ModelConfig:
-    """The model PhotoPrism would use for a type without an entry.
+def builtin_model(model_type: str, ollama_uri: str | None = None) -> ModelConfig:
+    """The model PhotoPrism would use for a type without an entry; an Ollama one asks the
+    server at `ollama_uri` (the one the user's own entries name), else the default.
 
     Labels: the local TensorFlow classifier (cheap, runs inline). Caption: Ollama. PhotoPrism
     makes its built-in caption model manual-only; xmpvision's job is captions, so it runs on
@@ -41,16 +42,17 @@ def builtin_model(model_type: str) -> ModelConfig:
         return ModelConfig(
             type="labels", default=True, engine="tensorflow", model=DEFAULT_CLASSIFIER_MODEL,
         )
+    service = ServiceConfig(uri=ollama_uri, think=DEFAULT_THINK)
     if model_type == "caption":
         return ModelConfig(
             type="caption", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
-            service=ServiceConfig(think=DEFAULT_THINK),
+            service=service,
         )
     if model_type == "title":
         # Manual only, so that existing set-ups do not start writing titles on scans.
         return ModelConfig(
             type="title", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
-            run=RunMode.MANUAL, service=ServiceConfig(think=DEFAULT_THINK),
+            run=RunMode.MANUAL, service=service,
         )
     raise ValueError(f"no built-in model for type {model_type!r}")
 
@@ -63,6 +65,21 @@ def _no_file_models() -> list[ModelConfig]:
                     service=ServiceConfig(think=DEFAULT_THINK)),
         builtin_model("caption"),
     ]
+
+
+def user_ollama_uri(models: list[ModelConfig]) -> str | None:
+    """The Ollama server the file's own entries name (the first written), if any."""
+    for model in models:
+        uri = _written_uri(model)
+        if uri and _engine_of(model) == "ollama":
+            return uri
+    return None
+
+
+def _written_uri(model: ModelConfig) -> str | None:
+    service = model.service
+    uri = (service.endpoints[0].uri if service.endpoints else service.uri or "").strip()
+    return uri if uri and "${" not in uri else None
 
 
 def ollama_host() -> str:
@@ -130,10 +147,17 @@ def _resolve_endpoint(endpoint: EndpointConfig) -> EndpointConfig:
 
 def _engine_of(model: ModelConfig) -> str | None:
     """The engine an entry means. PhotoPrism reads `Name: nasnet` without an Engine (and its
-    `local` engine) as its classifier; any other named model without an Engine is Ollama's."""
+    `local` engine) as its classifier, an entry without an Engine but with a TensorFlow or
+    ONNX block (and no service) as that classifier; any other named model without an Engine
+    is Ollama's."""
     name = (model.model or model.name or "").strip().lower()
     if model.engine in _CLASSIFIER_ALIASES or (model.engine is None and name == "nasnet"):
         return "tensorflow"
+    if model.engine is None and not (model.service.uri or model.service.endpoints):
+        if model.tensorflow is not None:
+            return "tensorflow"
+        if model.onnx is not None:
+            return "onnx"
     if model.engine is None and name:
         return DEFAULT_ENGINE
     return model.engine
@@ -146,20 +170,32 @@ def _tagged(name: str, version: str | None) -> str:
     return f"{name}:{version or 'latest'}"
 
 
-def resolve_model(model: ModelConfig) -> ModelConfig:
-    """One entry with its built-in replacement, engine, model name and service resolved."""
+def resolve_model(model: ModelConfig, ollama_uri: str | None = None) -> ModelConfig:
+    """One entry with its built-in replacement (asking `ollama_uri` if it is an Ollama
+    model), engine, model name and service resolved."""
     if model.default and model.type in SUPPORTED_TYPES:
-        builtin = builtin_model(model.type)
+        # Its own Uri (`photoprism vision save` writes one), else the user's Ollama server.
+        builtin = builtin_model(model.type, _written_uri(model) or ollama_uri)
         keep = {"run": model.run, "disabled": model.disabled}
         model = builtin.model_copy(update=keep)
     engine = _engine_of(model)
     defaults = ENGINE_DEFAULTS.get(engine or "")
     update: dict[str, object] = {"engine": engine}
     if defaults is not None:
-        name = (model.model or model.name or "").strip() or defaults.model
+        # Service.Model is what PhotoPrism sends in place of the entry's name.
+        name = ((model.service.model or "").strip() or (model.model or model.name or "").strip()
+                or defaults.model)
         update["model"] = _tagged(name, model.version) if defaults.tagged else name
         if defaults.service:
             update["service"] = _resolve_service(model.service, defaults)
+    if engine == "tensorflow" and model.tensorflow and model.tensorflow.input:
+        # PhotoPrism's description of its input: the size and scaling xmpvision runs it with,
+        # unless the entry's own keys say otherwise.
+        given = model.tensorflow.input
+        if model.resolution is None and (given.width or given.height):
+            update["resolution"] = given.width or given.height
+        if model.normalization is None:
+            update["normalization"] = given.normalization()
     return model.model_copy(update=update)
 
 
@@ -167,8 +203,14 @@ def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
     """Replace `Default: true` entries, resolve endpoints and keys, append missing types."""
     models = list(config.models) if has_file else _no_file_models()
     present = {m.type for m in models}
-    models += [builtin_model(t) for t in SUPPORTED_TYPES if t not in present]
-    resolved = [resolve_model(m) for m in models]
+    uri = user_ollama_uri(models)
+    models += [builtin_model(t, uri) for t in SUPPORTED_TYPES if t not in present]
+    resolved = [resolve_model(m, uri) for m in models]
+    if has_file:
+        # The models appended for the types the file leaves out are best effort.
+        resolved[len(config.models):] = [m.as_implicit() for m in resolved[len(config.models):]]
+    else:
+        resolved = [m.as_implicit() for m in resolved]
     return config.model_copy(update={"models": resolved})
 
 

@@ -9,6 +9,7 @@ within bounds (limits.py), and a secret's value never appears in a message.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ class LoadedConfig:
     config: VisionConfig
     path: Path | None
     warnings: list[str] = field(default_factory=list)
+    digest: str | None = None  # SHA-256 of the file's content: what its warnings were about
 
 
 def search_paths() -> list[Path]:
@@ -105,7 +107,7 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read config: {exc}"]) from exc
     config, warnings = parse_config_with_warnings(text, str(path), base=path.parent)
-    return LoadedConfig(config, path, warnings)
+    return LoadedConfig(config, path, warnings, hashlib.sha256(data).hexdigest())
 
 
 _TOO_LARGE = f"config file larger than {limits.MAX_CONFIG_BYTES} bytes (a vision.yml is a few KB)"
