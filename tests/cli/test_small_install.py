@@ -89,3 +89,50 @@ def test_scan_with_the_model_missing_says_so_once_and_goes_on(tmp_path: Path) ->
     out = parse_ndjson(result.stdout)
     assert out.summary["failed"] == len(photos)
     assert all("no labels model can run" in r["error"] for r in out.records)
+
+
+def test_captions_only_file_leaves_the_missing_classifier_out(tmp_path: Path) -> None:
+    # The user asked for captions; the labels default appended for them cannot run here.
+    photos = write_photos(tmp_path / "photos", 4, per_folder=4)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = tmp_path / "vision.yml"
+        config.write_text("Models:\n  - Type: caption\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                           cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = parse_ndjson(result.stdout)
+    assert sorted(out.paths("done")) == sorted(map(str, photos))
+    assert all(r["caption"] for r in out.records)
+    left_out = [line for line in result.stderr.splitlines() if "left out" in line]
+    assert len(left_out) == 1, result.stderr
+    assert left_out[0].startswith("xmpvision: labels left out of this run")
+    assert "pip install 'xmpvision[tensorflow]'" in left_out[0]
+
+
+def test_labels_only_file_leaves_the_missing_caption_default_out(tmp_path: Path) -> None:
+    # The built-in caption model asks the user's server, which does not have it.
+    photos = write_photos(tmp_path / "photos", 3, per_folder=3)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = tmp_path / "vision.yml"
+        config.write_text("Models:\n  - Type: labels\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        result = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("done ") == len(photos), result.stdout
+    (line,) = [x for x in result.stderr.splitlines() if "left out" in x]
+    assert "caption left out of this run" in line and "ollama pull gemma4:latest" in line
+
+
+def test_a_type_the_user_configured_keeps_failing(tmp_path: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 2, per_folder=2)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = tmp_path / "vision.yml"
+        config.write_text("Models:\n  - Type: labels\n    Default: true\n"
+                          "  - Type: caption\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                           cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "left out" not in result.stderr
+    assert parse_ndjson(result.stdout).summary["failed"] == len(photos)
