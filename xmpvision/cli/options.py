@@ -25,7 +25,7 @@ ConfigOption = Annotated[
     ),
 ]
 VerboseOption = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log output.")]
-QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")]
+QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and the summary.")]
 
 
 def get_config(path: Path | None, *, quiet: bool = False) -> LoadedConfig:

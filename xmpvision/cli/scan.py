@@ -55,6 +55,6 @@ def scan(
         return jobs.run_scan(loaded.config, dirs, options=options, reporter=reporter,
                              state_path=state, stop=stop)
 
-    execute(job, dirs, options, json_=json_, verbose=verbose)
+    execute(job, dirs, options, json_=json_, verbose=verbose, quiet=quiet)
 
 

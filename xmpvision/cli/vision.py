@@ -161,7 +161,7 @@ def run(
         return jobs.run_models(loaded.config, roots, types=types, contexts=jobs.MANUAL_CONTEXTS,
                                options=options, reporter=reporter, state_path=state, stop=stop)
 
-    execute(job, roots, options, json_=json_, verbose=verbose)
+    execute(job, roots, options, json_=json_, verbose=verbose, quiet=quiet)
 
 
 @app.command("reset")
