@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -23,6 +24,7 @@ from xmpvision.config.models import (
     ServiceConfig,
     VisionConfig,
 )
+from xmpvision.errors import ConfigError
 from xmpvision.runmodes import RunMode
 
 # Engine names PhotoPrism uses for its local classifier.
@@ -82,6 +84,23 @@ def _written_uri(model: ModelConfig) -> str | None:
     return uri if uri and "${" not in uri else None
 
 
+def uri_problem(uri: str) -> str | None:
+    """Why `uri` is not a server URL a client can connect to (None: it is one). Said when the
+    config is loaded, not as an internal error of the first request."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return f"invalid URL {uri!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return f"invalid URL {uri!r}: give http:// or https:// and the host"
+    if not parts.hostname:
+        return f"invalid URL {uri!r}: no host"
+    if port == 0:
+        return f"invalid URL {uri!r}: port 0"
+    return None
+
+
 def ollama_host() -> str:
     """The Ollama endpoint from OLLAMA_HOST (as the ollama CLI reads it), else the default."""
     host = os.environ.get("OLLAMA_HOST", "").strip()
@@ -96,7 +115,11 @@ def ollama_host() -> str:
         hostport = "127.0.0.1" + hostport[len("0.0.0.0"):]
     if ":" not in hostport.rsplit("]", 1)[-1]:
         hostport += ":11434" if scheme == "http" else ":443"
-    return f"{scheme}://{hostport}" + (f"/{path}" if path else "")
+    uri = f"{scheme}://{hostport}" + (f"/{path}" if path else "")
+    problem = uri_problem(uri)
+    if problem is not None:
+        raise ConfigError([f"OLLAMA_HOST: {problem} (from {os.environ['OLLAMA_HOST']!r})"])
+    return uri
 
 
 def _env_key(name: str) -> SecretStr | None:
@@ -127,6 +150,9 @@ def _resolve_service(service: ServiceConfig, defaults: EngineDefaults) -> Servic
             uri = ollama_host()  # the ollama CLI's forms: host, host:port, 0.0.0.0:port
         else:
             uri = os.environ.get(defaults.uri_env, "").strip() or defaults.uri
+            problem = uri_problem(uri)
+            if problem is not None:
+                raise ConfigError([f"{defaults.uri_env}: {problem}"])
     key = service.key
     if key is None or "${" in key.get_secret_value() or not key.get_secret_value().strip():
         from_file = _read_key_file(service.key_file) if service.key_file else None
@@ -214,4 +240,4 @@ def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
     return config.model_copy(update={"models": resolved})
 
 
-__all__ = ["apply_defaults", "builtin_model", "ollama_host"]
+__all__ = ["apply_defaults", "builtin_model", "ollama_host", "uri_problem"]

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from xmpvision.config import limits
-from xmpvision.config.builtin import apply_defaults
+from xmpvision.config.builtin import apply_defaults, uri_problem
 from xmpvision.config.models import (
     ENGINES,
     MODEL_TYPES,
@@ -160,6 +160,8 @@ def parse_config_with_warnings(
         )
     else:
         config = _with_schemas(config, base, positions, problems, filename)
+        config = _with_paths(config, base)
+        problems.extend(_uri_problems(config, positions, filename))
     if problems:
         raise ConfigError(sorted(problems, key=_line_col))
     resolved = apply_defaults(config, has_file=True)
@@ -199,6 +201,45 @@ def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPa
         if schema is not None:
             models[index] = model.model_copy(update={"schema_": schema})
     return config.model_copy(update={"models": models})
+
+
+def _with_paths(config: VisionConfig, base: Path | None) -> VisionConfig:
+    """A relative Path, and a LabelFile given with a folder (`./x.txt`, `../labels.txt`),
+    taken from the config file's folder rather than wherever the command was started; a bare
+    LabelFile name stays in the model's directory."""
+    if base is None:
+        return config
+    models = list(config.models)
+    for index, model in enumerate(models):
+        update: dict[str, str] = {}
+        if model.path and "${" not in model.path and not Path(model.path).is_absolute():
+            update["path"] = str(base / model.path)
+        label = model.label_file
+        if label and not Path(label).is_absolute() and (
+                len(Path(label).parts) > 1 or label.startswith("./")):
+            update["label_file"] = str(base / label)
+        if update:
+            models[index] = model.model_copy(update=update)
+    return config.model_copy(update={"models": models})
+
+
+def _uri_problems(config: VisionConfig, positions: Mapping[KeyPath, Position],
+                  filename: str) -> list[str]:
+    """Every Service.Uri (and endpoint Uri) written that is not a URL a client can use."""
+    found = []
+    for index, model in enumerate(config.models):
+        service = model.service
+        written: list[tuple[KeyPath, str | None]] = [(("Models", index, "Service", "Uri"),
+                                                      service.uri)]
+        written += [(("Models", index, "Service", "Endpoints", n, "Uri"), endpoint.uri)
+                    for n, endpoint in enumerate(service.endpoints or ())]
+        for path, uri in written:
+            if not uri or not uri.strip() or "${" in uri:
+                continue  # unset: the engine's default applies
+            problem = uri_problem(uri.strip())
+            if problem is not None:
+                found.append(f"{_at(filename, positions, path)}: {problem}")
+    return found
 
 
 def _line_col(problem: str) -> tuple[int, int]:
