@@ -215,6 +215,11 @@ class Pipeline:
                 if plan.status is moved and not self._follow_move(item):
                     todo = types  # its sidecar could not follow it: redo it
                 upgrade = None
+                if not todo and item.name not in (item.sidecars or ()) and not (
+                        item.has_sidecar()):
+                    # Done, by the state, but its sidecar is gone (deleted, or restored from
+                    # an old backup without it): the photo is done again.
+                    todo = types
                 if not todo:
                     if not (upgrades and (upgrade := self._upgradable(item, upgrades))):
                         unchanged += 1

@@ -523,3 +523,28 @@ def test_a_fallback_that_cannot_run_is_said_at_the_start(tmp_path: Path, server:
             "fail: onnx engine: onnxruntime not installed; pip install 'xmpvision[onnx]'"
             ) in result.stderr
     assert result.stderr.count("cannot run") == 1
+
+
+def test_a_deleted_sidecar_is_written_again(tmp_path: Path, server: OllamaServer) -> None:
+    photos = [str(p) for p in write_photos(tmp_path / "photos", 3, per_folder=3)]
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
+    os.unlink(sidecar_of(photos[1]))
+    again = scan(tmp_path, tmp_path / "photos", config)
+    assert again.exit_code == 0, again.output
+    out = parse_ndjson(again.stdout)
+    assert out.paths("done") == [photos[1]]
+    assert sorted(out.paths("unchanged")) == sorted([photos[0], photos[2]])
+    assert_sidecars_complete(photos)
+
+
+def test_a_sidecar_named_base_or_in_upper_case_counts(tmp_path: Path,
+                                                      server: OllamaServer) -> None:
+    photos = [str(p) for p in write_photos(tmp_path / "photos", 2, per_folder=2)]
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
+    first, second = (Path(sidecar_of(p)) for p in photos)
+    first.rename(first.with_name(Path(photos[0]).stem + ".xmp"))  # IMG.xmp
+    second.rename(second.with_name(second.name.upper()))  # IMG.JPG.XMP
+    again = scan(tmp_path, tmp_path / "photos", config)
+    assert parse_ndjson(again.stdout).paths("done") == []
