@@ -526,7 +526,8 @@ def test_a_fallback_that_cannot_run_is_said_at_the_start(tmp_path: Path, server:
 
 
 def test_a_deleted_sidecar_is_written_again(tmp_path: Path, server: OllamaServer) -> None:
-    photos = [str(p) for p in write_photos(tmp_path / "photos", 3, per_folder=3)]
+    made = write_photos(tmp_path / "photos", 3, per_folder=3)
+    photos: list[str | bytes] = [str(p) for p in made]
     config = write_config(tmp_path / "vision.yml", server.url)
     assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
     os.unlink(sidecar_of(photos[1]))
