@@ -17,8 +17,9 @@ from tests.library_builder import parse_ndjson, write_photos
 from tests.ollama_server import OllamaServer
 
 SMALL = os.environ.get("XMPVISION_SMALL_INSTALL") == "1"
-# Outside the small venv: the child cannot import numpy or TensorFlow.
-_BLOCK = "import sys; sys.modules['numpy'] = None; sys.modules['tensorflow'] = None\n"
+# Outside the small venv: the child cannot import numpy, TensorFlow or the place names.
+_BLOCK = ("import sys; sys.modules['numpy'] = None; sys.modules['tensorflow'] = None; "
+          "sys.modules['reverse_geocode'] = None\n")
 _RUN = _BLOCK + "import runpy; sys.argv[0] = 'xmpvision'; runpy.run_module('xmpvision', " \
     "run_name='__main__', alter_sys=True)\n"
 
@@ -136,3 +137,20 @@ def test_a_type_the_user_configured_keeps_failing(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "left out" not in result.stderr
     assert parse_ndjson(result.stdout).summary["failed"] == len(photos)
+
+
+def test_context_place_without_the_place_names_warns_once(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 2, per_folder=2)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config = tmp_path / "vision.yml"
+        config.write_text("Models:\n  - Type: caption\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n    Context: [date, place]\n"
+                          "  - Type: labels\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        first = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
+        second = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    warned = [line for line in first.stderr.splitlines() if "Context" in line]
+    assert warned == [f"{config}:5:5: Models[0].Context: place needs the offline place names: "
+                      "pip install 'xmpvision[places]'; until then photos get no place hint"]
+    assert "Context" not in second.stderr

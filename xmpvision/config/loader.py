@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -170,7 +171,31 @@ def parse_config_with_warnings(
         f"{_at(filename, positions, path)}: PhotoPrism key {path[-1]} is not used by xmpvision"
         for path in unused_keys(config, engines)
     ]
+    warnings += _context_warnings(config, positions, filename)
     return resolved, sorted(warnings, key=_line_col)
+
+
+PLACES_MODULE = "reverse_geocode"  # the `places` extra's offline geocoder
+
+
+def _context_warnings(config: VisionConfig, positions: Mapping[KeyPath, Position],
+                      filename: str) -> list[str]:
+    """A `Context` written with `place` on an install without the offline place names: the
+    hint would be dropped without a word (the default Context asks for it quietly)."""
+    asked = [index for index, model in enumerate(config.models)
+             if "context" in model.model_fields_set and "place" in model.context]
+    if not asked or _installed(PLACES_MODULE):
+        return []
+    return [f"{_at(filename, positions, ('Models', index, 'Context'))}: place needs the offline "
+            "place names: pip install 'xmpvision[places]'; until then photos get no place hint"
+            for index in asked]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _where(filename: str, mark: yaml.Mark | None) -> str:
