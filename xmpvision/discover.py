@@ -16,6 +16,7 @@ Properties the state database and the pipeline rely on:
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import operator
@@ -114,6 +115,9 @@ class DiscoveryError:
 
     path: str
     reason: str
+    # A folder reached again through a symlink (or links too deep to resolve): not a photo
+    # that failed, a part of the tree not walked twice.
+    loop: bool = False
 
     def __str__(self) -> str:
         return f"error reading {self.path}: {self.reason}"
@@ -229,7 +233,8 @@ class _Walker:
             self.seen[key] = path
             return None
         if path.startswith(first.rstrip(os.sep) + os.sep):
-            return DiscoveryError(path, f"symlink loop: it is the folder {first} again")
+            return DiscoveryError(path, f"symlink loop: it is the folder {first} again",
+                                  loop=True)
         logger.debug("skipping %s: same folder as %s, already scanned", path, first)
         return _SKIP
 
@@ -276,7 +281,7 @@ class _Walker:
                     yield DiscoveryError(entry.path, "vanished during the scan")
                     continue
                 except OSError as exc:
-                    yield DiscoveryError(entry.path, _reason(exc))
+                    yield DiscoveryError(entry.path, _reason(exc), loop=exc.errno == errno.ELOOP)
                     continue
                 if item is None:
                     subdirs.append(entry.path)

@@ -208,18 +208,21 @@ class Pipeline:
                     return False
                 if isinstance(item, DiscoveryError):
                     self._discovery_errors.append(item.path)
-                    self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
+                    # A symlink loop is said (skipped), not a failure of the run.
+                    status: Status = "skipped" if item.loop else "failed"
+                    self._emit(PhotoReport(Path(item.path), status, error=str(item)))
                     continue
                 plan = plan_of(item, types, force=force)
                 todo = plan.todo
-                if plan.status is moved and not self._follow_move(item):
-                    todo = types  # its sidecar could not follow it: redo it
-                upgrade = None
-                if not todo and item.name not in (item.sidecars or ()) and not (
+                if plan.status is moved:
+                    if not self._follow_move(item):
+                        todo = types  # its sidecar could not follow it: redo it
+                elif not todo and item.name not in (item.sidecars or ()) and not (
                         item.has_sidecar()):
                     # Done, by the state, but its sidecar is gone (deleted, or restored from
                     # an old backup without it): the photo is done again.
                     todo = types
+                upgrade = None
                 if not todo:
                     if not (upgrades and (upgrade := self._upgradable(item, upgrades))):
                         unchanged += 1
