@@ -100,7 +100,9 @@ def test(
     image: Annotated[Path, typer.Argument(help="The photo to analyse.", show_default=False)],
     models: TypesOption = "caption",
     config: ConfigOption = None,
-    json_: JsonFlag = False,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="One JSON object: the photo's record, as a scan's --json prints it "
+        "per photo.")] = False,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
