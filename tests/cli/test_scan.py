@@ -552,3 +552,16 @@ def test_a_sidecar_named_base_or_in_upper_case_counts(tmp_path: Path,
     second.rename(second.with_name(second.name.upper()))  # IMG.JPG.XMP
     again = scan(tmp_path, tmp_path / "photos", config)
     assert parse_ndjson(again.stdout).paths("done") == []
+
+
+def test_scan_force_redoes_photos_already_done(tmp_path: Path, server: OllamaServer) -> None:
+    photos = write_photos(tmp_path / "photos", 2, per_folder=2)
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
+    server.clear()
+    assert parse_ndjson(scan(tmp_path, tmp_path / "photos", config).stdout).summary[
+        "unchanged"] == len(photos)
+    forced = scan(tmp_path, tmp_path / "photos", config, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(parse_ndjson(forced.stdout).records) == len(photos)
+    assert len(server.generate_requests()) == 2 * len(photos)  # labels and caption again

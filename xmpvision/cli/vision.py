@@ -27,7 +27,7 @@ from xmpvision.cli.run import (
     execute,
     reporter_for,
 )
-from xmpvision.cli.scan import RetryFailedOption
+from xmpvision.cli.scan import ForceOption, RetryFailedOption
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
 from xmpvision.listing import COLUMNS, ignored_entries, model_rows
@@ -128,8 +128,7 @@ PathsArgument = Annotated[
 def run(
     paths: PathsArgument = None,
     models: TypesOption = "caption",
-    force: Annotated[bool, typer.Option("--force", "-f", help="Redo photos already done; "
-                                        "replace generated values (never yours).")] = False,
+    force: ForceOption = False,
     source: Annotated[str | None, typer.Option("--source", "-s", help="Record the values "
                                                "under this source (see `vision sources`).",
                                                show_default=False)] = None,
