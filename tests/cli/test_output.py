@@ -45,17 +45,12 @@ def test_ollama_down_with_10000_photos_is_a_few_lines(tmp_path: Path) -> None:
     assert len(lines) < 10, "\n".join(lines[:20])
     assert any("9999 more photos failed the same way" in line for line in lines), lines
     assert "10000 failed" in result.stdout
-
-
-def test_verbose_lists_every_photo(tmp_path: Path) -> None:
-    photos = write_photos(tmp_path / "photos", 5, per_folder=5)
-    config = write_config(tmp_path / "vision.yml", _closed_port_url())
-    result = run_xmpvision("scan", tmp_path / "photos", "-v", "--config", config,
-                           "--state", tmp_path / "state.db")
-    assert result.returncode == 1
-    for photo in photos:
-        assert f"failed {photo}:" in result.stderr
-    assert "more photos failed the same way" not in result.stderr
+    # -v lists them.
+    verbose = run_xmpvision("scan", tmp_path / "photos", "-v", "--config", config,
+                            "--state", tmp_path / "state.db", timeout=300)
+    assert verbose.returncode == 1
+    assert sum(line.startswith("failed ") for line in verbose.stderr.splitlines()) == 10_000
+    assert "more photos failed the same way" not in verbose.stderr
 
 
 def test_quiet_prints_only_errors_and_the_summary(tmp_path: Path) -> None:

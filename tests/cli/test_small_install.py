@@ -109,6 +109,16 @@ def test_captions_only_file_leaves_the_missing_classifier_out(tmp_path: Path) ->
     assert len(left_out) == 1, result.stderr
     assert left_out[0].startswith("xmpvision: labels left out of this run")
     assert "pip install 'xmpvision[tensorflow]'" in left_out[0]
+    # A type the user configured keeps today's rules: its photos fail.
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config.write_text("Models:\n  - Type: labels\n    Default: true\n"
+                          "  - Type: caption\n    Model: gemma3\n"
+                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        configured = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                               "--state", tmp_path / "other.db", cwd=tmp_path)
+    assert configured.returncode == 1, configured.stderr
+    assert "left out" not in configured.stderr
+    assert parse_ndjson(configured.stdout).summary["failed"] == len(photos)
 
 
 def test_labels_only_file_leaves_the_missing_caption_default_out(tmp_path: Path) -> None:
@@ -123,20 +133,6 @@ def test_labels_only_file_leaves_the_missing_caption_default_out(tmp_path: Path)
     assert result.stdout.count("done ") == len(photos), result.stdout
     (line,) = [x for x in result.stderr.splitlines() if "left out" in x]
     assert "caption left out of this run" in line and "ollama pull gemma4:latest" in line
-
-
-def test_a_type_the_user_configured_keeps_failing(tmp_path: Path) -> None:
-    photos = write_photos(tmp_path / "photos", 2, per_folder=2)
-    with OllamaServer(models=["gemma3:latest"]) as server:
-        config = tmp_path / "vision.yml"
-        config.write_text("Models:\n  - Type: labels\n    Default: true\n"
-                          "  - Type: caption\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n")
-        result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
-                           cwd=tmp_path)
-    assert result.returncode == 1, result.stderr
-    assert "left out" not in result.stderr
-    assert parse_ndjson(result.stdout).summary["failed"] == len(photos)
 
 
 def test_context_place_without_the_place_names_warns_once(tmp_path: Path) -> None:

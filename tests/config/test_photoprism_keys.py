@@ -62,7 +62,9 @@ def test_every_photoprism_key_is_used_or_warned(path: tuple[str, ...]) -> None:
         f"PhotoPrism key {'.'.join(path)} is neither implemented nor warned about")
 
 
-def test_the_key_walk_fails_for_a_key_xmpvision_does_not_know() -> None:
+def test_the_key_walk_tells_known_from_unknown_keys() -> None:
+    assert _treatment(("Models", "TensorFlow", "Input", "Width")) == "used"
+    assert _treatment(("Models", "TensorFlow", "Tags")) == "unused"
     assert _treatment(("Models", "NoSuchKey")) is None
     assert _treatment(("Models", "ONNX", "Input", "Widht")) is None
 
