@@ -92,13 +92,18 @@ def test_scan_with_the_model_missing_says_so_once_and_goes_on(tmp_path: Path) ->
     assert all("no labels model can run" in r["error"] for r in out.records)
 
 
+def only(model_type: str, url: str, extra: str = "") -> str:
+    """A vision.yml configuring one type (gemma3 at `url`), `extra` entries after it."""
+    return (f"Models:\n  - Type: {model_type}\n    Model: gemma3\n"
+            f"    Service: {{Uri: \"{url}\"}}\n{extra}")
+
+
 def test_captions_only_file_leaves_the_missing_classifier_out(tmp_path: Path) -> None:
     # The user asked for captions; the labels default appended for them cannot run here.
     photos = write_photos(tmp_path / "photos", 4, per_folder=4)
     with OllamaServer(models=["gemma3:latest"]) as server:
         config = tmp_path / "vision.yml"
-        config.write_text("Models:\n  - Type: caption\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        config.write_text(only("caption", server.url))
         result = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
                            cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -111,9 +116,7 @@ def test_captions_only_file_leaves_the_missing_classifier_out(tmp_path: Path) ->
     assert "pip install 'xmpvision[tensorflow]'" in left_out[0]
     # A type the user configured keeps today's rules: its photos fail.
     with OllamaServer(models=["gemma3:latest"]) as server:
-        config.write_text("Models:\n  - Type: labels\n    Default: true\n"
-                          "  - Type: caption\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        config.write_text(only("caption", server.url, "  - {Type: labels, Default: true}\n"))
         configured = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
                                "--state", tmp_path / "other.db", cwd=tmp_path)
     assert configured.returncode == 1, configured.stderr
@@ -126,8 +129,7 @@ def test_labels_only_file_leaves_the_missing_caption_default_out(tmp_path: Path)
     photos = write_photos(tmp_path / "photos", 3, per_folder=3)
     with OllamaServer(models=["gemma3:latest"]) as server:
         config = tmp_path / "vision.yml"
-        config.write_text("Models:\n  - Type: labels\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        config.write_text(only("labels", server.url))
         result = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("done ") == len(photos), result.stdout
@@ -139,10 +141,8 @@ def test_context_place_without_the_place_names_warns_once(tmp_path: Path) -> Non
     write_photos(tmp_path / "photos", 2, per_folder=2)
     with OllamaServer(models=["gemma3:latest"]) as server:
         config = tmp_path / "vision.yml"
-        config.write_text("Models:\n  - Type: caption\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n    Context: [date, place]\n"
-                          "  - Type: labels\n    Model: gemma3\n"
-                          f"    Service: {{Uri: \"{server.url}\"}}\n")
+        labels = only("labels", server.url).removeprefix("Models:\n")
+        config.write_text(only("caption", server.url, "    Context: [date, place]\n" + labels))
         first = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
         second = xmpvision("scan", tmp_path / "photos", "--config", config, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
