@@ -152,3 +152,7 @@ DEFAULT_BREAKER_OPEN = 60.0  # seconds it stays open before one probe, doubling 
 DEFAULT_BREAKER_OPEN_MAX = 600.0
 # A photo answered by a fallback because a better model was down is redone once it is back.
 DEFAULT_FALLBACK_UPGRADE = True
+
+# --- doctor ---
+# How long `doctor` waits for a model's download URL to answer (headers only).
+DOWNLOAD_PROBE_TIMEOUT = 10.0
