@@ -1,21 +1,34 @@
 """The health and daemon tests' set-up: the Ollama emulator as its own process (so that a
-restart command can really kill and start it), a folder of photos, a vision.yml."""
+restart command can really kill and start it), a folder of photos, a vision.yml, and runs of a
+mixed workload under health monitors."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import socket
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.library_builder import jpeg_bytes
 from tests.ollama_server import answers
+from xmpvision import jobs
+from xmpvision.chain.analyzer import MANUAL_CONTEXTS
+from xmpvision.config import parse_config
+from xmpvision.config.daemon import HealthConfig
+from xmpvision.config.models import ModelConfig
+from xmpvision.engines.base import Engine
+from xmpvision.engines.ollama.engine import OllamaEngine
+from xmpvision.engines.ollama.timing import Timing
+from xmpvision.health.monitor import EngineFactory, HealthMonitor
+from xmpvision.health.store import HealthStore, health_path
+from xmpvision.pipeline import RunOptions
 from xmpvision.report import PhotoReport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +136,77 @@ class Collect:
 
     def unchanged(self, path: str) -> None:
         pass
+
+
+# The answer kinds a mixed workload asks for, one run each: captions only (free text), labels
+# only (schema-constrained), and both.
+MIX = (("caption",), ("labels",), ("labels", "caption"))
+
+
+@dataclass
+class MixedRuns:
+    """Runs of different answer kinds, each with a monitor of its own (a fresh `scan`, a
+    daemon job after a reload) on one health store file, as on a NAS."""
+
+    restarts: list[tuple[float, float]] = field(default_factory=list)  # (began, ended)
+    timings: list[Timing] = field(default_factory=list)
+    failed: int = 0
+    done: int = 0
+
+    def slow_before_restart(self, factor: float = 4.0) -> int:
+        """Answers completed before the first restart began that were `factor` times slower
+        per token than the median of their own model and answer kind (the detection delay)."""
+        if not self.restarts:
+            return len(self.timings)
+        began = self.restarts[0][0]
+        kinds: dict[str, list[float]] = {}
+        for timing in self.timings:
+            kinds.setdefault(timing.kind, []).append(_decode(timing))
+        healthy = {kind: statistics.median(speeds) for kind, speeds in kinds.items()}
+        return sum(1 for t in self.timings if t.started + t.wall <= began
+                   and _decode(t) < healthy[t.kind] / factor)
+
+
+def _decode(timing: Timing) -> float:
+    return timing.phases()[0][1]
+
+
+def mixed_runs(url: str, state: Path, library: Path, health: HealthConfig, requests: int,
+               plan: Sequence[tuple[str, ...]] = MIX, *,
+               store_path: Path | None = None) -> MixedRuns:
+    """Runs of `plan`'s types over `library` (every photo asked again) until about `requests`
+    generate requests were answered; the health store beside `state` unless given."""
+    config = parse_config(vision_yml(url, labels=True))
+    mixed = MixedRuns()
+    step = 0
+    while len(mixed.timings) < requests:
+        types = plan[step % len(plan)]
+        step += 1
+        with HealthStore(store_path or health_path(state)) as store:
+            monitor = HealthMonitor(config.models, health, store)
+            make = monitor.factory(thresholds=config.thresholds)
+
+            def recording(model: ModelConfig, make: EngineFactory = make) -> Engine:
+                engine = make(model)
+                if isinstance(engine, OllamaEngine) and engine.observer is not None:
+                    observe = engine.observer
+
+                    def both(timing: Timing) -> None:
+                        mixed.timings.append(timing)
+                        observe(timing)
+
+                    engine.observer = both
+                return engine
+
+            monitor.start()
+            try:
+                result = jobs.run_models(config, [library], types=types,
+                                         contexts=MANUAL_CONTEXTS,
+                                         options=RunOptions(force=True), reporter=Collect(),
+                                         state_path=state, factory=recording)
+            finally:
+                monitor.close()
+        mixed.restarts += monitor.restart_times
+        mixed.failed += result.summary.failed
+        mixed.done += result.summary.counts["done"]
+    return mixed

@@ -4,23 +4,26 @@ transaction open while photos are in flight and moves a damaged file aside, neit
 the monitor must wait for or be caught in.
 
 Baselines survive between runs, so a nightly run that starts on an already-degraded Ollama
-still knows the healthy speed; `xmpvision status` reads the rest while the daemon runs.
+still knows the healthy speed; so do the restarts, so Cooldown and MaxRestarts hold across the
+scan unit, the daemon and its reloads; `xmpvision status` reads the rest while the daemon runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from xmpvision.errors import StateError
+from xmpvision.health.budget import HOUR, Claim, Restart, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS health_events (
         id INTEGER PRIMARY KEY, at REAL NOT NULL, service TEXT NOT NULL, event TEXT NOT NULL,
         detail TEXT)""",
+    """CREATE TABLE IF NOT EXISTS health_restarts (
+        id INTEGER PRIMARY KEY, service TEXT NOT NULL, began REAL NOT NULL, ended REAL,
+        pid INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS daemon_jobs (
         name TEXT PRIMARY KEY, next_run REAL, last_start REAL, last_end REAL,
         last_result TEXT, summary TEXT)""",
@@ -169,6 +175,45 @@ class HealthStore:
         self._write("INSERT OR REPLACE INTO health_gpu VALUES (?, ?, ?, ?)",
                   (service, model, share, time.time()))
 
+    # --- the restart budget, shared by every process using this store --------------------------
+
+    def claim_restart(self, service: str, now: float, *, cooldown: float, max_restarts: int,
+                      restart_timeout: float) -> Claim:
+        """Granted (and recorded as begun) when no restart of `service` by any process holds
+        it back; checked and recorded in one write transaction."""
+        since = now - max(HOUR, cooldown, restart_timeout)
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = self._conn.execute(
+                        "SELECT began, ended FROM health_restarts WHERE service = ? AND "
+                        "began >= ?", (service, since)).fetchall()
+                    held = refusal([Restart(b, e) for b, e in rows], now, cooldown=cooldown,
+                                   max_restarts=max_restarts, restart_timeout=restart_timeout)
+                    if held is None:
+                        self._conn.execute("DELETE FROM health_restarts WHERE began < ?",
+                                           (now - 30 * 86400,))
+                        cursor = self._conn.execute(
+                            "INSERT INTO health_restarts (service, began, pid) VALUES (?, ?, ?)",
+                            (service, now, os.getpid()))
+                        held = Claim(cursor.lastrowid)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StateError(self.path, str(exc), action="using") from exc
+        return held
+
+    def restart_ended(self, service: str, claim: int, now: float) -> None:
+        self._run("UPDATE health_restarts SET ended = ? WHERE id = ? AND service = ?",
+                  (now, claim, service))
+
+    def last_restart(self, service: str) -> float | None:
+        rows = self._run("SELECT MAX(began) FROM health_restarts WHERE service = ?", (service,))
+        return rows[0][0] if rows else None
+
     # --- verdicts and events -------------------------------------------------------------------
 
     def save_verdict(self, service: str, status: str, *, version: str | None,
@@ -194,9 +239,10 @@ class HealthStore:
             "SELECT s.service, s.status, s.version, s.speed, s.baseline, s.detail, s.checked, "
             "(SELECT COUNT(*) FROM health_events e WHERE e.service = s.service "
             " AND e.event = 'restart' AND e.at >= ?), "
-            "(SELECT MAX(at) FROM health_events e WHERE e.service = s.service "
-            " AND e.event = 'restart') FROM health_service s ORDER BY s.service", (since,))
-        return [ServiceRecord(*row) for row in rows]
+            "(SELECT MAX(at) FROM (SELECT at FROM health_events e WHERE e.service = s.service "
+            " AND e.event = 'restart' UNION ALL SELECT began FROM health_restarts r "
+            " WHERE r.service = s.service)) FROM health_service s ORDER BY s.service", (since,))
+        return [_current(ServiceRecord(*row)) for row in rows]
 
     # --- the daemon's jobs ---------------------------------------------------------------------
 
@@ -236,3 +282,11 @@ class HealthStore:
     def backlog(self) -> tuple[int, float | None] | None:
         rows = self._run("SELECT backlog, last_run FROM daemon_worker WHERE id = 1")
         return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def _current(record: ServiceRecord) -> ServiceRecord:
+    """A verdict checked before the last restart says nothing about the restarted service."""
+    if record.last_restart is None or record.checked >= record.last_restart:
+        return record
+    return replace(record, status="restarted", speed=None, baseline=None,
+                   detail="restarted; not checked since", checked=record.last_restart)

@@ -216,7 +216,8 @@ class OllamaEngine(LanguageModelEngine):
         observer = self.observer
         if observer is not None:
             observer(Timing.of(self.base_url, self.model_ref, started,
-                               time.monotonic() - started, final))
+                               time.monotonic() - started, final,
+                               constrained=body.get("format") is not None))
         return response, thinking
 
     def _generate_once(self, body: dict[str, Any]) -> tuple[str, str, GenerateChunk]:
