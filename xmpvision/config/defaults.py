@@ -123,6 +123,8 @@ DEFAULT_HEALTH_MAX_RESTARTS = 3  # per hour
 GPU_LOST_SHARE = 0.5
 # The second probe that confirms a lost GPU follows the first this soon (at most Interval).
 HEALTH_CONFIRM_DELAY = 2.0
+# ... or after this many answers slower than baseline / Drift, whichever comes first.
+HEALTH_CONFIRM_ANSWERS = 3
 # A healthy window's median moves the stored baseline by this weight (slow learning).
 BASELINE_WEIGHT = 0.2
 # A probe (/api/version, /api/ps) that takes longer than this is a service that is down; it

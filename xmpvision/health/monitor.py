@@ -10,7 +10,7 @@ Two signals per service:
   baseline yet is learned, not judged;
 - GPU: every `Interval` (earlier after a slow answer) /api/ps is asked; a loaded model whose
   share of VRAM fell well below the share it had healthy, seen by two probes in a row, means
-  the GPU was lost. /api/version is recorded and a change reported.
+  the GPU was lost (the second look comes early when answers are slow meanwhile). /api/version is recorded and a change reported.
 
 On drift the monitor runs `Health.Restart` on its own thread while requests to that service
 wait at its pause gate (one that fails because of the restart is tried again, not counted as a
@@ -38,7 +38,12 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from xmpvision.config.daemon import HealthConfig
-from xmpvision.config.defaults import GPU_LOST_SHARE, HEALTH_CONFIRM_DELAY, HEALTH_PROBE_TIMEOUT
+from xmpvision.config.defaults import (
+    GPU_LOST_SHARE,
+    HEALTH_CONFIRM_ANSWERS,
+    HEALTH_CONFIRM_DELAY,
+    HEALTH_PROBE_TIMEOUT,
+)
 from xmpvision.config.models import ModelConfig, Thresholds, VisionConfig
 from xmpvision.engines import create_engine
 from xmpvision.engines.http import PauseGate
@@ -82,6 +87,7 @@ class _Watch:
     baselines: dict[Key, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)  # healthy VRAM share per model
     gpu_suspect: bool = False
+    slow_since_suspect: int = 0  # slow answers since the first look saw the GPU gone
     pending: Incident | None = None
     restarted: int = 0  # restarts this monitor ran
     seen_restart: float | None = None  # the last restart (by anyone) already accounted for
@@ -213,6 +219,13 @@ class HealthMonitor:
                 log.info("ollama at %s: speed back to normal after the restart", watch.shown)
             elif slow and not watch.gpu_suspect:
                 watch.next_probe = min(watch.next_probe, self._clock())  # look at /api/ps now
+            elif slow:
+                # The first look saw the GPU memory gone: slow answers since confirm it as
+                # well as the second look's delay would (a reload's dip is not slow answers).
+                watch.slow_since_suspect += 1
+                if watch.slow_since_suspect < HEALTH_CONFIRM_ANSWERS:
+                    return
+                watch.next_probe = min(watch.next_probe, self._clock())
             else:
                 return
         self._wake.set()
@@ -221,7 +234,7 @@ class HealthMonitor:
         """The answer's speed as a share of its own baselines (geometric mean over its
         phases), None when none is known yet; teaches the baselines (under watch.lock)."""
         logs: list[float] = []
-        for phase, speed in timing.phases():
+        for index, (phase, speed) in enumerate(timing.phases()):
             key = (timing.model, f"{phase}/{timing.kind}")
             detector = watch.detectors.get(key)
             if detector is None:
@@ -230,7 +243,7 @@ class HealthMonitor:
                 watch.detectors[key] = detector
             baseline = detector.baseline
             reading = detector.add(speed)
-            if watch.last is None or watch.last[0][0] != key[0] or phase != "prefill":
+            if index == 0:  # decode when counted: what a verdict shows
                 watch.last = (key, speed)
             if reading.learned and reading.baseline is not None:
                 watch.baselines[key] = reading.baseline
@@ -288,6 +301,7 @@ class HealthMonitor:
         if not watch.gpu_suspect:
             # Confirmed by a second look: a model being reloaded shows a passing dip.
             watch.gpu_suspect = True
+            watch.slow_since_suspect = 0
             watch.next_probe = now + min(self.health.interval, HEALTH_CONFIRM_DELAY)
             return
         watch.gpu_suspect = False
