@@ -2,15 +2,17 @@
 Ollama health monitor running throughout.
 
 Jobs never overlap on one state database: one executor thread, max_instances 1, coalescing
-and a misfire grace, and a lock the worker and the scheduled jobs take turns on. One engine pool
-is shared across jobs (failed readiness checks expire before each job). SIGTERM/SIGINT: the
-photos in flight finish and are recorded, then exit 0. SIGHUP: vision.yml and the schedules are
+and a misfire grace, and a lock the worker and the scheduled jobs take turns on; a second daemon
+on the same state database refuses to start (exit 2). One engine pool is shared across jobs
+(failed readiness checks expire before each job). SIGTERM/SIGINT: the photos in flight finish
+and are recorded, then exit 0; a second one aborts at once (exit 130). SIGHUP: vision.yml and the schedules are
 read again; a broken new file is reported and the old configuration kept.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator, Sequence
@@ -33,9 +35,10 @@ from xmpvision.config.defaults import DEFAULT_MISFIRE_GRACE
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.daemon.engines import SharedEngines
 from xmpvision.daemon.notify import notify, watchdog_period
+from xmpvision.daemon.presence import DaemonLock
 from xmpvision.daemon.schedules import describe, trigger_for, window_end
 from xmpvision.daemon.watch import PhotoWatch
-from xmpvision.errors import ConfigError, UsageError, XmpvisionError
+from xmpvision.errors import EXIT_INTERRUPTED, ConfigError, UsageError, XmpvisionError
 from xmpvision.health.monitor import HealthMonitor
 from xmpvision.health.store import HealthStore
 from xmpvision.pipeline import RunOptions, RunResult
@@ -99,6 +102,15 @@ class _Runtime:
 class Daemon:
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
+        self._lock = DaemonLock(setup.state)  # first: a second daemon refuses at once
+        try:
+            self._init()
+        except BaseException:
+            self._lock.close()
+            raise
+
+    def _init(self) -> None:
+        setup = self.setup
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._tick = threading.Event()
@@ -224,12 +236,22 @@ class Daemon:
                 self._scheduler.shutdown(wait=False)
             self._runtime.close()
             self._store.close()
+            self._lock.close()
             log.info("daemon stopped")
         return 0
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGHUP:
             self._reload.set()
+        elif self._stop.is_set():
+            # A second SIGTERM or Ctrl-C: the user will not wait for the photos in flight (a
+            # request may hang on a wedged Ollama until its read timeout). What is recorded
+            # stays (SQLite commits are atomic); the photos in flight are asked again next run.
+            log.warning("%s again: aborting now; the photos in flight are done next run",
+                        signal.Signals(signum).name)
+            notify("STATUS=aborted")
+            logging.shutdown()
+            os._exit(EXIT_INTERRUPTED)
         else:
             self._stop.set()
             job_stop = self._job_stop
