@@ -5,8 +5,8 @@ Jobs never overlap on one state database: one executor thread, max_instances 1, 
 and a misfire grace, and a lock the worker and the scheduled jobs take turns on; a second daemon
 on the same state database refuses to start (exit 2). One engine pool is shared across jobs
 (failed readiness checks expire before each job). SIGTERM/SIGINT: the photos in flight finish
-and are recorded, then exit 0; a second one aborts at once (exit 130). SIGHUP: vision.yml and the schedules are
-read again; a broken new file is reported and the old configuration kept.
+and are recorded, then exit 0; a second one aborts at once (exit 130). SIGHUP: vision.yml and
+the schedules are read again; a broken new file is reported and the old configuration kept.
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ Two signals per service:
   baseline yet is learned, not judged;
 - GPU: every `Interval` (earlier after a slow answer) /api/ps is asked; a loaded model whose
   share of VRAM fell well below the share it had healthy, seen by two probes in a row, means
-  the GPU was lost (the second look comes early when answers are slow meanwhile). /api/version is recorded and a change reported.
+  the GPU was lost (the second look comes early when answers are slow meanwhile). /api/version
+  is recorded and a change reported.
 
 On drift the monitor runs `Health.Restart` on its own thread while requests to that service
 wait at its pause gate (one that fails because of the restart is tried again, not counted as a
