@@ -11,10 +11,12 @@ the schedules are read again; a broken new file is reported and the old configur
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from xmpvision.daemon.engines import SharedEngines
 from xmpvision.daemon.notify import notify, watchdog_period
 from xmpvision.daemon.presence import DaemonLock
 from xmpvision.daemon.schedules import describe, trigger_for, window_end
+from xmpvision.daemon.status import progress_line
 from xmpvision.daemon.watch import PhotoWatch
 from xmpvision.errors import EXIT_INTERRUPTED, ConfigError, UsageError, XmpvisionError
 from xmpvision.health.monitor import HealthMonitor
@@ -49,27 +52,77 @@ from xmpvision.state import default_state_path
 log = logging.getLogger(__name__)
 
 WORKER = "newly-indexed"  # the worker's job name (schedule names cannot clash: no such file)
+# The failed photos of a job that `status` lists (the log has them all).
+MAX_FAILURES = 50
+# Seconds between two progress records of a running job (status, systemd's STATUS=).
+PROGRESS_EVERY = 1.0
 # How long the main loop sleeps at most between two looks at its flags.
 TICK = 1.0
 
 
 class LogReporter:
-    """A job's photos as log lines: failures always, the rest at debug level."""
+    """A job's photos as log lines (failures always, the rest at debug level), its progress
+    for `status` and systemd's STATUS=, and its failed photos."""
 
-    def __init__(self, job: str) -> None:
+    def __init__(self, job: str, store: HealthStore | None = None) -> None:
         self.job = job
+        self._store = store
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.failures: list[dict[str, str]] = []  # the first MAX_FAILURES
+        self._shown = 0.0
 
     def photo(self, report: PhotoReport) -> None:
         if report.status == "failed":
             log.warning("%s: failed %s: %s", self.job, report.path, report.error)
         else:
             log.debug("%s: %s %s", self.job, report.status, report.path)
+        with self._lock:
+            self.counts[report.status] = self.counts.get(report.status, 0) + 1
+            if report.status == "failed" and len(self.failures) < MAX_FAILURES:
+                self.failures.append({"path": os.fsdecode(report.path),
+                                      "error": report.error or ""})
+        self._show()
+
+    def _show(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._shown < PROGRESS_EVERY:
+                return
+            self._shown = now
+            counts = dict(self.counts)
+        notify(f"STATUS=running {self.job}: {progress_line(counts)}")
+        if self._store is not None:
+            self._store.job_progress(self.job, counts)
 
     def notice(self, message: str) -> None:
         log.warning("%s: %s", self.job, message)
 
     def unchanged(self, path: str) -> None:
-        pass
+        with self._lock:
+            self.counts["unchanged"] = self.counts.get("unchanged", 0) + 1
+        self._show()
+
+
+def _signature(schedule: ScheduleJob) -> str:
+    """What a schedule's run times are computed from: a next run recorded for the same
+    signature is kept across reloads and restarts."""
+    return json.dumps([schedule.cron, schedule.every, schedule.jitter, schedule.window])
+
+
+def _kept(record: tuple[float, str] | None, signature: str, now: datetime, *,
+          interval: bool) -> datetime | None:
+    """The recorded next run to keep (None: the trigger's own). One that passed while the
+    daemon was stopped runs now, as a missed run coalesced: an interval's always, a cron
+    run's within the misfire grace."""
+    if record is None or record[1] != signature:
+        return None
+    when = datetime.fromtimestamp(record[0]).astimezone()
+    if when > now:
+        return when
+    if interval or (now - when).total_seconds() <= DEFAULT_MISFIRE_GRACE:
+        return now
+    return None
 
 
 @dataclass(frozen=True)
@@ -119,6 +172,7 @@ class Daemon:
         self._worker_busy = threading.Event()
         self._worker_again = threading.Event()  # woken while a pass ran: run another
         self._store = HealthStore.beside(setup.state)
+        self._signatures: dict[str, str] = {}  # job name -> what its run times come from
         self._runtime = self._load()
         self._watch: PhotoWatch | None = None
         self._scheduler = BackgroundScheduler(
@@ -143,21 +197,33 @@ class Daemon:
         engines = SharedEngines(monitor.factory(thresholds=config.thresholds))
         return _Runtime(loaded, schedules, monitor, engines)
 
-    def _plan(self) -> None:
-        """(Re)create every scheduler job from the current runtime."""
+    def _plan(self, *, starting: bool = False) -> None:
+        """(Re)create every scheduler job from the current runtime. Next runs recorded for an
+        unchanged schedule are kept (a reload or a restart draws no new random time and
+        restarts no `Every` countdown)."""
         runtime = self._runtime
+        recorded = self._store.next_runs()
+        now = datetime.now().astimezone()
         for job in self._scheduler.get_jobs():
             job.remove()
+        self._signatures = {}
         for schedule in runtime.schedules.jobs:
+            signature = self._signatures[schedule.name] = _signature(schedule)
+            first = _kept(recorded.get(schedule.name), signature, now,
+                          interval=schedule.every is not None)
             self._scheduler.add_job(self._scheduled, trigger_for(schedule), args=[schedule],
-                                    id=schedule.name, name=schedule.name)
+                                    id=schedule.name, name=schedule.name,
+                                    **({} if first is None else {"next_run_time": first}))
             log.info("schedule %s: %s, %s", schedule.name, describe(schedule),
                      ", ".join(map(str, schedule.paths)))
         daemon = runtime.config.daemon
         if daemon.paths:
+            # A pass when the daemon starts; after a reload, the countdown goes on.
+            signature = self._signatures[WORKER] = json.dumps(daemon.worker.every)
+            first = None if starting else _kept(recorded.get(WORKER), signature, now,
+                                                interval=True)
             self._scheduler.add_job(self._worker, IntervalTrigger(seconds=daemon.worker.every),
-                                    id=WORKER, name=WORKER,
-                                    next_run_time=datetime.now().astimezone())
+                                    id=WORKER, name=WORKER, next_run_time=first or now)
             log.info("worker: %s every %gs%s", ", ".join(map(str, daemon.paths)),
                      daemon.worker.every,
                      f", watching (debounce {daemon.worker.debounce:g}s)"
@@ -181,7 +247,8 @@ class Daemon:
             return
         for job in self._scheduler.get_jobs():
             when = job.next_run_time
-            self._store.job_scheduled(job.id, when.timestamp() if when else None)
+            self._store.job_scheduled(job.id, when.timestamp() if when else None,
+                                      self._signatures.get(job.id))
 
     def _do_reload(self) -> None:
         try:
@@ -210,7 +277,7 @@ class Daemon:
     def run(self) -> int:
         with _signals(self._on_signal):
             self._scheduler.start()
-            self._plan()
+            self._plan(starting=True)
             self._runtime.monitor.start()
             notify("READY=1", "STATUS=waiting for the next job")
             log.info("daemon ready (state %s)", self.setup.state)
@@ -317,12 +384,14 @@ class Daemon:
                 timer.start()
             runtime.engines.expire_failures()
             self._store.job_started(name)
+            self._store.job_progress(name, {})
+            reporter = LogReporter(name, self._store)
             notify(f"STATUS=running {name}")
             log.info("%s: started on %s", name, ", ".join(map(str, roots)))
             try:
                 result = jobs.run_models(
                     runtime.config, roots, types=types, contexts=contexts,
-                    options=_with_naming(options, runtime.config), reporter=LogReporter(name),
+                    options=_with_naming(options, runtime.config), reporter=reporter,
                     state_path=self.setup.state, stop=stop, factory=runtime.engines.factory)
             except XmpvisionError as exc:
                 log.error("%s: %s", name, exc)
@@ -338,6 +407,7 @@ class Daemon:
                 if timer is not None:
                     timer.cancel()
                 self._job_stop = None
+                self._store.job_progress(name, None)
                 notify("STATUS=waiting for the next job")
                 self._record_next_runs()
             outcome = _outcome(result, self._stop)
@@ -348,6 +418,8 @@ class Daemon:
             summary: dict[str, Any] = result.summary.to_dict()["summary"]
             if result.unusable:
                 summary["errors"] = result.unusable
+            if reporter.failures:
+                summary["failures"] = reporter.failures
             self._store.job_finished(name, outcome, summary)
             return result
 

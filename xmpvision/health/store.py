@@ -47,10 +47,16 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS daemon_jobs (
         name TEXT PRIMARY KEY, next_run REAL, last_start REAL, last_end REAL,
         last_result TEXT, summary TEXT)""",
+    """CREATE TABLE IF NOT EXISTS daemon_progress (
+        name TEXT PRIMARY KEY, progress TEXT NOT NULL, updated REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS daemon_worker (
         id INTEGER PRIMARY KEY CHECK (id = 1), backlog INTEGER NOT NULL,
         last_run REAL, updated REAL NOT NULL)""",
 )
+
+
+# Columns of daemon_jobs added since its first version.
+ADDED_COLUMNS = {"signature": "TEXT"}
 
 
 def health_path(state: Path) -> Path:
@@ -93,6 +99,10 @@ class HealthStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             for statement in SCHEMA:
                 self._conn.execute(statement)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(daemon_jobs)")}
+            for column in ADDED_COLUMNS.keys() - columns:  # a store from an older version
+                self._conn.execute(f"ALTER TABLE daemon_jobs ADD COLUMN {column} "
+                                   f"{ADDED_COLUMNS[column]}")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(path, str(exc)) from exc
         self._lock = threading.Lock()
@@ -246,10 +256,31 @@ class HealthStore:
 
     # --- the daemon's jobs ---------------------------------------------------------------------
 
-    def job_scheduled(self, name: str, next_run: float | None) -> None:
-        self._write("INSERT INTO daemon_jobs (name, next_run) VALUES (?, ?) "
-                  "ON CONFLICT(name) DO UPDATE SET next_run = excluded.next_run",
-                  (name, next_run))
+    def job_scheduled(self, name: str, next_run: float | None, signature: str | None) -> None:
+        """The job's next run, and the schedule it was computed from (`signature`)."""
+        self._write("INSERT INTO daemon_jobs (name, next_run, signature) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET next_run = excluded.next_run, "
+                    "signature = excluded.signature", (name, next_run, signature))
+
+    def next_runs(self) -> dict[str, tuple[float, str]]:
+        """Each job's recorded next run and the schedule it belongs to (reads what was
+        queued before)."""
+        self.flush()
+        rows = self._run("SELECT name, next_run, signature FROM daemon_jobs "
+                         "WHERE next_run IS NOT NULL AND signature IS NOT NULL")
+        return {name: (float(when), str(signature)) for name, when, signature in rows}
+
+    def job_progress(self, name: str, progress: dict[str, Any] | None) -> None:
+        """The running job's counts so far; None when it ended."""
+        if progress is None:
+            self._write("DELETE FROM daemon_progress WHERE name = ?", (name,))
+        else:
+            self._write("INSERT OR REPLACE INTO daemon_progress VALUES (?, ?, ?)",
+                        (name, json.dumps(progress), time.time()))
+
+    def progress(self) -> dict[str, dict[str, Any]]:
+        rows = self._run("SELECT name, progress FROM daemon_progress")
+        return {name: json.loads(text) for name, text in rows}
 
     def job_started(self, name: str) -> None:
         self._write("INSERT INTO daemon_jobs (name, last_start, last_result) VALUES (?, ?, ?) "
@@ -264,6 +295,7 @@ class HealthStore:
         for (name,) in self._run("SELECT name FROM daemon_jobs"):
             if name not in names:
                 self._write("DELETE FROM daemon_jobs WHERE name = ?", (name,))
+                self._write("DELETE FROM daemon_progress WHERE name = ?", (name,))
 
     def jobs(self) -> list[JobRecord]:
         rows = self._run("SELECT name, next_run, last_start, last_end, last_result, summary "
