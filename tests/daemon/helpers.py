@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shlex
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -153,22 +152,14 @@ class MixedRuns:
     failed: int = 0
     done: int = 0
 
-    def slow_before_restart(self, factor: float = 4.0) -> int:
-        """Answers completed before the first restart began that were `factor` times slower
-        per token than the median of their own model and answer kind (the detection delay)."""
+    def answered_before_restart(self, onset: int) -> int:
+        """Answers from the `onset`-th on (the emulator's `--lose-gpu-after`: requests are
+        answered one at a time, in order) completed before the first restart began: the
+        detection delay in requests."""
         if not self.restarts:
-            return len(self.timings)
+            return len(self.timings) - onset
         began = self.restarts[0][0]
-        kinds: dict[str, list[float]] = {}
-        for timing in self.timings:
-            kinds.setdefault(timing.kind, []).append(_decode(timing))
-        healthy = {kind: statistics.median(speeds) for kind, speeds in kinds.items()}
-        return sum(1 for t in self.timings if t.started + t.wall <= began
-                   and _decode(t) < healthy[t.kind] / factor)
-
-
-def _decode(timing: Timing) -> float:
-    return timing.phases()[0][1]
+        return sum(1 for t in self.timings[onset:] if t.started + t.wall <= began)
 
 
 def mixed_runs(url: str, state: Path, library: Path, health: HealthConfig, requests: int,
