@@ -173,6 +173,7 @@ class Daemon:
         self._worker_again = threading.Event()  # woken while a pass ran: run another
         self._store = HealthStore.beside(setup.state)
         self._signatures: dict[str, str] = {}  # job name -> what its run times come from
+        self._missing: set[Path] = set()  # roots found missing (warned once)
         self._runtime = self._load()
         self._watch: PhotoWatch | None = None
         self._scheduler = BackgroundScheduler(
@@ -373,6 +374,13 @@ class Daemon:
         with self._turn:
             if self._stop.is_set():
                 return None
+            roots, missing = self._present(name, roots)
+            if not roots:
+                log.warning("%s: skipped: none of its folders is there", name)
+                self._store.job_finished(name, "skipped", {
+                    "reason": "no folder is there", "missing": [str(r) for r in missing]})
+                self._record_next_runs()
+                return None
             runtime = self._runtime
             stop = threading.Event()
             self._job_stop = stop
@@ -420,8 +428,31 @@ class Daemon:
                 summary["errors"] = result.unusable
             if reporter.failures:
                 summary["failures"] = reporter.failures
+            if missing:
+                summary["missing"] = [str(r) for r in missing]
             self._store.job_finished(name, outcome, summary)
             return result
+
+
+    def _present(self, name: str, roots: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+        """(the roots that are there, those that are not): a share not mounted yet costs its
+        own folders, not the job's others; said once until it is back."""
+        present: list[Path] = []
+        missing: list[Path] = []
+        for root in roots:
+            try:
+                there = root.exists()
+            except OSError:
+                there = False
+            (present if there else missing).append(root)
+            if there and root in self._missing:
+                self._missing.discard(root)
+                log.info("%s: %s is there again", name, root)
+            elif not there and root not in self._missing:
+                self._missing.add(root)
+                log.warning("%s: %s: no such folder (a share not mounted?); skipped until it "
+                            "is there, the job's other folders are processed", name, root)
+        return present, missing
 
 
 def _outcome(result: RunResult, daemon_stop: threading.Event) -> str:
