@@ -4,6 +4,7 @@ again."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -42,3 +43,31 @@ def test_missing_and_recreated_roots(tmp_path: Path,
         newer = photos(library, 1, start=30)
         wait_for(sidecars(newer), 30, "a photo added to the folder created again")
         assert daemon.stop() == 0
+
+
+def passes(daemon: Daemon) -> int:
+    """The worker's passes that have ended."""
+    return len(re.findall(r"newly-indexed: [a-z ]+: \d+ done", daemon.text()))
+
+
+def test_a_photo_still_being_copied_in_is_waited_for(
+        tmp_path: Path, daemon_factory: Callable[..., Daemon]) -> None:
+    library = tmp_path / "lib"
+    [whole] = photos(tmp_path / "source", 1)
+    data = whole.read_bytes()
+    library.mkdir()
+    with OllamaServer(models=["gemma3:latest"], latency=0.01) as server:
+        daemon = daemon_factory(config(server.url, (
+            f"Daemon:\n  Paths: [{library}]\n"
+            "  Worker: {Every: 1h, Watch: true, Debounce: 1s}\n"))).start()
+        wait_for(lambda: passes(daemon) == 1, 30, "the first pass")
+        copy = library / whole.name
+        with copy.open("wb") as out:  # a copy that pauses longer than Debounce halfway
+            out.write(data[: len(data) // 2])
+            out.flush()
+            wait_for(lambda: passes(daemon) == 2, 30, "a pass during the pause")
+            out.write(data[len(data) // 2:])
+        wait_for(sidecars([copy]), 30, "the photo once it is complete")
+        assert daemon.stop() == 0
+    text = daemon.text()
+    assert f"failed {copy}" not in text

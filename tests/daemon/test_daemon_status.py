@@ -5,6 +5,7 @@ and restarts."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -46,6 +47,7 @@ def test_running_progress_failures_and_a_stopped_daemon(
     photos(library, 12)
     broken = library / "IMG_broken.jpg"
     broken.write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    os.utime(broken, (1.7e9, 1.7e9))  # broken for long, not being copied in
     address = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(address)

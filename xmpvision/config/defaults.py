@@ -112,6 +112,9 @@ DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = ("labels", "caption")
 # A job that could not start at its time (the daemon was busy or down) still runs this late.
 DEFAULT_MISFIRE_GRACE = 3600.0
 
+# The daemon takes a photo that does not decode and changed less than this many seconds ago
+# (or twice Worker.Debounce) as still being copied in: skipped, done by a later pass.
+DAEMON_SETTLE = 60.0
 DEFAULT_HEALTH_INTERVAL = 60.0  # seconds between two probes of a service
 DEFAULT_HEALTH_WINDOW = 20  # requests in the rolling speed window
 DEFAULT_HEALTH_DRIFT = 2.0  # drifted when the window's median is below baseline / Drift

@@ -33,6 +33,7 @@ from xmpvision import jobs
 from xmpvision.chain.analyzer import SCAN_CONTEXTS
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import ScheduleJob, Schedules, find_schedule_dir, load_schedules
+from xmpvision.config.defaults import DAEMON_SETTLE as SETTLE
 from xmpvision.config.defaults import DEFAULT_MISFIRE_GRACE
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.daemon.engines import SharedEngines
@@ -462,7 +463,9 @@ def _outcome(result: RunResult, daemon_stop: threading.Event) -> str:
 
 
 def _with_naming(options: RunOptions, config: VisionConfig) -> RunOptions:
-    return RunOptions(force=options.force, naming=config.sidecar.naming)
+    # A photo being copied in may pause longer than Debounce: waited for, not failed.
+    settle = max(SETTLE, 2 * config.daemon.worker.debounce)
+    return RunOptions(force=options.force, naming=config.sidecar.naming, settle=settle)
 
 
 @contextmanager
