@@ -19,6 +19,7 @@ from tests.daemon.test_daemon import (
     Daemon,
     config,
     daemon_factory,
+    received,
     wait_for,
 )
 from tests.ollama_server import OllamaServer
@@ -69,15 +70,8 @@ def test_running_progress_failures_and_a_stopped_daemon(
                  == "failed", 60, "the end of the job")
         text = status_text(daemon.state)
         assert f"failed {broken}:" in text and "daemon: running" in text
-        messages = []
-        sock.settimeout(1)
-        try:
-            while True:
-                messages.append(sock.recv(4096).decode())
-        except TimeoutError:
-            pass
-        finally:
-            sock.close()
+        messages = received(sock)
+        sock.close()
         assert daemon.stop() == 0
     assert any("STATUS=running newly-indexed: " in m and " done" in m for m in messages)
     stopped = status(daemon.state)
