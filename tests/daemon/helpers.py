@@ -19,13 +19,14 @@ from tests.library_builder import jpeg_bytes
 from tests.ollama_server import answers
 from xmpvision import jobs
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS
+from xmpvision.chain.compose import Engines
 from xmpvision.config import parse_config
 from xmpvision.config.daemon import HealthConfig
 from xmpvision.config.models import ModelConfig
-from xmpvision.engines.base import Engine
-from xmpvision.engines.ollama.engine import OllamaEngine
+from xmpvision.engines.base import TimedEngine
+from xmpvision.engines.ollama.engine import base_url
 from xmpvision.engines.ollama.timing import Timing
-from xmpvision.health.monitor import EngineFactory, HealthMonitor
+from xmpvision.health.monitor import HealthMonitor
 from xmpvision.health.store import HealthStore, health_path
 from xmpvision.pipeline import RunOptions
 from xmpvision.report import PhotoReport
@@ -137,6 +138,25 @@ class Collect:
         pass
 
 
+class Recording:
+    """A health monitor as the engines' watcher, with every timing it is told recorded."""
+
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self.monitor = monitor
+        self.timings: list[Timing] = []
+
+    def attach(self, engine: TimedEngine, model: ModelConfig) -> None:
+        self.monitor.attach(engine, model)
+        gate = self.monitor.gate(base_url(model))
+        assert gate is not None
+
+        def both(timing: Timing) -> None:
+            self.timings.append(timing)
+            self.monitor.observe(timing)
+
+        engine.watch(both, gate)
+
+
 # The answer kinds a mixed workload asks for, one run each: captions only (free text), labels
 # only (schema-constrained), and both.
 MIX = (("caption",), ("labels",), ("labels", "caption"))
@@ -175,28 +195,18 @@ def mixed_runs(url: str, state: Path, library: Path, health: HealthConfig, reque
         step += 1
         with HealthStore(store_path or health_path(state)) as store:
             monitor = HealthMonitor(config.models, health, store)
-            make = monitor.factory(thresholds=config.thresholds)
-
-            def recording(model: ModelConfig, make: EngineFactory = make) -> Engine:
-                engine = make(model)
-                if isinstance(engine, OllamaEngine) and engine.observer is not None:
-                    observe = engine.observer
-
-                    def both(timing: Timing) -> None:
-                        mixed.timings.append(timing)
-                        observe(timing)
-
-                    engine.observer = both
-                return engine
-
+            recording = Recording(monitor)
+            engines = Engines(config.thresholds, recording)
             monitor.start()
             try:
                 result = jobs.run_models(config, [library], types=types,
                                          contexts=MANUAL_CONTEXTS,
                                          options=RunOptions(force=True), reporter=Collect(),
-                                         state_path=state, factory=recording)
+                                         state_path=state, engines=engines)
             finally:
+                engines.close()
                 monitor.close()
+        mixed.timings += recording.timings
         mixed.restarts += monitor.restart_times
         mixed.failed += result.summary.failed
         mixed.done += result.summary.counts["done"]

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 from pydantic.fields import FieldInfo
 
+from xmpvision import modeltypes
 from xmpvision.config.daemon import DaemonConfig, FallbackConfig, HealthConfig
 from xmpvision.config.defaults import (
     DEFAULT_CONFIDENCE,
@@ -46,16 +47,17 @@ from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
 from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.languages import parse_language_tag
 
-MODEL_TYPES: tuple[str, ...] = ("labels", "caption", "title", "generate", "nsfw", "face")
+# The types a vision.yml may name, from the model-type table (modeltypes.py).
+MODEL_TYPES: tuple[str, ...] = modeltypes.MODEL_TYPES
 # The types xmpvision runs; others are accepted (PhotoPrism configs carry them) and ignored.
-SUPPORTED_TYPES: tuple[str, ...] = ("labels", "caption", "title")
+SUPPORTED_TYPES: tuple[str, ...] = modeltypes.OUTPUT_TYPES
 # What a `Type: generate` model answers in one request (narrowed by its `Types`).
 GENERATED_TYPES: tuple[str, ...] = SUPPORTED_TYPES
 ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
-ModelType = Literal["labels", "caption", "title", "generate", "nsfw", "face"]
-OutputType = Literal["labels", "caption", "title"]
-EngineName = Literal["ollama", "tensorflow", "openai", "onnx"]
+ModelType = modeltypes.ModelTypeName
+OutputType = modeltypes.OutputTypeName
+EngineName = str  # one of ENGINES, checked by _engine
 
 # How xmpvision treats a PhotoPrism key it accepts (a field's json_schema_extra). Keys without
 # a mark are used. UNUSED: accepted and ignored, with a warning. OPENAI: meant for PhotoPrism's
@@ -90,7 +92,10 @@ def _engine(value: object) -> object:
     # PhotoPrism writes its classifier's engine as "local" too.
     if isinstance(value, str):
         folded = value.strip().lower()
-        return "tensorflow" if folded == "local" else folded
+        folded = "tensorflow" if folded == "local" else folded
+        if folded not in ENGINES:
+            raise ValueError(f"invalid Engine {value!r}; allowed: {', '.join(ENGINES)}")
+        return folded
     return value
 
 

@@ -179,6 +179,9 @@ class HttpService:
         self._fatal = error
         raise error
 
+    def forget(self) -> None:
+        self._fatal = None
+
     # --- requests ----------------------------------------------------------------------------
 
     def retried(self, attempt: Callable[[], T]) -> T:

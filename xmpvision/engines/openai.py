@@ -19,11 +19,11 @@ from typing import Any
 
 import httpx
 
-from xmpvision.config.defaults import DEFAULT_TEMPERATURE
-from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
+from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.engines import prompts
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind
-from xmpvision.engines.base import EngineInfo
+from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
 from xmpvision.engines.http import Retry, ServerDialect
 from xmpvision.engines.llm import LanguageModelEngine
 from xmpvision.errors import (
@@ -38,7 +38,9 @@ from xmpvision.prepare.images import PhotoImage
 from xmpvision.text.answers import answer_text
 
 ENGINE = "openai"
-SOURCE = "openai"
+SOURCE = ENGINE_DEFAULTS[ENGINE].source
+# A server's models: every type, probed by a breaker, on one or several endpoints.
+ABILITIES = Abilities(answers=(*SUPPORTED_TYPES, "generate"), server=True)
 COMPLETIONS_PATH = "/chat/completions"
 MODELS_PATH = "/models"
 # OpenAI's names for the options vision.yml writes in CamelCase.
@@ -103,6 +105,7 @@ def describe(model: ModelConfig) -> EngineInfo:
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)), format=fmt,
         options=effective_options(model), capacity=f"{ENGINE} {redact(base_url(model))}",
         slots=model.service.parallel, resolution=model.image_size, fit="longest",
+        abilities=ABILITIES,
     )
 
 
@@ -317,3 +320,6 @@ class OpenAIEngine(LanguageModelEngine):
         if not isinstance(content, str) or not isinstance(reasoning, str):
             raise InvalidPayload(f"invalid stream event from {ENGINE} (model {self.model_ref})")
         return content, reasoning
+
+
+KIND = ModuleKind(ENGINE, describe, __name__, "OpenAIEngine")

@@ -21,16 +21,16 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from xmpvision.config.defaults import DEFAULT_TEMPERATURE
-from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
+from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.config.schema import response_schema
 from xmpvision.engines import prompts
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind
-from xmpvision.engines.base import EngineInfo
+from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
 from xmpvision.engines.http import Retry, ServerDialect
 from xmpvision.engines.llm import LanguageModelEngine
 from xmpvision.engines.ollama.api import GenerateChunk, GenerateRequest, ShowResponse, error_text
-from xmpvision.engines.ollama.timing import Timing, TimingObserver
+from xmpvision.engines.ollama.timing import Timing
 from xmpvision.errors import (
     EngineError,
     EngineUnavailable,
@@ -43,7 +43,11 @@ from xmpvision.prepare.images import PhotoImage
 from xmpvision.text.answers import answer_text
 
 ENGINE = "ollama"
-SOURCE = "ollama"
+SOURCE = ENGINE_DEFAULTS[ENGINE].source
+# A server's models: every type, probed by a breaker, on one or several endpoints; each
+# answer's timings watched by the health monitor.
+ABILITIES = Abilities(answers=(*SUPPORTED_TYPES, "generate"), server=True,
+                      timings=True)
 GENERATE_PATH = "/api/generate"
 SHOW_PATH = "/api/show"
 # Low temperatures for every question: labels, captions and titles should describe, not invent.
@@ -102,7 +106,7 @@ def describe(model: ModelConfig) -> EngineInfo:
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)),
         format=response_format_name(model), options=effective_options(model),
         capacity=f"{ENGINE} {redact(base_url(model))}", slots=model.service.parallel,
-        resolution=model.image_size, fit="longest",
+        resolution=model.image_size, fit="longest", abilities=ABILITIES,
     )
 
 
@@ -141,8 +145,6 @@ class OllamaEngine(LanguageModelEngine):
         super().__init__(model, thresholds, **options)
         self.resolution = model.image_size
         self.options = effective_options(model)
-        # Told the timings of every answer (the health monitor of a run); None: nobody asks.
-        self.observer: TimingObserver | None = None
 
     # --- readiness -------------------------------------------------------------------------
 
@@ -269,3 +271,6 @@ class OllamaEngine(LanguageModelEngine):
             raise EngineError(
                 f"ollama failed while answering (model {self.model_ref}): {chunk.error}"
             )
+
+
+KIND = ModuleKind(ENGINE, describe, __name__, "OllamaEngine")
