@@ -2,8 +2,8 @@
 
 The emulator runs in its own process with per-token costs and schema-constrained answers 5x
 slower per token than free text (`--constrained-slowdown 5`), noisy; the restart command really
-kills it and starts it again, with the GPU back. Runs of captions only, labels only and both
-follow each other, each with a fresh monitor on one health store (a `scan`, a daemon job after
+kills it and starts it again, with the GPU back. Runs of captions only, labels only, both, and
+both from a `Type: generate` model (one schema-constrained request per photo) follow each other, each with a fresh monitor on one health store (a `scan`, a daemon job after
 a reload), every photo asked again, until N generate requests were answered:
 
 - healthy: goal 0 restarts;

@@ -111,11 +111,13 @@ def photos(folder: Path, count: int, start: int = 0) -> list[Path]:
 
 
 def vision_yml(url: str, *, health: str = "", daemon: str = "", parallel: int = 1,
-               labels: bool = False) -> str:
-    """Ollama captions (and labels: then no classifier fallback is added) on `url`."""
+               labels: bool = False, generate: bool = False) -> str:
+    """Ollama captions (and labels: then no classifier fallback is added; and a generate
+    model answering both in one request) on `url`."""
     service = (f"{{Uri: \"{url}\", Timeout: 20s, ConnectTimeout: 2s, "
                f"Parallel: {parallel}}}")
     types = ["labels", "caption"] if labels else ["caption"]
+    types += ["generate\n    Types: [caption, labels]"] if generate else []
     entries = "".join(f"  - Type: {t}\n    Engine: ollama\n    Model: {MODEL}\n"
                       f"    Service: {service}\n" for t in types)
     return "Models:\n" + entries + health + daemon
@@ -158,8 +160,9 @@ class Recording:
 
 
 # The answer kinds a mixed workload asks for, one run each: captions only (free text), labels
-# only (schema-constrained), and both.
-MIX = (("caption",), ("labels",), ("labels", "caption"))
+# only (schema-constrained), both, and both from a generate model (one schema-constrained
+# request per photo).
+MIX = (("caption",), ("labels",), ("labels", "caption"), ("generate",))
 
 
 @dataclass
@@ -187,12 +190,15 @@ def mixed_runs(url: str, state: Path, library: Path, health: HealthConfig, reque
                store_path: Path | None = None) -> MixedRuns:
     """Runs of `plan`'s types over `library` (every photo asked again) until about `requests`
     generate requests were answered; the health store beside `state` unless given."""
-    config = parse_config(vision_yml(url, labels=True))
+    separate = parse_config(vision_yml(url, labels=True))
+    combined = parse_config(vision_yml(url, labels=True, generate=True))
     mixed = MixedRuns()
     step = 0
     while len(mixed.timings) < requests:
         types = plan[step % len(plan)]
         step += 1
+        config = combined if types == ("generate",) else separate
+        types = ("labels", "caption") if types == ("generate",) else types
         with HealthStore(store_path or health_path(state)) as store:
             monitor = HealthMonitor(config.models, health, store)
             recording = Recording(monitor)

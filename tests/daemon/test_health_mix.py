@@ -1,7 +1,7 @@
 """The health verdict compares like with like: against an emulator whose schema-constrained
-answers are 5x slower per token than its free text, runs of captions only, labels only and
-both (each with a fresh monitor on one health store) never restart a healthy Ollama, and a GPU
-lost in the middle of them is restarted once, within 10 slow answers."""
+answers are 5x slower per token than its free text, runs of captions only, labels only, both,
+and both from a generate model (each with a fresh monitor on one health store) never restart a
+healthy Ollama, and a GPU lost in the middle of them is restarted once, within 10 answers."""
 
 from __future__ import annotations
 
