@@ -3,12 +3,13 @@
 The emulator runs in its own process with per-token costs and schema-constrained answers 5x
 slower per token than free text (`--constrained-slowdown 5`), noisy; the restart command really
 kills it and starts it again, with the GPU back. Runs of captions only, labels only, both, and
-both from a `Type: generate` model (one schema-constrained request per photo) follow each other, each with a fresh monitor on one health store (a `scan`, a daemon job after
-a reload), every photo asked again, until N generate requests were answered:
+both from a `Type: generate` model (one schema-constrained request per photo) follow each
+other, each with a fresh monitor on one health store (a `scan`, a daemon job after a reload),
+every photo asked again, until N generate requests were answered:
 
 - healthy: goal 0 restarts;
 - GPU lost at request N/2 (size_vram 0, 8x slower): goal exactly 1 restart, with at most 10
-  slow answers completed before it began.
+  answers from the onset completed before it began.
 
 Health keys are the defaults (Window 20, Drift 2, Interval 60 s, Cooldown 15 min) unless
 given.
