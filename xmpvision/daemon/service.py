@@ -35,8 +35,7 @@ from xmpvision.chain.analyzer import SCAN_CONTEXTS
 from xmpvision.chain.compose import Engines
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import ScheduleJob, Schedules, find_schedule_dir, load_schedules
-from xmpvision.config.defaults import DAEMON_SETTLE as SETTLE
-from xmpvision.config.defaults import DEFAULT_MISFIRE_GRACE
+from xmpvision.config.defaults import DAEMON_SETTLE, DEFAULT_MISFIRE_GRACE
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.daemon.notify import notify, watchdog_period
 from xmpvision.daemon.presence import DaemonLock
@@ -157,11 +156,11 @@ class _Runtime:
 class Daemon:
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
-        self._lock = DaemonLock(setup.state)  # first: a second daemon refuses at once
+        self._presence = DaemonLock(setup.state)  # first: a second daemon refuses at once
         try:
             self._init()
         except BaseException:
-            self._lock.close()
+            self._presence.close()
             raise
 
     def _init(self) -> None:
@@ -306,7 +305,7 @@ class Daemon:
                 self._scheduler.shutdown(wait=False)
             self._runtime.close()
             self._store.close()
-            self._lock.close()
+            self._presence.close()
             log.info("daemon stopped")
         return 0
 
@@ -465,7 +464,7 @@ def _outcome(result: RunResult, daemon_stop: threading.Event) -> str:
 
 def _with_naming(options: RunOptions, config: VisionConfig) -> RunOptions:
     # A photo being copied in may pause longer than Debounce: waited for, not failed.
-    settle = max(SETTLE, 2 * config.daemon.worker.debounce)
+    settle = max(DAEMON_SETTLE, 2 * config.daemon.worker.debounce)
     return RunOptions(force=options.force, naming=config.sidecar.naming, settle=settle)
 
 

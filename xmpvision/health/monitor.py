@@ -405,8 +405,8 @@ class HealthMonitor:
         try:
             outcome = restart_service(watch.probe, command, self.health.restart_timeout, models)
         finally:
+            self._settle(watch)  # first: the gate opens whatever the store says
             self._budget.restart_ended(watch.shown, claim, self._wall())
-            self._settle(watch)
         watch.seen_restart = self._budget.last_restart(watch.shown)
         self.restart_times.append((began, self._clock()))
         watch.restarted += 1
