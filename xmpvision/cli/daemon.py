@@ -121,8 +121,10 @@ def status(
     if json_:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
         return
-    print(f"daemon: running (pid {report.daemon})" if report.daemon is not None
-          else "daemon: not running")
+    if report.daemon is None:
+        print("daemon: not running")
+    else:
+        print(f"daemon: running{f' (pid {report.daemon})' if report.daemon > 0 else ''}")
     for job in report.jobs:
         _print_job(job, report.progress.get(job.name), running=report.daemon is not None)
         # Servers whose circuit breaker opened during that job (a fallback answered for them).

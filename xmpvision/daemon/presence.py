@@ -4,11 +4,15 @@ crash leaves nothing stale), with the daemon's pid in the file for `status`."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import logging
 import os
 from pathlib import Path
 
 from xmpvision.errors import StateError, UsageError
+
+log = logging.getLogger(__name__)
 
 
 def presence_path(state: Path) -> Path:
@@ -28,18 +32,25 @@ class DaemonLock:
             raise StateError(state, f"cannot create {path}: {exc.strerror or exc}") from exc
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as exc:
+            if not isinstance(exc, BlockingIOError):
+                os.close(self._fd)
+                raise StateError(state, f"cannot lock {path}: {exc.strerror or exc}") from exc
             pid = _read_pid(self._fd)
             os.close(self._fd)
             raise UsageError(
                 f"another xmpvision daemon{f' (pid {pid})' if pid else ''} uses the state "
                 f"database {state}: stop it first, or give this one its own --state") from None
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # the lock is held all the same: `status` shows no pid
+            log.debug("%s: %s", path, exc)
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.ftruncate(self._fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
             os.close(self._fd)
             self._fd = -1
 

@@ -16,7 +16,7 @@ from xmpvision.health.store import HealthStore, JobRecord, ServiceRecord, health
 
 @dataclass(frozen=True)
 class StatusReport:
-    daemon: int | None  # the running daemon's pid; None when it does not run
+    daemon: int | None  # the running daemon's pid (-1: not known); None when it does not run
     jobs: list[JobRecord]
     progress: dict[str, dict[str, int]]  # the running job's counts so far, by job name
     backlog: int | None  # photos the worker's watch saw that are not processed yet
