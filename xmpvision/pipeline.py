@@ -63,6 +63,9 @@ class RunOptions:
     # Fallback.Upgrade: redo what a fallback answered while a better model was down, once that
     # model can be asked again.
     upgrade: bool = DEFAULT_FALLBACK_UPGRADE
+    # A photo that does not decode and was changed less than this many seconds ago is taken
+    # as still being copied in (the daemon: a copy may pause longer than Debounce).
+    settle: float = 0.0
 
 
 @dataclass
@@ -388,6 +391,10 @@ class Pipeline:
         if job.upgrade is not None:
             return self._finish_upgrade(job, outcome)
         if isinstance(outcome, ImageError):
+            if _being_written(photo, self.options.settle):
+                # Not failed, not recorded: the pass after the copy does it.
+                return PhotoReport(path, "skipped",
+                                   error=f"{outcome.reason}; still being written")
             self._mark_failed(photo, todo, outcome.reason)
             if _file_at_fault(outcome) and not self.options.dry_run:
                 self.state.set_bad(photo, outcome.reason)  # skipped while unchanged
@@ -477,6 +484,16 @@ class Pipeline:
     def _emit(self, report: PhotoReport) -> None:
         self.summary.add(report.status)
         self.report.photo(report)
+
+
+def _being_written(photo: Photo, settle: float) -> bool:
+    """The file changed since it was found, or (with `settle`) moments ago."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return False
+    return ((st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
+            or time.time() - st.st_mtime < settle)
 
 
 def _source_of(result: PhotoResult, model_type: str) -> str:
