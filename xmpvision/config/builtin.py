@@ -65,6 +65,11 @@ def _no_file_models() -> list[ModelConfig]:
     ]
 
 
+def default_models() -> list[ModelConfig]:
+    """The Models of a run without a vision.yml (the generated sample writes them)."""
+    return _no_file_models()
+
+
 def ollama_host() -> str:
     """The Ollama endpoint from OLLAMA_HOST (as the ollama CLI reads it), else the default."""
     host = os.environ.get("OLLAMA_HOST", "").strip()
@@ -172,4 +177,4 @@ def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
     return config.model_copy(update={"models": resolved})
 
 
-__all__ = ["apply_defaults", "builtin_model", "ollama_host"]
+__all__ = ["apply_defaults", "builtin_model", "default_models", "ollama_host"]
