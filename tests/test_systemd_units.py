@@ -93,7 +93,8 @@ def test_reload_checks_the_configuration_before_signalling() -> None:
     reload = _setting(daemon, "ExecReload")
     assert reload[0].split()[1:3] == ["config", "check"]
     assert reload[0].split()[0] == _setting(daemon, "ExecStart")[0].split()[0]
-    assert reload[-1] == "/bin/kill -HUP $MAINPID"
+    # The shell's builtin kill: /bin/kill (procps) is missing from minimal systems.
+    assert reload[-1] == "/bin/sh -c 'kill -HUP \"$$MAINPID\"'"
 
 
 def test_polkit_rule_grants_exactly_the_restart_of_ollama_to_the_units_user() -> None:
