@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import clean_sidecars
-from tests.daemon.helpers import Collect, emulator_process, photos, vision_yml
+from tests.daemon.helpers import Collect, Recording, emulator_process, photos, vision_yml
 from xmpvision import jobs
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS
+from xmpvision.chain.compose import Engines
 from xmpvision.config import parse_config
 from xmpvision.config.daemon import HealthConfig
-from xmpvision.config.models import ModelConfig
-from xmpvision.engines.base import Engine
-from xmpvision.engines.ollama.engine import OllamaEngine
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.health.drift import DriftDetector
 from xmpvision.health.monitor import HealthMonitor
@@ -65,30 +63,19 @@ def run(folder: Path, server_args: list[str], *, restart: bool, interval: float)
             "RestartTimeout": "30s", "MaxRestarts": 3})
         store = HealthStore.beside(work / "state.sqlite3")
         monitor = HealthMonitor(config.models, health, store)
-        make = monitor.factory(thresholds=config.thresholds)
-        timings: list[Timing] = []
-
-        def recording(model: ModelConfig) -> Engine:
-            engine = make(model)
-            if isinstance(engine, OllamaEngine) and engine.observer is not None:
-                observe = engine.observer
-
-                def both(timing: Timing) -> None:
-                    timings.append(timing)
-                    observe(timing)
-
-                engine.observer = both
-            return engine
-
+        recording = Recording(monitor)
+        engines = Engines(config.thresholds, recording)
+        timings = recording.timings
         monitor.start()
         started = time.monotonic()
         try:
             result = jobs.run_models(config, [library], types=["caption"],
                                      contexts=MANUAL_CONTEXTS, options=RunOptions(),
                                      reporter=Collect(), state_path=work / "state.sqlite3",
-                                     factory=recording)
+                                     engines=engines)
         finally:
             seconds = time.monotonic() - started
+            engines.close()
             monitor.close()
             store.close()
     return Run(seconds, result.summary.counts["done"], result.summary.failed,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS, SCAN_CONTEXTS, build_analyzer
-from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
+from xmpvision.chain.compose import Engines
+from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.discover import DiscoveryError, Photo, discover, photo_kind
 from xmpvision.engines import catalog as _catalog
 from xmpvision.engines import downloads as _downloads
-from xmpvision.engines.base import Engine
 from xmpvision.errors import (
     EngineUnavailable,
     ImageError,
@@ -28,7 +28,7 @@ from xmpvision.errors import (
     SidecarError,
     UsageError,
 )
-from xmpvision.health.monitor import monitored_factory
+from xmpvision.health.monitor import monitored_engines
 from xmpvision.pipeline import Pipeline, Reporter, RunOptions, RunResult
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
@@ -41,6 +41,7 @@ from xmpvision.state import StateDB, default_state_path
 __all__ = [
     "MANUAL_CONTEXTS",
     "SCAN_CONTEXTS",
+    "Engines",
     "ModelStatus",
     "PullResult",
     "RunOptions",
@@ -53,8 +54,6 @@ __all__ = [
     "run_scan",
     "test_photo",
 ]
-
-EngineFactory = Callable[[ModelConfig], Engine]
 
 
 def check_roots(roots: Sequence[Path]) -> None:
@@ -90,10 +89,12 @@ def run_models(
     reporter: Reporter,
     state_path: Path | None = None,
     stop: threading.Event | None = None,
-    factory: EngineFactory | None = None,
+    engines: Engines | None = None,
 ) -> RunResult:
     """Run the chains of `types` that apply in `contexts` over every photo under `roots`.
 
+    `engines`: the caller's, kept open after the run (the daemon's, across its jobs); else the
+    run's own, watched by a health monitor for the run's duration.
     Raises UsageError, NoRunnableModel, RunLocked or StateError before any photo is touched.
     """
     check_roots(roots)
@@ -101,11 +102,11 @@ def run_models(
     options = replace(options, naming=config.sidecar.naming,
                       keyword_parent=config.sidecar.keyword_parent,
                       upgrade=config.fallback.upgrade)
-    # Every long run watches Ollama's health (and restarts it when it drifts); a caller with
-    # its own factory (the daemon, whose monitor outlives its jobs; tests) attaches its own.
-    with (monitored_factory(config, state_path) if factory is None
-          else nullcontext(factory)) as make:
-        analyzer = build_analyzer(config, types, contexts, make)
+    # Every long run watches Ollama's health (and restarts it when it drifts); the daemon's
+    # engines are watched by its own monitor, which outlives its jobs.
+    with (monitored_engines(config, state_path) if engines is None
+          else nullcontext(engines)) as run_engines:
+        analyzer = build_analyzer(config, types, contexts, run_engines)
         try:
             if not analyzer.types:
                 raise NoRunnableModel(
@@ -177,18 +178,16 @@ def _reset_one(photo: Photo, types: set[str], source: str, naming: Naming, dry_r
     if change.changed and not dry_run:
         state.forget(photo, types)
     planned = {"keywords_removed": list(change.keywords_removed),
-               "caption_removed": change.caption_removed,
-               "title_removed": change.title_removed} if dry_run else None
+               **change.planned_texts(added=False)} if dry_run else None
     # A dry run wrote nothing: what it would remove is in `planned`.
     status: Status = "done" if change.changed and not dry_run else "unchanged"
     return PhotoReport(path, status, sidecar=change.path, planned=planned)
 
 
-def test_photo(config: VisionConfig, image: Path, types: Sequence[str], *,
-               factory: EngineFactory | None = None) -> PhotoReport:
+def test_photo(config: VisionConfig, image: Path, types: Sequence[str]) -> PhotoReport:
     """`vision test`: the chains of `types` on one photo in the manual context; nothing is
     written (`sidecar` is where a run would write)."""
-    analyzer = build_analyzer(config, types, MANUAL_CONTEXTS, factory)
+    analyzer = build_analyzer(config, types, MANUAL_CONTEXTS)
     sidecar = find_sidecar(image, config.sidecar.naming)
     try:
         with PhotoImage(image) as photo:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from xmpvision import modeltypes
 from xmpvision.chain.analyzer import Analyzer, with_source
 from xmpvision.chain.pool import Stopped
 from xmpvision.chain.resolve import describe_model
@@ -33,7 +34,7 @@ from xmpvision.discover import DiscoveryError, Photo, discover
 from xmpvision.errors import CircuitOpen, ImageError, SidecarError, StateError
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
-from xmpvision.results import PhotoResult
+from xmpvision.results import GeneratedText, PhotoResult
 from xmpvision.sidecar import SidecarChange, update_sidecar
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
@@ -423,10 +424,9 @@ class Pipeline:
             return PhotoReport(path, "unchanged", sidecar=change.path, result=result,
                                planned=_planned(change))
         self._mark_done(job.photo, result, produced)
-        # A caption or title the owner wrote meanwhile stays: that type was not upgraded.
-        written = {"labels": True, "caption": change.caption_added is not None,
-                   "title": change.title_added is not None}
-        upgraded = [t for t in produced if written.get(t, True)]
+        # A text (caption, title) the owner wrote meanwhile stays: that type was not upgraded.
+        texts = {row.name for row in modeltypes.TEXT_TYPES}
+        upgraded = [t for t in produced if t not in texts or change.texts_added.get(t) is not None]
         if change.changed:
             self.summary.upgraded += 1
         return PhotoReport(path, "done" if change.changed else "unchanged", sidecar=change.path,
@@ -450,12 +450,11 @@ class Pipeline:
 
 
 def _source_of(result: PhotoResult, model_type: str) -> str:
-    if model_type == "labels" and result.labels:
-        return result.labels[0].source
-    if model_type == "caption" and result.caption is not None:
-        return result.caption.source
-    if model_type == "title" and result.title is not None:
-        return result.title.source
+    value = result.value(model_type)
+    if isinstance(value, list) and value:
+        return value[0].source
+    if isinstance(value, GeneratedText):
+        return value.source
     return result.sources.get(model_type, DEFAULT_SOURCE)
 
 
@@ -463,9 +462,6 @@ def _planned(change: SidecarChange) -> dict[str, Any]:
     return {
         "keywords_added": list(change.keywords_added),
         "keywords_removed": list(change.keywords_removed),
-        "caption_added": change.caption_added,
-        "caption_removed": change.caption_removed,
-        "title_added": change.title_added,
-        "title_removed": change.title_removed,
+        **change.planned_texts(),
         "created": change.created,
     }

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from xmpvision import modeltypes
 from xmpvision.results import PhotoResult
 
 Status = Literal["done", "unchanged", "skipped", "failed"]
@@ -28,7 +29,6 @@ class PhotoReport:
 
     def to_dict(self) -> dict[str, Any]:
         result = self.result or PhotoResult()
-        caption = result.caption
         record: dict[str, Any] = {
             "path": os.fsdecode(self.path),
             "sidecar": os.fsdecode(self.sidecar) if self.sidecar else None,
@@ -38,11 +38,7 @@ class PhotoReport:
                  "model": x.model}
                 for x in result.labels or []
             ],
-            "caption": caption.text if caption else None,
-            "caption_source": caption.source if caption else None,
-            "caption_language": caption.language if caption else None,
-            "title": result.title.text if result.title else None,
-            "title_source": result.title.source if result.title else None,
+            **_texts(result),
             "models": dict(result.models),
             # type -> the better models that were down, so a fallback answered it
             "fallback": {t: list(m) for t, m in result.fallback.items()},
@@ -53,6 +49,17 @@ class PhotoReport:
         if self.upgraded:
             record["upgraded"] = list(self.upgraded)
         return record
+
+
+def _texts(result: PhotoResult) -> dict[str, Any]:
+    """Each text type's keys (modeltypes): "caption", "caption_source", ..., None when none."""
+    record: dict[str, Any] = {}
+    for row in modeltypes.TEXT_TYPES:
+        text = result.texts.get(row.name)
+        record[row.key] = text.text if text else None
+        for name in row.reported:
+            record[f"{row.key}_{name}"] = getattr(text, name) if text else None
+    return record
 
 
 @dataclass(frozen=True)

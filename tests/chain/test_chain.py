@@ -12,7 +12,7 @@ from xmpvision.chain.resolve import ModelChain, resolve_chain, runnable_models
 from xmpvision.config import ModelConfig, parse_config
 from xmpvision.engines.base import EngineInfo
 from xmpvision.errors import EngineUnavailable, InvalidPayload, ModelNotFound
-from xmpvision.results import Caption, Label, PhotoResult, Title
+from xmpvision.results import Label, PhotoResult
 from xmpvision.runmodes import RunMode
 
 CONFIG = textwrap.dedent(
@@ -94,25 +94,16 @@ class ScriptedEngine:
         if isinstance(answer, Exception):
             raise answer
 
-    def labels(self, photo: object) -> list[Label]:
+    guarded = False
+
+    def answer(self, photo: object, types: tuple[str, ...]) -> PhotoResult:
+        assert types == ("labels",)
         self.calls.append(self.model.model_ref)
         answer = self.script[self.model.model_ref]
         if isinstance(answer, Exception):
             raise answer
-        return [Label(name=str(answer), confidence=0.9, source="ollama",
-                      model=self.model.model_ref, engine="ollama")]
-
-    def caption(self, photo: object) -> Caption:
-        raise NotImplementedError
-
-    def title(self, photo: object) -> Title:
-        raise NotImplementedError
-
-    def generate(self, photo: object, types: tuple[str, ...]) -> PhotoResult:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+        return PhotoResult(labels=[Label(name=str(answer), confidence=0.9, source="ollama",
+                                         model=self.model.model_ref, engine="ollama")])
 
 
 def _chain(script: dict[str, object], calls: list[str]) -> ModelChain:
@@ -126,8 +117,9 @@ def test_fallback_to_next_model_on_failure(tmp_path: Path) -> None:
     calls: list[str] = []
     chain = _chain({"gemma3:latest": InvalidPayload("not json"), "llava:13b": "Cat",
                     "nasnet": "Tabby"}, calls)
-    outcome = chain.labels(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
-    assert outcome.value is not None and outcome.value[0].name == "Cat"
+    outcome = chain.ask(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
+    assert outcome.value is not None and outcome.value.labels is not None
+    assert outcome.value.labels[0].name == "Cat"
     assert outcome.model is not None and outcome.model.model_ref == "llava:13b"
     assert calls == ["gemma3:latest", "llava:13b"]
     assert outcome.errors == ["ollama:gemma3:latest: not json"]
@@ -138,7 +130,7 @@ def test_every_model_failing_gives_one_error_per_model(tmp_path: Path) -> None:
     chain = _chain({"gemma3:latest": EngineUnavailable("connection refused"),
                     "llava:13b": InvalidPayload("bad"),
                     "nasnet": EngineUnavailable("tensorflow missing")}, calls)
-    outcome = chain.labels(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
+    outcome = chain.ask(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
     assert outcome.value is None
     assert outcome.error is not None
     assert "connection refused" in outcome.error and "tensorflow missing" in outcome.error
@@ -160,8 +152,9 @@ def test_model_not_ready_is_checked_once_and_skipped(tmp_path: Path) -> None:
     models = runnable_models(config, "labels", [RunMode.MANUAL])
     chain = ModelChain("labels", models, EnginePool(factory))
     for name in ("a.jpg", "b.jpg", "c.jpg"):
-        outcome = chain.labels(FakePhoto(tmp_path / name))  # type: ignore[arg-type]
-        assert outcome.value is not None and outcome.value[0].name == "Dog"
+        outcome = chain.ask(FakePhoto(tmp_path / name))  # type: ignore[arg-type]
+        assert outcome.value is not None and outcome.value.labels is not None
+        assert outcome.value.labels[0].name == "Dog"
     assert created == ["gemma3:latest", "llava:13b"]  # the missing model is not retried
     assert calls == ["llava:13b"] * 3
 
@@ -172,4 +165,4 @@ def test_image_errors_are_not_swallowed(tmp_path: Path) -> None:
     calls: list[str] = []
     chain = _chain({"gemma3:latest": ImageError(tmp_path / "a.jpg", "truncated")}, calls)
     with pytest.raises(ImageError):
-        chain.labels(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
+        chain.ask(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]

@@ -16,6 +16,11 @@ from pathlib import Path
 
 from tests.library_builder import jpeg_bytes
 from tests.ollama_server import answers
+from xmpvision.config.models import ModelConfig
+from xmpvision.engines.base import TimedEngine
+from xmpvision.engines.ollama.engine import base_url
+from xmpvision.engines.ollama.timing import Timing
+from xmpvision.health.monitor import HealthMonitor
 from xmpvision.report import PhotoReport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +128,22 @@ class Collect:
 
     def unchanged(self, path: str) -> None:
         pass
+
+
+class Recording:
+    """A health monitor as the engines' watcher, with every timing it is told recorded."""
+
+    def __init__(self, monitor: HealthMonitor) -> None:
+        self.monitor = monitor
+        self.timings: list[Timing] = []
+
+    def attach(self, engine: TimedEngine, model: ModelConfig) -> None:
+        self.monitor.attach(engine, model)
+        gate = self.monitor.gate(base_url(model))
+        assert gate is not None
+
+        def both(timing: Timing) -> None:
+            self.timings.append(timing)
+            self.monitor.observe(timing)
+
+        engine.watch(both, gate)

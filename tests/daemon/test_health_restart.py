@@ -15,14 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon.helpers import Collect, emulator_process, photos, vision_yml
+from tests.daemon.helpers import Collect, Recording, emulator_process, photos, vision_yml
 from xmpvision import jobs
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS
+from xmpvision.chain.compose import Engines
 from xmpvision.config import parse_config
 from xmpvision.config.daemon import HealthConfig
-from xmpvision.config.models import ModelConfig
-from xmpvision.engines.base import Engine
-from xmpvision.engines.ollama.engine import OllamaEngine
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.health.monitor import HealthMonitor
 from xmpvision.health.store import HealthStore
@@ -54,31 +52,19 @@ def run_incident(tmp_path: Path, server_args: list[str], count: int,
         config = parse_config(vision_yml(ollama.url))
         store = HealthStore.beside(tmp_path / "state.sqlite3")
         monitor = HealthMonitor(config.models, health(command), store)
-        make = monitor.factory(thresholds=config.thresholds)
-        timings: list[Timing] = []
-
-        def recording(model: ModelConfig) -> Engine:
-            engine = make(model)
-            assert isinstance(engine, OllamaEngine)
-            observe = engine.observer
-            assert observe is not None
-
-            def both(timing: Timing) -> None:
-                timings.append(timing)
-                observe(timing)
-
-            engine.observer = both
-            return engine
-
+        recording = Recording(monitor)
+        engines = Engines(config.thresholds, recording)
+        timings = recording.timings
         reporter = Collect()
         monitor.start()
         try:
             result = jobs.run_models(
                 config, [library], types=["caption"], contexts=MANUAL_CONTEXTS,
                 options=RunOptions(), reporter=reporter, state_path=tmp_path / "state.sqlite3",
-                factory=recording,
+                engines=engines,
             )
         finally:
+            engines.close()
             monitor.close()
             store.flush()
     return Incident(result, reporter, monitor, timings, store)

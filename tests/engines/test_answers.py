@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.answers import Answering
+from xmpvision.errors import InvalidPayload
 
 ANSWER = json.dumps({"labels": [
     {"name": "cat", "confidence": 0.9, "topicality": 0.9},
@@ -33,3 +36,20 @@ def test_a_model_answering_in_another_language_gets_none() -> None:
     assert label.categories == ()
     (english,) = answering("en-GB").labels(answer, "p.jpg")
     assert english.categories == ("Animal", "Pet")
+
+
+def test_single_sets_only_the_asked_types_value() -> None:
+    result = answering().single("labels", ANSWER, "p.jpg")
+    assert result.labels is not None and {x.name for x in result.labels} >= {"Cat"}
+    assert result.caption is None and result.title is None
+    caption = answering().single("caption", "A cat on a sofa.", "p.jpg")
+    assert caption.caption is not None and caption.labels is None
+    title = answering().single("title", "Cat on a sofa", "p.jpg")
+    assert title.title is not None and title.caption is None
+
+
+def test_single_raises_invalid_payload_on_an_unusable_answer() -> None:
+    with pytest.raises(InvalidPayload):
+        answering().single("labels", "not json at all", "p.jpg")
+    with pytest.raises(InvalidPayload):
+        answering().single("caption", "", "p.jpg")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.library_builder import jpeg_bytes, write
+from tests.engines.asking import caption_of, labels_of
+from tests.engines.conftest import OPENAI_MODEL
 from tests.openai_server import Completion, OpenAIServer
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig, Thresholds
@@ -17,19 +16,7 @@ from xmpvision.engines.openai import OpenAIEngine, rate_limit_wait, strict_schem
 from xmpvision.errors import EngineError, EngineUnavailable, InvalidPayload, ModelNotFound
 from xmpvision.prepare.images import PhotoImage
 
-MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"  # ids are case-preserved
-
-
-@pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer(models=[MODEL, "other"]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    with PhotoImage(write(tmp_path / "IMG_0001.jpg", jpeg_bytes())) as image:
-        yield image
+MODEL = OPENAI_MODEL  # ids are case-preserved
 
 
 class Sleeps(list[float]):
@@ -56,7 +43,7 @@ def body(server: OpenAIServer, index: int = -1) -> dict[str, Any]:
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
 def test_labels_and_caption(server: OpenAIServer, photo: PhotoImage, stream: bool) -> None:
     with engine(server, stream=stream) as labels_engine:
-        labels = labels_engine.labels(photo)
+        labels = labels_of(labels_engine, photo)
     assert [(x.name, x.source, x.model, x.engine) for x in labels] == [
         ("Dog", "openai", MODEL, "openai"), ("Beach", "openai", MODEL, "openai")]
     sent = body(server)
@@ -68,7 +55,7 @@ def test_labels_and_caption(server: OpenAIServer, photo: PhotoImage, stream: boo
     assert user[0]["type"] == "text" and '"labels"' in user[0]["text"]  # schema in the prompt
     assert user[1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
     with engine(server, stream=stream, Type="caption") as caption_engine:
-        caption = caption_engine.caption(photo)
+        caption = caption_of(caption_engine, photo)
     assert caption.text == "A brown dog runs along a sandy beach at sunset."
     assert "response_format" not in body(server)
 
@@ -76,7 +63,7 @@ def test_labels_and_caption(server: OpenAIServer, photo: PhotoImage, stream: boo
 def test_uri_may_end_in_chat_completions(server: OpenAIServer, photo: PhotoImage) -> None:
     uri = server.base_url + "/chat/completions"
     with engine(server, Service={"Uri": uri}) as e:
-        assert e.labels(photo)
+        assert labels_of(e, photo)
     assert server.completion_requests()[0].path == "/v1/chat/completions"
 
 
@@ -87,7 +74,7 @@ def test_options_auth_and_headers(server: OpenAIServer, photo: PhotoImage) -> No
                                  "PresencePenalty": 0.1, "FrequencyPenalty": 0.2},
                 Service={"Key": "sk-test", "Org": "org-1", "Project": "proj-1",
                          "Tier": "flex"}) as e:
-        e.labels(photo)
+        labels_of(e, photo)
     sent = body(server)
     assert {k: sent[k] for k in ("temperature", "top_p", "seed", "max_tokens", "stop",
                                  "presence_penalty", "frequency_penalty", "service_tier")} == {
@@ -104,22 +91,25 @@ def test_response_format_rejected_falls_back_once_and_is_remembered(
 ) -> None:
     server.reject_response_format = True
     with engine(server) as e:
-        assert [x.name for x in e.labels(photo)] == ["Dog", "Beach"]
-        assert [x.name for x in e.labels(photo)] == ["Dog", "Beach"]
+        assert [x.name for x in labels_of(e, photo)] == ["Dog", "Beach"]
+        assert [x.name for x in labels_of(e, photo)] == ["Dog", "Beach"]
     sent = [r.body for r in server.completion_requests()]
     assert ["response_format" in b for b in sent] == [True, False, False]
 
 
-def test_unauthorized_is_one_clear_error_never_retried(server: OpenAIServer,
-                                                       photo: PhotoImage) -> None:
-    server.require_key = "right"
+@pytest.mark.parametrize(("litellm", "said"), [(False, r"\(401\)"),
+                                              (True, r"\(400\): No connected db")],
+                         ids=["401", "litellm-without-db"])
+def test_unauthorized_is_one_clear_error_never_retried(server: OpenAIServer, photo: PhotoImage,
+                                                       litellm: bool, said: str) -> None:
+    server.require_key, server.litellm_auth = "right", litellm
     sleeps = Sleeps()
     with engine(server, sleep=sleeps, Service={"Key": "wrong"}) as e:
-        with pytest.raises(EngineError, match=r"refused access .401.") as info:
+        with pytest.raises(EngineError, match=f"refused access {said}") as info:
             e.check_ready()
         assert "Service.Key" in (info.value.hint or "")
         with pytest.raises(EngineError, match="refused access"):
-            e.labels(photo)
+            labels_of(e, photo)
     assert sleeps == [] and len(server.requests) == 1  # remembered: asked once
 
 
@@ -127,9 +117,9 @@ def test_missing_model_names_it_and_what_is_offered(server: OpenAIServer,
                                                    photo: PhotoImage) -> None:
     with engine(server, Model="qwen/qwen2.5-vl-7b-instruct") as e:
         with pytest.raises(ModelNotFound, match=r'"qwen/qwen2\.5-vl-7b-instruct" not found'):
-            e.labels(photo)
+            labels_of(e, photo)
         with pytest.raises(ModelNotFound) as info:
-            e.labels(photo)
+            labels_of(e, photo)
     assert MODEL in (info.value.hint or "")
     assert server.completion_requests() == []
 
@@ -140,7 +130,7 @@ def test_rate_limit_honours_retry_after_and_reset_headers(server: OpenAIServer,
     server.rate_limit(reset="2s")
     sleeps = Sleeps()
     with engine(server, sleep=sleeps) as e:
-        assert e.labels(photo)
+        assert labels_of(e, photo)
     assert sleeps == [1.5, 2.0]
 
 
@@ -157,11 +147,11 @@ def test_server_errors_are_retried(server: OpenAIServer, photo: PhotoImage) -> N
     server.fail(503, times=2)
     sleeps = Sleeps()
     with engine(server, sleep=sleeps) as e:
-        assert e.labels(photo)
+        assert labels_of(e, photo)
     assert len(sleeps) == 2 and len(server.completion_requests()) == 3
     server.fail(500, times=5)
     with engine(server) as e, pytest.raises(EngineUnavailable, match=r"failed .500."):
-        e.labels(photo)
+        labels_of(e, photo)
 
 
 @pytest.mark.parametrize(
@@ -179,16 +169,16 @@ def test_tolerant_parsing(server: OpenAIServer, photo: PhotoImage, answer: str |
     server.respond(answer, kind="labels")
     for stream in (True, False):
         with engine(server, stream=stream) as e:
-            assert [x.name for x in e.labels(photo)] == names
+            assert [x.name for x in labels_of(e, photo)] == names
 
 
 def test_malformed_answers_are_invalid_payloads(server: OpenAIServer, photo: PhotoImage) -> None:
     server.garbage()
     with engine(server, stream=False) as e, pytest.raises(InvalidPayload, match="invalid"):
-        e.labels(photo)
+        labels_of(e, photo)
     server.respond("I cannot help with that.", kind="labels")
     with engine(server) as e, pytest.raises(InvalidPayload, match="invalid label payload"):
-        e.labels(photo)
+        labels_of(e, photo)
 
 
 def test_strict_schema_closes_objects() -> None:

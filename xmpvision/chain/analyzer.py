@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from xmpvision.chain.breaker import Breaker, BreakerPolicy, Breakers
-from xmpvision.chain.dispatch import Dispatch
-from xmpvision.chain.pool import EnginePool, ServiceSlots, Throttled, engine_key
-from xmpvision.chain.resolve import (
-    ChainOutcome,
-    ModelChain,
-    describe_model,
-    runnable_models,
-)
-from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, HEALTH_PROBE_TIMEOUT
+from xmpvision.chain.compose import Engines, compose
+from xmpvision.chain.pool import EnginePool, Runner, ServiceSlots, engine_key
+from xmpvision.chain.resolve import ModelChain, describe_model, runnable_models
 from xmpvision.config.models import GENERATED_TYPES, ModelConfig, VisionConfig
-from xmpvision.engines import create_engine, describe
-from xmpvision.engines.base import Probed
+from xmpvision.engines import describe
 from xmpvision.errors import EngineError, is_down
-from xmpvision.results import Caption, Label, PhotoResult, Title
+from xmpvision.results import PhotoResult
 from xmpvision.runmodes import RunMode
 
 if TYPE_CHECKING:
-    from xmpvision.engines.base import Engine, EngineInfo
     from xmpvision.prepare.images import PhotoImage
 
 log = logging.getLogger(__name__)
@@ -68,6 +60,9 @@ class Analyzer:
     breakers: Breakers = field(default_factory=Breakers)
     # engine key of a model -> the breakers of its endpoints (once its engine exists)
     guards: dict[str, list[Breaker]] = field(default_factory=dict)
+    # The engines, when this analyzer made them (else their owner closes them: the daemon's
+    # are kept across jobs).
+    owned: Engines | None = None
 
     def slot_count(self) -> int:
         return max(1, self.slots.total())
@@ -154,9 +149,9 @@ class Analyzer:
         for model_type, (_, models) in plan.items():
             if model_type in result.models:
                 continue  # answered by the combined request
-            outcome = self._ask(self.chains[model_type], model_type, photo, models)
-            if outcome.model is not None:
-                setattr(result, model_type, outcome.value)
+            outcome = self.chains[model_type].ask(photo, models)
+            if outcome.model is not None and outcome.value is not None:
+                _take(result, outcome.value, model_type)
                 result.models[model_type] = describe_model(outcome.model)
                 result.sources[model_type] = describe(outcome.model).source
             else:
@@ -167,17 +162,6 @@ class Analyzer:
             if missed:
                 result.fallback[model_type] = missed
         return result
-
-    @staticmethod
-    def _ask(chain: ModelChain, model_type: str, photo: PhotoImage,
-             models: list[ModelConfig] | None) -> (
-        ChainOutcome[list[Label]] | ChainOutcome[Caption] | ChainOutcome[Title]
-    ):
-        if model_type == "labels":
-            return chain.labels(photo, models)
-        if model_type == "title":
-            return chain.title(photo, models)
-        return chain.caption(photo, models)
 
     def _generate(self, photo: PhotoImage, plan: Mapping[str, tuple[
             list[ModelConfig], list[ModelConfig] | None]], result: PhotoResult,
@@ -195,7 +179,7 @@ class Analyzer:
             if not types or (len(types) == 1 and own[0]):
                 continue  # one type with a model of its own: a combined request saves nothing
             try:
-                partial = self.pool.get(model).generate(photo, types)
+                partial = self.pool.get(model).answer(photo, types)
             except EngineError as exc:
                 log.info("generate %s failed for %s: %s", describe_model(model), photo.path, exc)
                 for t in types:
@@ -205,12 +189,12 @@ class Analyzer:
                 continue
             source = describe(model).source
             for t in types:
-                value = getattr(partial, t)
+                value = partial.value(t)
                 if t in partial.errors or value is None:
                     failures.setdefault(t, []).append(
                         f"{describe_model(model)}: {partial.errors.get(t, 'no answer')}")
                     continue
-                setattr(result, t, value)
+                _take(result, partial, t)
                 result.models[t] = describe_model(model)
                 result.sources[t] = source
                 if down.get(t):
@@ -242,7 +226,13 @@ class Analyzer:
         return check
 
     def close(self) -> None:
-        self.pool.close()
+        if self.owned is not None:
+            self.owned.close()
+
+
+def _take(result: PhotoResult, answer: PhotoResult, model_type: str) -> None:
+    """The type's value of `answer` into `result`."""
+    result.set_value(model_type, answer.value(model_type))
 
 
 def generated_types(model: ModelConfig) -> tuple[str, ...]:
@@ -254,8 +244,10 @@ def build_analyzer(
     config: VisionConfig,
     types: Iterable[str],
     contexts: Iterable[RunMode],
-    factory: Callable[[ModelConfig], Engine] | None = None,
+    engines: Engines | None = None,
 ) -> Analyzer:
+    """The chains of `types` that run in `contexts`, their models composed over `engines` (a
+    run's own when None, closed with the analyzer)."""
     wanted = tuple(contexts)
     requested = tuple(types)
     models = {t: runnable_models(config, t, wanted) for t in requested}
@@ -263,53 +255,27 @@ def build_analyzer(
                   if any(t in requested for t in generated_types(m))]
     every = [*generators, *(m for chain in models.values() for m in chain)]
     slots = ServiceSlots(describe(part) for m in every for part in m.endpoint_models())
-    make = factory or (lambda m: create_engine(m, config.thresholds))
+    owned = Engines(config.thresholds) if engines is None else None
+    source = engines or owned
+    assert source is not None
     fallback = config.fallback
     breakers = Breakers(BreakerPolicy(fallback.failures, fallback.open, fallback.open_max))
     guards: dict[str, list[Breaker]] = {}
 
-    def engine(model: ModelConfig) -> Engine:
-        made, guarding = _engine(model, make, slots, breakers)
+    def runner(model: ModelConfig) -> Runner:
+        made, guarding = compose(model, source, slots, breakers)
         guards[engine_key(model)] = guarding
         return made
 
-    pool = EnginePool(engine)
+    pool = EnginePool(runner)
     chains = {t: ModelChain(t, chain, pool) for t, chain in models.items()}
     return Analyzer(chains=chains, pool=pool, slots=slots, generators=generators,
-                    breakers=breakers, guards=guards)
-
-
-def _engine(model: ModelConfig, make: Callable[[ModelConfig], Engine], slots: ServiceSlots,
-            breakers: Breakers) -> tuple[Engine, list[Breaker]]:
-    """The model's engine, throttled to its service and guarded by its endpoint's breaker;
-    on several endpoints, one engine each behind a dispatcher."""
-    parts = [(make(part), describe(part), part) for part in model.endpoint_models()]
-    guarded = [(engine, info, _breaker(engine, info, part, breakers))
-               for engine, info, part in parts]
-    if len(guarded) == 1:
-        engine, info, breaker = guarded[0]
-        return Throttled(engine, slots, info, breaker), [breaker] if breaker else []
-    with_breakers = [(e, i, b) for e, i, b in guarded if b is not None]
-    if len(with_breakers) != len(guarded):
-        raise EngineError(f"model {describe_model(model)}: several endpoints need a server")
-    return (Dispatch(with_breakers, slots, describe(model)),
-            [b for _, _, b in with_breakers])
-
-
-def _breaker(engine: Engine, info: EngineInfo, model: ModelConfig,
-             breakers: Breakers) -> Breaker | None:
-    """The breaker of the server the engine asks (None: a local engine has none)."""
-    if not isinstance(engine, Probed):
-        return None
-    # A probe waits no longer than the requests to that server may.
-    probe_timeout = min(HEALTH_PROBE_TIMEOUT, model.service.timeout or DEFAULT_READ_TIMEOUT)
-    return breakers.get(info.capacity, engine.probe, probe_timeout)
+                    breakers=breakers, guards=guards, owned=owned)
 
 
 def with_source(result: PhotoResult, source: str) -> PhotoResult:
     """The result with every value attributed to `source` (`--source` overrides)."""
     labels = None if result.labels is None else [replace(x, source=source) for x in result.labels]
-    caption = None if result.caption is None else replace(result.caption, source=source)
-    title = None if result.title is None else replace(result.title, source=source)
-    return PhotoResult(labels=labels, caption=caption, title=title, models=dict(result.models),
+    texts = {t: replace(text, source=source) for t, text in result.texts.items()}
+    return PhotoResult(labels=labels, texts=texts, models=dict(result.models),
                        sources=dict.fromkeys(result.sources, source), errors=dict(result.errors))

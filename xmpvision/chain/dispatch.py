@@ -23,7 +23,7 @@ from xmpvision.errors import EngineError, EngineUnavailable, ModelNotFound, is_d
 if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineInfo
     from xmpvision.prepare.images import PhotoImage
-    from xmpvision.results import Caption, Label, PhotoResult, Title
+    from xmpvision.results import PhotoResult
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class _Endpoint:
 
 
 class Dispatch:
-    """An engine over several endpoint engines of one model; thread-safe."""
+    """A model's engine over the engines of its several endpoints; thread-safe."""
 
     guarded = True  # each endpoint has its breaker
 
@@ -73,21 +73,8 @@ class Dispatch:
             # pool gives the model up for the run on any other).
             raise next((e for e in errors if is_down(e)), errors[0])
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        return self._call(lambda engine: engine.labels(photo))
-
-    def caption(self, photo: PhotoImage) -> Caption:
-        return self._call(lambda engine: engine.caption(photo))
-
-    def title(self, photo: PhotoImage) -> Title:
-        return self._call(lambda engine: engine.title(photo))
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        return self._call(lambda engine: engine.generate(photo, types))
-
-    def close(self) -> None:
-        for endpoint in self._endpoints:
-            endpoint.engine.close()
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        return self._call(lambda engine: engine.answer(photo, types))
 
     # --- dispatch ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Engines shared by the worker threads of a run: created and readiness-checked once per model,
+"""Engines shared by the worker threads of a run: composed and readiness-checked once per model,
 and throttled to the capacity of the service (or CPU) they run on."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
@@ -18,10 +18,21 @@ if TYPE_CHECKING:
     from xmpvision.chain.breaker import Breaker
     from xmpvision.engines.base import Engine, EngineInfo
     from xmpvision.prepare.images import PhotoImage
-    from xmpvision.results import Caption, Label, PhotoResult, Title
+    from xmpvision.results import PhotoResult
 
-EngineFactory = Callable[[ModelConfig], "Engine"]
-T = TypeVar("T")
+RunnerFactory = Callable[[ModelConfig], "Runner"]
+
+
+class Runner(Protocol):
+    """A model's engine as the chain asks it: composed (chain/compose.py) of its endpoints'
+    engines, their slots and breakers."""
+
+    info: EngineInfo
+    guarded: bool  # its endpoints have circuit breakers: a failed setup may come back
+
+    def check_ready(self) -> None: ...
+
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult: ...
 
 
 def engine_key(model: ModelConfig) -> str:
@@ -45,16 +56,16 @@ class EnginePool:
     it is open, so a server that comes back mid-run gets work again.
     """
 
-    def __init__(self, factory: EngineFactory) -> None:
+    def __init__(self, factory: RunnerFactory) -> None:
         self._factory = factory
-        self._engines: dict[str, Engine] = {}
+        self._engines: dict[str, Runner] = {}
         self._ready: set[str] = set()
         self._broken: dict[str, EngineError] = {}
         self._setting_up: dict[str, threading.Lock] = {}
         self._down: dict[str, EngineError] = {}  # the last transient failure of its setup
         self._lock = threading.Lock()
 
-    def get(self, model: ModelConfig) -> Engine:
+    def get(self, model: ModelConfig) -> Runner:
         key = engine_key(model)
         with self._lock:
             self._raise_broken(key)
@@ -75,7 +86,7 @@ class EnginePool:
         finally:
             setting_up.release()
 
-    def _set_up(self, key: str, model: ModelConfig) -> Engine:
+    def _set_up(self, key: str, model: ModelConfig) -> Runner:
         with self._lock:
             self._raise_broken(key)
             engine = self._engines.get(key)
@@ -90,7 +101,7 @@ class EnginePool:
                     self._ready.add(key)
         except EngineError as exc:
             # A service that is down, behind a breaker: asked again once it is back.
-            transient = is_down(exc) and bool(getattr(engine, "guarded", False))
+            transient = is_down(exc) and engine is not None and engine.guarded
             with self._lock:
                 if transient:
                     self._down[key] = exc
@@ -110,13 +121,6 @@ class EnginePool:
         """Whether the model is known not to run in this run (no request is made)."""
         with self._lock:
             return engine_key(model) in self._broken
-
-    def close(self) -> None:
-        with self._lock:
-            for engine in self._engines.values():
-                engine.close()
-            self._engines.clear()
-
 
 class Stopped(Exception):
     """The run is stopping: a request that was still waiting for a slot is not sent."""
@@ -197,8 +201,8 @@ class ServiceSlots:
 
 
 class Throttled:
-    """An engine whose model calls wait for a free slot of its service, and, on a server, go
-    through the endpoint's circuit breaker."""
+    """An endpoint's engine whose requests wait for a free slot of its service and, on a
+    server, go through the endpoint's circuit breaker."""
 
     def __init__(self, engine: Engine, slots: ServiceSlots, info: EngineInfo,
                  breaker: Breaker | None = None) -> None:
@@ -211,29 +215,17 @@ class Throttled:
     def _held(self) -> AbstractContextManager[None]:
         return self._slots.held(self.info.capacity)
 
-    def _run(self, ask: Callable[[], T]) -> T:
-        if self.breaker is None:
-            with self._held():
-                return ask()
-        return self.breaker.call(ask, self._held)
-
     def check_ready(self) -> None:
         if self.breaker is None:
             self._engine.check_ready()
         else:
             self.breaker.call(self._engine.check_ready, opens=True)
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        return self._run(lambda: self._engine.labels(photo))
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        def ask() -> PhotoResult:
+            return self._engine.answer(photo, types)
 
-    def caption(self, photo: PhotoImage) -> Caption:
-        return self._run(lambda: self._engine.caption(photo))
-
-    def title(self, photo: PhotoImage) -> Title:
-        return self._run(lambda: self._engine.title(photo))
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        return self._run(lambda: self._engine.generate(photo, types))
-
-    def close(self) -> None:
-        self._engine.close()
+        if self.breaker is None:
+            with self._held():
+                return ask()
+        return self.breaker.call(ask, self._held)

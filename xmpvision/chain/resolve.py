@@ -8,23 +8,20 @@ PhotoPrism documents this fallback without implementing it; here it is real.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, VisionConfig
-from xmpvision.errors import CircuitOpen, EngineError, is_down
-from xmpvision.results import Caption, Label, Title
+from xmpvision.errors import CircuitOpen, EngineError, InvalidPayload, is_down
 from xmpvision.runmodes import RunMode, should_run
 
 if TYPE_CHECKING:
     from xmpvision.chain.pool import EnginePool
-    from xmpvision.engines.base import Engine
     from xmpvision.prepare.images import PhotoImage
+    from xmpvision.results import PhotoResult
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,10 +75,11 @@ def describe_model(model: ModelConfig) -> str:
 
 
 @dataclass
-class ChainOutcome(Generic[T]):
-    """What a chain produced: the value and model, or every model's error."""
+class ChainOutcome:
+    """What a chain produced: the answer (its type's value set) and model, or every model's
+    error."""
 
-    value: T | None = None
+    value: PhotoResult | None = None
     model: ModelConfig | None = None
     errors: list[str] = field(default_factory=list)
     down: list[str] = field(default_factory=list)  # models before it whose server was down
@@ -101,30 +99,21 @@ class ModelChain:
         self.models = models
         self._pool = pool
 
-    def labels(self, photo: PhotoImage, models: list[ModelConfig] | None = None
-               ) -> ChainOutcome[list[Label]]:
-        return self._run(photo, lambda engine: engine.labels(photo), models)
-
-    def caption(self, photo: PhotoImage, models: list[ModelConfig] | None = None
-                ) -> ChainOutcome[Caption]:
-        return self._run(photo, lambda engine: engine.caption(photo), models)
-
-    def title(self, photo: PhotoImage, models: list[ModelConfig] | None = None
-              ) -> ChainOutcome[Title]:
-        return self._run(photo, lambda engine: engine.title(photo), models)
-
     def better_than(self, answered: str) -> list[ModelConfig] | None:
         """The models tried before the one named `answered` ("engine:model"); None when it is
         no longer in the chain (the configuration changed)."""
         names = [describe_model(m) for m in self.models]
         return self.models[:names.index(answered)] if answered in names else None
 
-    def _run(self, photo: PhotoImage, call: Callable[[Engine], T],
-             models: list[ModelConfig] | None) -> ChainOutcome[T]:
-        outcome: ChainOutcome[T] = ChainOutcome()
+    def ask(self, photo: PhotoImage, models: list[ModelConfig] | None = None) -> ChainOutcome:
+        """The chain's models (or `models`) in order until one answers the type."""
+        outcome = ChainOutcome()
+        asked = (self.model_type,)
         for model in self.models if models is None else models:
             try:
-                outcome.value = call(self._pool.get(model))
+                answer = self._pool.get(model).answer(photo, asked)
+                if self.model_type in answer.errors:
+                    raise InvalidPayload(answer.errors[self.model_type])
             except EngineError as exc:
                 # ImageError is not caught: a photo no model can read is the file's fault.
                 # A request the breaker kept back is logged once, when it opened.
@@ -135,7 +124,7 @@ class ModelChain:
                 if is_down(exc):
                     outcome.down.append(describe_model(model))
                 continue
+            outcome.value = answer
             outcome.model = model
             return outcome
         return outcome
-

@@ -22,5 +22,6 @@ def parse_types(value: str) -> list[str]:
 
 TypesOption = Annotated[
     str,
-    typer.Option("-m", "--models", help="Model types, comma-separated: labels, caption, title."),
+    typer.Option("-m", "--models",
+                 help=f"Model types, comma-separated: {', '.join(SUPPORTED_TYPES)}."),
 ]

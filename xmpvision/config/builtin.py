@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from xmpvision import modeltypes
 from xmpvision.config.defaults import (
     DEFAULT_CLASSIFIER_MODEL,
     DEFAULT_ENGINE,
@@ -23,36 +24,30 @@ from xmpvision.config.models import (
     ServiceConfig,
     VisionConfig,
 )
-from xmpvision.runmodes import RunMode
 
 # Engine names PhotoPrism uses for its local classifier.
 _CLASSIFIER_ALIASES = ("tensorflow", "local")
 
 
 def builtin_model(model_type: str) -> ModelConfig:
-    """The model PhotoPrism would use for a type without an entry.
+    """The model PhotoPrism would use for a type without an entry, run as the type's row in
+    the model-type table says.
 
-    Labels: the local TensorFlow classifier (cheap, runs inline). Caption: Ollama. PhotoPrism
-    makes its built-in caption model manual-only; xmpvision's job is captions, so it runs on
-    scans too (Run: auto). A user who wants PhotoPrism's behaviour writes `Run: manual`.
-    Title: Ollama, manual.
+    Labels (keywords): the local TensorFlow classifier (cheap, runs inline). Text types:
+    Ollama. PhotoPrism makes its built-in caption model manual-only; xmpvision's job is
+    captions, so it runs on scans too (Run: auto). A user who wants PhotoPrism's behaviour
+    writes `Run: manual`. Title: manual.
     """
-    if model_type == "labels":
+    row = modeltypes.row(model_type)
+    if row.shape == "keywords":
         return ModelConfig(
-            type="labels", default=True, engine="tensorflow", model=DEFAULT_CLASSIFIER_MODEL,
+            type=model_type, default=True, engine="tensorflow", model=DEFAULT_CLASSIFIER_MODEL,
+            run=row.run,
         )
-    if model_type == "caption":
-        return ModelConfig(
-            type="caption", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
-            service=ServiceConfig(think=DEFAULT_THINK),
-        )
-    if model_type == "title":
-        # Manual only, so that existing set-ups do not start writing titles on scans.
-        return ModelConfig(
-            type="title", default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
-            run=RunMode.MANUAL, service=ServiceConfig(think=DEFAULT_THINK),
-        )
-    raise ValueError(f"no built-in model for type {model_type!r}")
+    return ModelConfig(
+        type=model_type, default=True, engine="ollama", model=DEFAULT_OLLAMA_MODEL,
+        run=row.run, service=ServiceConfig(think=DEFAULT_THINK),
+    )
 
 
 def _no_file_models() -> list[ModelConfig]:

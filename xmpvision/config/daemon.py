@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -50,11 +50,13 @@ from xmpvision.config.defaults import (
 )
 from xmpvision.config.duration import parse_duration
 from xmpvision.errors import ConfigError
+from xmpvision.modeltypes import OutputTypeName
 
 SCHEDULES_ENV = "XMPVISION_SCHEDULES"
 KeyPath = tuple[str | int, ...]
 
-ModelTypeName = Literal["labels", "caption"]
+# A schedule runs any type xmpvision runs (the model-type table's).
+ModelTypeName = OutputTypeName
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 CRON_WORDS = ("daily", "weekly")
 
@@ -222,7 +224,7 @@ class ScheduleJob(_Section):
     cron: Annotated[str | None, BeforeValidator(_cron)] = None
     every: Seconds | None = None
     models: list[ModelTypeName] = Field(
-        default_factory=lambda: [cast(ModelTypeName, t) for t in DEFAULT_SCHEDULE_MODELS],
+        default_factory=lambda: list(DEFAULT_SCHEDULE_MODELS),
         min_length=1,
     )
     jitter: Seconds | None = None

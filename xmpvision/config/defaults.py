@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from xmpvision import modeltypes
+from xmpvision.runmodes import RunMode
 from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.untrusted import MAX_CAPTION_CHARS
 
@@ -22,6 +24,9 @@ DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
 DEFAULT_READ_TIMEOUT = 300.0  # a vision model on CPU can take minutes to load and answer
+# Service.Deadline, the longest one request may take in all (connect and the whole answer),
+# is this many read timeouts unless set: the read timeout bounds silence, not a trickle.
+DEFAULT_DEADLINE_FACTOR = 3.0
 DEFAULT_PARALLEL = 1  # requests in flight per service, like OLLAMA_NUM_PARALLEL
 MAX_PARALLEL = 64
 
@@ -42,8 +47,12 @@ DEFAULT_TOPICALITY = 0.0
 
 @dataclass(frozen=True)
 class EngineDefaults:
-    """What an entry of an engine gets when vision.yml leaves it out."""
+    """An engine's row: where its kind is (the registry in engines/ loads it on first use), the
+    provenance source of its values, and what an entry of it gets when vision.yml leaves a
+    setting out. The keys of ENGINE_DEFAULTS are vision.yml's Engine values."""
 
+    kind: str  # "module:attribute" of its EngineKind
+    source: str  # a name of sources.py's priorities
     model: str
     resolution: int  # longest side (or, for a classifier, shortest side) sent, pixels
     max_labels: int
@@ -91,24 +100,31 @@ DEFAULT_OPENAI_MODEL = "gpt-5-mini"  # PhotoPrism's default for its openai engin
 
 ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
     # 720 px: PhotoPrism's thumbnail size for Ollama; ~10 useful keywords per answer.
-    "ollama": EngineDefaults(DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True,
+    "ollama": EngineDefaults("xmpvision.engines.ollama.engine:KIND", "ollama",
+                             DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True,
                              uri=DEFAULT_OLLAMA_URI, uri_env="OLLAMA_HOST",
                              key_env="OLLAMA_API_KEY"),
     # NASNet Mobile's input; its top 5 classes, as PhotoPrism keeps.
-    "tensorflow": EngineDefaults(DEFAULT_CLASSIFIER_MODEL, 224, 5, service=False, tagged=False),
+    # (PhotoPrism's source name for classifier labels is "image".)
+    "tensorflow": EngineDefaults("xmpvision.engines.tensorflow:KIND", "image",
+                                 DEFAULT_CLASSIFIER_MODEL, 224, 5, service=False, tagged=False),
     # Any OpenAI-compatible server; the official client's variables.
-    "openai": EngineDefaults(DEFAULT_OPENAI_MODEL, 720, 10, service=True, tagged=False,
+    "openai": EngineDefaults("xmpvision.engines.openai:KIND", "openai",
+                             DEFAULT_OPENAI_MODEL, 720, 10, service=True, tagged=False,
                              uri=DEFAULT_OPENAI_URI, uri_env="OPENAI_BASE_URL",
                              key_env="OPENAI_API_KEY"),
     # PhotoPrism 2026's ONNX classifiers take 224 px; top 5 classes like the TF classifier.
-    "onnx": EngineDefaults(DEFAULT_ONNX_MODEL, 224, 5, service=False, tagged=False),
+    "onnx": EngineDefaults("xmpvision.engines.onnx:KIND", "onnx", DEFAULT_ONNX_MODEL, 224, 5,
+                           service=False, tagged=False),
 }
 
 # --- the daemon and the health monitor (vision.yml's Daemon and Health, schedule files) ---
 DEFAULT_WORKER_EVERY = 15 * 60.0  # seconds between two newly-indexed passes without a watch
 DEFAULT_WORKER_WATCH = True
 DEFAULT_WORKER_DEBOUNCE = 30.0  # quiet seconds after the last file event before a pass
-DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = ("labels", "caption")
+# A schedule without Models runs the types whose built-in model runs unasked (labels, caption).
+DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = tuple(
+    t.name for t in modeltypes.TYPES if t.run is RunMode.AUTO)
 # A job that could not start at its time (the daemon was busy or down) still runs this late.
 DEFAULT_MISFIRE_GRACE = 3600.0
 

@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic.alias_generators import to_pascal
 from pydantic.fields import FieldInfo
 
+from xmpvision import modeltypes
 from xmpvision.config.daemon import DaemonConfig, FallbackConfig, HealthConfig
 from xmpvision.config.defaults import (
     DEFAULT_CONFIDENCE,
@@ -41,21 +42,22 @@ from xmpvision.config.defaults import (
     Interpolation,
     ResizeMode,
 )
-from xmpvision.config.duration import parse_duration
+from xmpvision.config.duration import check_keep_alive, parse_duration
 from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
 from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.languages import parse_language_tag
 
-MODEL_TYPES: tuple[str, ...] = ("labels", "caption", "title", "generate", "nsfw", "face")
+# The types a vision.yml may name, from the model-type table (modeltypes.py).
+MODEL_TYPES: tuple[str, ...] = modeltypes.MODEL_TYPES
 # The types xmpvision runs; others are accepted (PhotoPrism configs carry them) and ignored.
-SUPPORTED_TYPES: tuple[str, ...] = ("labels", "caption", "title")
+SUPPORTED_TYPES: tuple[str, ...] = modeltypes.OUTPUT_TYPES
 # What a `Type: generate` model answers in one request (narrowed by its `Types`).
 GENERATED_TYPES: tuple[str, ...] = SUPPORTED_TYPES
 ENGINES: tuple[str, ...] = tuple(ENGINE_DEFAULTS)
 
-ModelType = Literal["labels", "caption", "title", "generate", "nsfw", "face"]
-OutputType = Literal["labels", "caption", "title"]
-EngineName = Literal["ollama", "tensorflow", "openai", "onnx"]
+ModelType = modeltypes.ModelTypeName
+OutputType = modeltypes.OutputTypeName
+EngineName = str  # one of ENGINES, checked by _engine
 
 # How xmpvision treats a PhotoPrism key it accepts (a field's json_schema_extra). Keys without
 # a mark are used. UNUSED: accepted and ignored, with a warning. OPENAI: meant for PhotoPrism's
@@ -90,7 +92,10 @@ def _engine(value: object) -> object:
     # PhotoPrism writes its classifier's engine as "local" too.
     if isinstance(value, str):
         folded = value.strip().lower()
-        return "tensorflow" if folded == "local" else folded
+        folded = "tensorflow" if folded == "local" else folded
+        if folded not in ENGINES:
+            raise ValueError(f"invalid Engine {value!r}; allowed: {', '.join(ENGINES)}")
+        return folded
     return value
 
 
@@ -107,7 +112,7 @@ def _run_mode(value: object) -> RunMode:
     return mode
 
 
-_THINK_LEVELS = ("low", "medium", "high")
+_THINK_LEVELS = ("low", "medium", "high", "max")  # Ollama's levels (api.ThinkValue)
 
 
 def _think(value: object) -> bool | str | None:
@@ -117,7 +122,7 @@ def _think(value: object) -> bool | str | None:
         return value.strip().lower() == "true"
     if isinstance(value, str) and value.strip().lower() in _THINK_LEVELS:
         return value.strip().lower()
-    raise ValueError(f"invalid Think value {value!r}; allowed: true, false, low, medium, high")
+    raise ValueError(f"invalid Think value {value!r}; allowed: true, false, low, medium, high, max")
 
 
 def _normalize(value: object) -> NormalizeMode:
@@ -188,9 +193,11 @@ class ServiceConfig(_Section):
     password: SecretStr | None = None
     timeout: Duration = None  # read timeout in seconds; the engine has its own default
     connect_timeout: Duration = None
+    # The longest one request may take in all; the engine derives it from `timeout` if unset.
+    deadline: Duration = None
     parallel: int = Field(default=DEFAULT_PARALLEL, ge=1, le=MAX_PARALLEL)
     think: ThinkField = None
-    keep_alive: str | int | None = None
+    keep_alive: Annotated[str | int | float | None, BeforeValidator(check_keep_alive)] = None
     disabled: bool = False
 
     @model_validator(mode="before")
@@ -227,17 +234,18 @@ class ModelOptions(_Section):
     repeat_penalty: float | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    penalize_newline: bool | None = None
-    mirostat: int | None = None
-    mirostat_tau: float | None = None
-    mirostat_eta: float | None = None
-    tfs_z: float | None = None
+    # Options current Ollama no longer has (it only logs them): accepted, warned as unused.
+    penalize_newline: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat: int | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat_tau: float | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat_eta: float | None = Field(default=None, json_schema_extra=UNUSED)
+    tfs_z: float | None = Field(default=None, json_schema_extra=UNUSED)
     stop: list[str] | None = None
-    numa: bool | None = None
+    numa: bool | None = Field(default=None, json_schema_extra=UNUSED)
     use_mmap: bool | None = None
-    use_mlock: bool | None = None
-    low_vram: bool | None = None
-    vocab_only: bool | None = None
+    use_mlock: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    low_vram: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    vocab_only: bool | None = Field(default=None, json_schema_extra=UNUSED)
     max_output_tokens: int | None = Field(default=None, ge=1, json_schema_extra=OPENAI)
     detail: str | None = Field(default=None, json_schema_extra=OPENAI)
     force_json: bool | None = Field(default=None, json_schema_extra=OPENAI)

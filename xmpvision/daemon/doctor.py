@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from xmpvision.chain.compose import check_ready
 from xmpvision.chain.resolve import describe_model
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import find_schedule_dir, load_schedules
 from xmpvision.config.models import ModelConfig, Thresholds
-from xmpvision.engines import create_engine, describe
-from xmpvision.engines.ollama.api import RunningModel
+from xmpvision.engines import describe
+from xmpvision.engines.ollama.api import RunningModel, same_model
 from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
@@ -90,7 +91,7 @@ def _service(service: Service) -> list[Check]:
         except EngineError as exc:
             return [*checks, Check(name, "fail", str(exc), "check the Ollama server's logs")]
         for model in service.models:
-            if model not in pulled:
+            if not any(same_model(model, name) for name in pulled):
                 checks.append(Check(f"model {model}", "fail", f"not pulled on {service.shown}",
                                     f"ollama pull {model}"))
                 continue
@@ -108,11 +109,7 @@ def _ready(model: ModelConfig, thresholds: Thresholds) -> Check:
     if info.unavailable is not None:
         return Check(name, "fail", info.unavailable, info.fix)
     try:
-        engine = create_engine(model, thresholds)
-        try:
-            engine.check_ready()
-        finally:
-            engine.close()
+        check_ready(model, thresholds)
     except EngineError as exc:
         return Check(name, "fail", f"not ready{where}: {exc}", exc.hint)
     return Check(name, "ok", f"ready{where}")

@@ -2,9 +2,10 @@
 Ollama health monitor running throughout.
 
 Jobs never overlap on one state database: one executor thread, max_instances 1, coalescing
-and a misfire grace, and a lock the worker and the scheduled jobs take turns on. One engine pool
-is shared across jobs (failed readiness checks expire before each job). SIGTERM/SIGINT: the
-photos in flight finish and are recorded, then exit 0. SIGHUP: vision.yml and the schedules are
+and a misfire grace, and a lock the worker and the scheduled jobs take turns on. The engines
+(composed as every run composes them, chain/compose.py) are kept across jobs; the failures
+they remember expire before each job. SIGTERM/SIGINT: the photos in flight finish and are
+recorded, then exit 0. SIGHUP: vision.yml and the schedules are
 read again; a broken new file is reported and the old configuration kept.
 """
 
@@ -27,11 +28,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from xmpvision import jobs
 from xmpvision.chain.analyzer import SCAN_CONTEXTS
+from xmpvision.chain.compose import Engines
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import ScheduleJob, Schedules, find_schedule_dir, load_schedules
 from xmpvision.config.defaults import DEFAULT_MISFIRE_GRACE
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
-from xmpvision.daemon.engines import SharedEngines
 from xmpvision.daemon.notify import notify, watchdog_period
 from xmpvision.daemon.schedules import describe, trigger_for, window_end
 from xmpvision.daemon.watch import PhotoWatch
@@ -85,7 +86,7 @@ class _Runtime:
     loaded: LoadedConfig
     schedules: Schedules
     monitor: HealthMonitor
-    engines: SharedEngines
+    engines: Engines  # kept across jobs, watched by the monitor
 
     @property
     def config(self) -> VisionConfig:
@@ -128,7 +129,7 @@ class Daemon:
             raise UsageError("nothing to do: no schedule files (see --schedules) and no "
                              "Daemon.Paths in vision.yml")
         monitor = HealthMonitor(config.models, config.health, self._store)
-        engines = SharedEngines(monitor.factory(thresholds=config.thresholds))
+        engines = Engines(config.thresholds, monitor)
         return _Runtime(loaded, schedules, monitor, engines)
 
     def _plan(self) -> None:
@@ -301,7 +302,7 @@ class Daemon:
                 result = jobs.run_models(
                     runtime.config, roots, types=types, contexts=contexts,
                     options=_with_naming(options, runtime.config), reporter=LogReporter(name),
-                    state_path=self.setup.state, stop=stop, factory=runtime.engines.factory)
+                    state_path=self.setup.state, stop=stop, engines=runtime.engines)
             except XmpvisionError as exc:
                 log.error("%s: %s", name, exc)
                 self._store.job_finished(name, "error", {"error": str(exc)})

@@ -1,17 +1,20 @@
-"""Engines turn a prepared photo into labels or a caption; one registry finds them.
+"""Engines turn a prepared photo into labels, a caption or a title; one registry finds them.
 
-A second engine is one package (or module) with a `KIND` plus one line here. A kind describes
-models without importing its heavy parts, so an Ollama-only install never imports TensorFlow
-(nor numpy) to list, check or run its models.
+An engine is a module with a `KIND` (see base.EngineKind) plus its row in config/defaults.py's
+ENGINE_DEFAULTS, which names that module: vision.yml's Engine value, its provenance source and
+its defaults are defined there once. A kind is loaded on first use and describes models without
+importing its heavy parts, so an Ollama-only install never imports TensorFlow (nor numpy) to
+list, check or run its models.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import replace
+from functools import cache
 from typing import TYPE_CHECKING, cast
 
-from xmpvision.engines import onnx, tensorflow
+from xmpvision.config.defaults import ENGINE_DEFAULTS
 from xmpvision.engines.base import EngineInfo
 from xmpvision.errors import EngineUnavailable
 
@@ -20,38 +23,23 @@ if TYPE_CHECKING:
     from xmpvision.engines.base import Engine, EngineKind
 
 
-class _Lazy:
-    """An engine in one module with `describe(model)` and an engine class, imported on first
-    use (an HTTP engine needs nothing heavy, but a command that never asks it loads nothing)."""
-
-    def __init__(self, name: str, module: str, engine_class: str) -> None:
-        self.name = name
-        self._module = module
-        self._class = engine_class
-
-    def describe(self, model: ModelConfig) -> EngineInfo:
-        info = importlib.import_module(self._module).describe(model)
-        return cast("EngineInfo", info)
-
-    def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine:
-        engine = getattr(importlib.import_module(self._module), self._class)(model, thresholds)
-        return cast("Engine", engine)
-
-
-KINDS: dict[str, EngineKind] = {
-    "ollama": _Lazy("ollama", "xmpvision.engines.ollama.engine", "OllamaEngine"),
-    "openai": _Lazy("openai", "xmpvision.engines.openai", "OpenAIEngine"),
-    tensorflow.KIND.name: tensorflow.KIND,
-    onnx.KIND.name: onnx.KIND,
-}
+@cache
+def kind_of(name: str) -> EngineKind | None:
+    """The kind of vision.yml's Engine `name` (None: no such engine)."""
+    row = ENGINE_DEFAULTS.get(name)
+    if row is None:
+        return None
+    module, _, attribute = row.kind.partition(":")
+    return cast("EngineKind", getattr(importlib.import_module(module), attribute))
 
 
 def _kind(model: ModelConfig) -> EngineKind | None:
-    return KINDS.get(model.engine or "")
+    return kind_of(model.engine or "")
 
 
 def _no_engine(model: ModelConfig) -> str:
-    return f"model {model.model_ref!r} has no engine; set Engine to one of {', '.join(KINDS)}"
+    return (f"model {model.model_ref!r} has no engine; set Engine to one of "
+            f"{', '.join(ENGINE_DEFAULTS)}")
 
 
 def describe(model: ModelConfig) -> EngineInfo:
@@ -71,7 +59,8 @@ def describe(model: ModelConfig) -> EngineInfo:
 
 
 def create_engine(model: ModelConfig, thresholds: Thresholds) -> Engine:
-    """The engine for a model; an unknown engine is reported as unavailable for that model."""
+    """The engine for one endpoint of a model; an unknown engine is reported as unavailable
+    for that model. Callers compose it (chain/compose.py) rather than use it bare."""
     kind = _kind(model)
     if kind is None:
         raise EngineUnavailable(_no_engine(model))

@@ -1,23 +1,53 @@
 """A vision model's answer turned into results, the same for every engine that talks to a
-language model: labels, a caption, a title, or all of them from one combined answer."""
+language model: one type's answer (modeltypes says how each is cleaned), or several from one
+combined answer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
 
+from xmpvision import modeltypes
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.classifier.rules import categories_for
 from xmpvision.errors import InvalidPayload
-from xmpvision.results import Caption, Label, PhotoResult, Title
-from xmpvision.text.answers import generated_fields, label_items, parse_label_items
-from xmpvision.text.captions import clean_caption
+from xmpvision.results import GeneratedText, Label, PhotoResult
+from xmpvision.text.answers import (
+    answer_text,
+    generated_fields,
+    label_items,
+    parse_label_items,
+)
 from xmpvision.text.labels import RawLabel, normalize_labels
-from xmpvision.text.titles import clean_title
 
-# What a language-model engine is asked.
-Kind = Literal["labels", "caption", "title", "generate"]
+# What a language-model engine is asked: an output type's name (modeltypes) or "generate".
+Kind = str
 MAX_ANSWER_CHARS = 262_144  # a runaway generation is cut off rather than buffered forever
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a server sent for one question, before it is used."""
+
+    text: str  # the answer
+    reasoning: str = ""  # a reasoning model's thoughts, sent apart (never the answer)
+    cut: bool = False  # stopped at the token budget or the context ("length")
+    tokens: int | None = None  # tokens generated, when the server counted them
+
+
+def finished_answer(reply: Reply, who: str, budget: str) -> str:
+    """The answer text, when it is complete and is an answer; else InvalidPayload (this photo
+    falls back). A cut caption is not a caption and cut JSON is not labels, so a "length"
+    answer is never used; reasoning, even the only text there is, is never the answer.
+    `who` names the engine and model, `budget` the setting that raises the token budget."""
+    if reply.cut:
+        at = f" at {reply.tokens} tokens" if reply.tokens else ""
+        thinking = " while still reasoning" if reply.reasoning and not reply.text.strip() else ""
+        raise InvalidPayload(f"the answer from {who} was cut off{at}{thinking}; raise {budget}")
+    text = answer_text(reply.text)
+    if not text and (reply.reasoning.strip() or reply.text.strip()):
+        raise InvalidPayload(f"{who} answered with reasoning only, no answer; raise {budget} "
+                             "or turn its reasoning off")
+    return text
 
 
 @dataclass(frozen=True)
@@ -37,7 +67,7 @@ class Answering:
         try:
             items = parse_label_items(text)
         except ValueError as exc:
-            raise self.invalid("label", photo, str(exc)) from exc
+            raise self.invalid(modeltypes.LABELS.noun, photo, str(exc)) from exc
         return self._labels(items)
 
     def _labels(self, items: list[dict[str, object] | str] | list[RawLabel]) -> list[Label]:
@@ -55,23 +85,27 @@ class Answering:
         return [replace(label, categories=label.categories or categories_for(label.name))
                 for label in labels]
 
-    def caption(self, text: str, photo: object) -> Caption:
+    def text(self, kind: str, text: str, photo: object) -> GeneratedText:
+        """A text type's answer, cleaned as its row says."""
+        row = modeltypes.row(kind)
+        assert row.clean is not None, f"{kind} is not a text type"
         model = self.model
         try:
-            cleaned = clean_caption(text, language=model.language, max_length=model.caption_limit)
+            cleaned = row.clean(text, model.language, model.caption_limit)
         except InvalidPayload as exc:
-            raise self.invalid("caption", photo, str(exc)) from exc
-        return Caption(text=cleaned, source=self.source, model=model.model_ref,
-                       engine=self.engine, language=model.language)
+            raise self.invalid(row.noun, photo, str(exc)) from exc
+        return GeneratedText(text=cleaned, source=self.source, model=model.model_ref,
+                             engine=self.engine, language=model.language)
 
-    def title(self, text: str, photo: object) -> Title:
-        model = self.model
-        try:
-            cleaned = clean_title(text, language=model.language)
-        except InvalidPayload as exc:
-            raise self.invalid("title", photo, str(exc)) from exc
-        return Title(text=cleaned, source=self.source, model=model.model_ref,
-                     engine=self.engine, language=model.language)
+    def single(self, kind: str, text: str, photo: object) -> PhotoResult:
+        """One type's answer as a result holding just that type's value; an unusable answer
+        raises InvalidPayload."""
+        result = PhotoResult()
+        if modeltypes.row(kind).shape == "keywords":
+            result.labels = self.labels(text, photo)
+        else:
+            result.set_text(kind, self.text(kind, text, photo))
+        return result
 
     def generated(self, text: str, types: tuple[str, ...], photo: object) -> PhotoResult:
         """Each asked-for type from one combined answer; a type the answer lacks, or holds
@@ -86,17 +120,16 @@ class Answering:
             try:
                 if value is None:
                     raise self.invalid(name, photo, f"the answer has no {name!r}")
-                if name == "labels":
+                row = modeltypes.row(name)
+                if row.shape == "keywords":
                     try:
                         result.labels = self._labels(label_items(value))
                     except ValueError as exc:
-                        raise self.invalid("label", photo, str(exc)) from exc
+                        raise self.invalid(row.noun, photo, str(exc)) from exc
                 elif not isinstance(value, str):
                     raise self.invalid(name, photo, f"{name!r} is not text")
-                elif name == "caption":
-                    result.caption = self.caption(value, photo)
                 else:
-                    result.title = self.title(value, photo)
+                    result.set_text(name, self.text(name, value, photo))
             except InvalidPayload as exc:
                 result.errors[name] = str(exc)
         return result

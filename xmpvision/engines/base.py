@@ -1,19 +1,43 @@
-"""What every engine is (the `Engine` protocol the chain calls) and what every engine says about
-itself (`EngineKind.describe`), so that no module outside `engines/` needs to know an engine's
-name: `vision ls`, the service slots and image preparation all read an `EngineInfo`.
+"""What every engine is (the `Engine` protocol), what it can do (`Abilities`, declared by its
+kind) and what it says about a model (`EngineKind.describe`), so that no module outside
+`engines/` needs to know an engine's name: `vision ls`, the composition of a run's engines, the
+service slots and image preparation all read an `EngineInfo`.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+from xmpvision.config.defaults import ENGINE_DEFAULTS
+from xmpvision.errors import EngineUnavailable
 
 if TYPE_CHECKING:
     from xmpvision.config.models import ModelConfig, Thresholds
+    from xmpvision.engines.http import PauseGate
     from xmpvision.prepare.images import PhotoImage
-    from xmpvision.results import Caption, Label, PhotoResult, Title
+    from xmpvision.results import PhotoResult
 
 Fit = Literal["longest", "shortest"]
+# Told each answer's timings (an Ollama answer's `Timing`): the health monitor of a run.
+TimingObserver = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What an engine can do, as its kind declares it. The composition of a run's engines reads
+    this; nothing asks an engine object what it is."""
+
+    # The types it answers; a `Type: generate` entry answers several of them in one request.
+    answers: tuple[str, ...] = ("labels",)
+    # It asks a server: a circuit breaker probes it, and a model may run on several endpoints.
+    server: bool = False
+    # It tells each answer's timings to the health monitor and waits at its pause gate.
+    timings: bool = False
+    # It runs the photos of several workers as one call (their slots are its batch).
+    batches: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,44 +57,37 @@ class EngineInfo:
     resolution: int = 720
     fit: Fit = "longest"
     sends: Literal["jpeg", "pixels"] = "jpeg"  # a JPEG over the wire, or pixels in memory
+    abilities: Abilities = field(default_factory=Abilities)
     # None when the engine can run here; else why not (e.g. not installed), and the fix.
     unavailable: str | None = None
     fix: str | None = None
 
 
-@runtime_checkable
 class Engine(Protocol):
-    """One configured model behind one engine.
+    """One configured model behind one engine, on one endpoint.
 
     Every failure is raised as an `xmpvision.errors.EngineError` subclass (`EngineUnavailable`,
-    `ModelNotFound`, `InvalidPayload`), so the chain can fall back to the next model; an
-    unreadable photo raises `ImageError`, which no other model can fix. Implementations must be
-    safe to call from several worker threads at once.
+    `ModelNotFound`, `InvalidPayload`, `ServiceDown`), so the chain can fall back to the next
+    model; an unreadable photo raises `ImageError`, which no other model can fix.
+    Implementations must be safe to call from several worker threads at once.
     """
 
     info: EngineInfo
 
     def check_ready(self) -> None:
-        """Verify once per run that the model can answer; raise `ModelNotFound` or
-        `EngineUnavailable` otherwise. A permanent failure is remembered and raised again
-        without asking the service, so a missing model costs one request, not one per file."""
+        """Verify once that the model can answer; raise `ModelNotFound` or `EngineUnavailable`
+        otherwise. A permanent failure is remembered and raised again without asking the
+        service, so a missing model costs one request, not one per file."""
         ...
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        """Keywords for the photo, already normalised (may be empty)."""
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        """The photo's values for `types` (the entry's own type; a generate entry: several of
+        its types from one request). Raises when the request failed as a whole; a type the
+        answer could not give is in the result's `errors`."""
         ...
 
-    def caption(self, photo: PhotoImage) -> Caption:
-        """One caption for the photo, already cleaned."""
-        ...
-
-    def title(self, photo: PhotoImage) -> Title:
-        """A short title for the photo, already cleaned."""
-        ...
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        """Every type of `types` from one request; a type the answer could not give is in
-        the result's `errors` (its own chain answers it then)."""
+    def forget_failures(self) -> None:
+        """Forget the permanent failures remembered so far (a daemon's next job asks again)."""
         ...
 
     def close(self) -> None:
@@ -78,23 +95,56 @@ class Engine(Protocol):
         ...
 
 
+class ServerEngine(Engine, Protocol):
+    """An engine whose kind declares `abilities.server`."""
+
+    def probe(self, seconds: float) -> None:
+        """Raise an `EngineError` unless the server answers its cheapest request within
+        `seconds` (the circuit breaker's probe)."""
+        ...
+
+
+class TimedEngine(Engine, Protocol):
+    """An engine whose kind declares `abilities.timings`."""
+
+    def watch(self, observer: TimingObserver, gate: PauseGate) -> None:
+        """Tell `observer` every answer's timings, and wait at `gate` while the service
+        restarts."""
+        ...
+
+
 class EngineKind(Protocol):
-    """An engine as the registry knows it: it describes a model cheaply (no connection, no heavy
-    import) and creates the engine that runs it."""
+    """An engine as the registry knows it: its name (vision.yml's Engine) and the provenance
+    source of its values; it describes a model cheaply (no connection, no heavy import) and
+    creates the engine that runs it."""
 
     name: str
+    source: str
 
     def describe(self, model: ModelConfig) -> EngineInfo: ...
 
     def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine: ...
 
 
-@runtime_checkable
-class Probed(Protocol):
-    """An engine on a server that can be asked cheaply whether it is back (its circuit
-    breaker's probe). Local engines have no such server and no breaker."""
+class ModuleKind:
+    """An EngineKind from a `describe` function and an engine class in `module`, imported on
+    first `create` (a local classifier's module imports numpy and its runtime). A model its
+    description calls unavailable (a package not installed) is not created."""
 
-    def probe(self, seconds: float) -> None:
-        """Raise an `EngineError` unless the server answers its cheapest request within
-        `seconds`."""
-        ...
+    def __init__(self, name: str, describe: Callable[[ModelConfig], EngineInfo], module: str,
+                 engine_class: str) -> None:
+        self.name = name
+        self.source = ENGINE_DEFAULTS[name].source
+        self._describe = describe
+        self._module = module
+        self._class = engine_class
+
+    def describe(self, model: ModelConfig) -> EngineInfo:
+        return self._describe(model)
+
+    def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine:
+        info = self._describe(model)
+        if info.unavailable is not None:
+            raise EngineUnavailable(info.unavailable, hint=info.fix)
+        engine = getattr(importlib.import_module(self._module), self._class)(model, thresholds)
+        return cast("Engine", engine)

@@ -1,6 +1,7 @@
-"""What every engine that asks a vision language model over HTTP shares: its set-up, its four
-questions (labels, caption, title, all of them at once) and its lifetime. An engine adds its
-wire format: `_ask(kind, photo, types)` returning the model's answer text."""
+"""What every engine that asks a vision language model over HTTP shares: its set-up, its one
+question (the entry's type, or for a generate entry several types at once), its remembered
+failures and its lifetime. An engine adds its wire format: `_ask(kind, photo, types)` returning
+the model's answer text."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import httpx
 
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.answers import Answering, Kind
-from xmpvision.engines.base import EngineInfo
-from xmpvision.engines.http import HttpService, ServerDialect
+from xmpvision.engines.base import EngineInfo, TimingObserver
+from xmpvision.engines.http import HttpService, PauseGate, ServerDialect
 from xmpvision.engines.retry import RetryPolicy
 from xmpvision.prepare.images import PhotoImage
-from xmpvision.results import Caption, Label, PhotoResult, Title
+from xmpvision.results import PhotoResult
 
 
 class LanguageModelEngine:
@@ -53,6 +54,8 @@ class LanguageModelEngine:
                                 retry=retry, sleep=sleep, rand=rand)
         self._ready = False
         self._ready_lock = threading.Lock()
+        # Told the timings of every answer (the health monitor of a run); None: nobody asks.
+        self.observer: TimingObserver | None = None
 
     @staticmethod
     def describe(model: ModelConfig) -> EngineInfo:
@@ -76,20 +79,26 @@ class LanguageModelEngine:
         """Whether the server answers at all (its cheapest GET), for the circuit breaker."""
         self.http.probe(seconds)
 
-    # --- the questions -----------------------------------------------------------------------
+    def forget_failures(self) -> None:
+        """Forget a remembered permanent failure and the readiness check (asked again)."""
+        with self._ready_lock:
+            self.http.forget()
+            self._ready = False
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
-        return self._answering.labels(self._ask("labels", photo), photo.path)
+    def watch(self, observer: TimingObserver, gate: PauseGate) -> None:
+        self.observer = observer
+        self.http.gate = gate
 
-    def caption(self, photo: PhotoImage) -> Caption:
-        return self._answering.caption(self._ask("caption", photo), photo.path)
+    # --- the question ------------------------------------------------------------------------
 
-    def title(self, photo: PhotoImage) -> Title:
-        return self._answering.title(self._ask("title", photo), photo.path)
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        """Every type of `types` from one request (the image is encoded once)."""
-        return self._answering.generated(self._ask("generate", photo, types), types, photo.path)
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        """The one type of `types` (the chain asks an entry for its own); a generate entry:
+        every type of `types` from one request (the image is encoded once)."""
+        if self.model.type == "generate":
+            return self._answering.generated(self._ask("generate", photo, types), types,
+                                             photo.path)
+        (kind,) = types
+        return self._answering.single(kind, self._ask(kind, photo), photo.path)
 
     def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
         raise NotImplementedError

@@ -12,31 +12,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from xmpvision import modeltypes
 from xmpvision.config.models import ModelConfig
 from xmpvision.config.schema import response_schema
 from xmpvision.text.languages import language_name
 
-LABELS_SYSTEM = (
-    "You are a careful photo tagging assistant for a searchable photo library. "
-    "You look only at what is visible in the image and you answer with JSON only."
-)
-
-LABELS_PROMPT = (
-    "List the things this photo shows: objects, animals, plants, people, places, activities "
-    "and scenery. Use common nouns of one or two words, singular unless the word is only "
-    "used in the plural, and return at most {max_labels} labels, most important first. For "
-    "each label give `name`, `confidence` (0 to 1: how sure you are that it is visible) and "
-    "`topicality` (0 to 1: how central it is to the photo)."
-)
-
-CAPTION_SYSTEM = "You write short, factual captions for a personal photo library."
-
-CAPTION_PROMPT = (
-    "Describe this photo in exactly one sentence in the active voice. Begin with the main "
-    "subject and what it is doing, then add the most telling detail of the setting. Write "
-    "plain text only: no lists, no quotation marks, no markdown and no opening phrase such "
-    "as 'This image shows'."
-)
+# Each type's own question (system prompt, prompt) is its row in the model-type table.
+LABELS_SYSTEM = modeltypes.LABELS.system
+LABELS_PROMPT = modeltypes.LABELS.prompt
+CAPTION_SYSTEM = modeltypes.CAPTION.system
+CAPTION_PROMPT = modeltypes.CAPTION.prompt
 
 LABELS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -64,40 +49,19 @@ LABELS_EXAMPLE: dict[str, Any] = {
     ]
 }
 
-TITLE_SYSTEM = "You give photos in a personal photo library short, plain titles."
-
-TITLE_PROMPT = (
-    "Give this photo a title of at most eight words that names its subject, the way a "
-    "photographer titles a print. Write plain text only: no quotation marks, no markdown, no "
-    "final full stop and no opening phrase such as 'Title:'."
-)
-
 GENERATE_SYSTEM = (
     "You describe photos for a searchable personal photo library. You look only at what is "
     "visible in the image and you answer with JSON only."
 )
 
-# What each field of a combined answer asks for, in the order the prompt lists them.
-_GENERATE_FIELDS = {
-    "caption": "`caption`: one sentence in the active voice, the main subject and what it is "
-    "doing first, then the most telling detail of the setting",
-    "title": "`title`: a title of at most eight words naming the subject, no final full stop",
-    "labels": "`labels`: at most {max_labels} things the photo shows (objects, animals, "
-    "plants, people, places, activities, scenery), common nouns of one or two words, singular, "
-    "most important first, each with `name`, `confidence` (0 to 1: how sure you are that it "
-    "is visible) and `topicality` (0 to 1: how central it is)",
-}
-
-
 def generate_schema(types: tuple[str, ...]) -> dict[str, Any]:
-    """One JSON Schema for a combined answer of the given types (caption, title, labels)."""
-    properties: dict[str, Any] = {}
-    if "caption" in types:
-        properties["caption"] = {"type": "string"}
-    if "title" in types:
-        properties["title"] = {"type": "string"}
-    if "labels" in types:
-        properties["labels"] = LABELS_SCHEMA["properties"]["labels"]
+    """One JSON Schema for a combined answer of the given types: a string per text type, the
+    labels list for keywords."""
+    properties: dict[str, Any] = {
+        row.name: LABELS_SCHEMA["properties"]["labels"] if row.shape == "keywords"
+        else {"type": "string"}
+        for row in modeltypes.GENERATE_ORDER if row.name in types
+    }
     return {"type": "object", "properties": properties, "required": list(properties)}
 
 
@@ -107,8 +71,8 @@ def generate_prompt(*, base: str | None, types: tuple[str, ...], max_labels: int
     if base is not None:
         text = base.replace("{max_labels}", str(max_labels)).strip()
     else:
-        fields = "; ".join(_GENERATE_FIELDS[t] for t in ("caption", "title", "labels")
-                           if t in types).replace("{max_labels}", str(max_labels))
+        fields = "; ".join(row.ask for row in modeltypes.GENERATE_ORDER
+                           if row.name in types).replace("{max_labels}", str(max_labels))
         text = f"Describe this photo with one JSON object holding {fields}."
     parts = [text, "Respond with one JSON object that follows this JSON Schema, and nothing "
              "else: " + json.dumps(generate_schema(types), separators=(",", ":"))]
@@ -116,13 +80,6 @@ def generate_prompt(*, base: str | None, types: tuple[str, ...], max_labels: int
         parts.append(f"Write the text values in {language_name(language)}; keep the JSON keys "
                      "in English.")
     return "\n\n".join(parts)
-
-
-def title_prompt(*, base: str | None, language: str | None) -> str:
-    text = (base if base is not None else TITLE_PROMPT).strip()
-    if language:
-        text = f"{text} Respond in {language_name(language)}."
-    return text
 
 
 def with_hints(prompt: str, hints: dict[str, str]) -> str:
@@ -173,13 +130,12 @@ def labels_prompt(
     return "\n\n".join(parts)
 
 
-def caption_prompt(*, base: str | None, language: str | None) -> str:
-    """The caption prompt, with "Respond in <Language>." appended when a language is set."""
-    text = (base if base is not None else CAPTION_PROMPT).strip()
+def text_prompt(kind: str, *, base: str | None, language: str | None) -> str:
+    """A text type's prompt, with "Respond in <Language>." appended when a language is set."""
+    text = (base if base is not None else modeltypes.row(kind).prompt).strip()
     if language:
         text = f"{text} Respond in {language_name(language)}."
     return text
-
 
 
 @dataclass(frozen=True)
@@ -194,14 +150,14 @@ class Question:
 
 def question(model: ModelConfig, kind: str, *, types: tuple[str, ...] = (),
              hints: dict[str, str] | None = None) -> Question:
-    """The question for `kind` (labels, caption, title, generate) put to `model`. The entry's
+    """The question for `kind` (an output type, or generate) put to `model`. The entry's
     own System, Prompt, Schema and Format apply to the type it was configured for."""
     own = model.type == kind
     base = model.prompt if own else None
     own_schema = response_schema(model) if own else None
     json_mode = own and (model.format or "").strip().lower() == "json"
     language = model.language
-    if kind == "labels":
+    if kind != "generate" and modeltypes.row(kind).shape == "keywords":
         schema: dict[str, Any] | None = own_schema or LABELS_SCHEMA
         prompt = labels_prompt(base=base, schema=schema, max_labels=model.label_limit,
                                language=language)
@@ -211,12 +167,10 @@ def question(model: ModelConfig, kind: str, *, types: tuple[str, ...] = (),
         prompt = generate_prompt(base=base, types=types, max_labels=model.label_limit,
                                  language=language)
         system = GENERATE_SYSTEM
-    elif kind == "title":
-        schema, prompt, system = own_schema, title_prompt(base=base, language=language), \
-            TITLE_SYSTEM
     else:
-        schema, prompt, system = own_schema, caption_prompt(base=base, language=language), \
-            CAPTION_SYSTEM
+        schema = own_schema
+        prompt = text_prompt(kind, base=base, language=language)
+        system = modeltypes.row(kind).system
     if own and model.system is not None:
         system = model.system
     return Question(system=system or None, prompt=with_hints(prompt, hints or {}),

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from xmpvision.chain.compose import EngineMaker, Engines
 from xmpvision.config.daemon import HealthConfig
 from xmpvision.config.defaults import GPU_LOST_SHARE, HEALTH_CONFIRM_DELAY, HEALTH_PROBE_TIMEOUT
-from xmpvision.config.models import ModelConfig, Thresholds, VisionConfig
-from xmpvision.engines import create_engine
+from xmpvision.config.models import ModelConfig, VisionConfig
 from xmpvision.engines.http import PauseGate
 from xmpvision.engines.ollama.api import RunningModel
-from xmpvision.engines.ollama.engine import OllamaEngine
+from xmpvision.engines.ollama.engine import base_url
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.errors import EngineError, StateError, redact
 from xmpvision.health.drift import DriftDetector
@@ -45,12 +45,11 @@ from xmpvision.health.store import HealthStore
 from xmpvision.state import default_state_path
 
 if TYPE_CHECKING:
-    from xmpvision.engines.base import Engine
+    from xmpvision.engines.base import TimedEngine
 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "degraded", "gpu-lost", "down"]
-EngineFactory = Callable[[ModelConfig], "Engine"]
 HOUR = 3600.0
 UNITS = {"eval": "tokens/s", "prompt": "prompt tokens/s", "wall": "requests/s"}
 
@@ -151,32 +150,18 @@ class HealthMonitor:
 
     # --- the engines' side -------------------------------------------------------------------
 
-    def factory(self, make: EngineFactory | None = None, *,
-                thresholds: Thresholds | None = None) -> EngineFactory:
-        """An engine factory whose Ollama engines report to this monitor and wait at its
-        gates."""
-        base = make or (lambda m: create_engine(m, thresholds or Thresholds()))
-
-        def create(model: ModelConfig) -> Engine:
-            engine = base(model)
-            self.attach(engine)
-            return engine
-
-        return create
-
-    def attach(self, engine: object) -> None:
-        if not isinstance(engine, OllamaEngine):
-            return
+    def attach(self, engine: TimedEngine, model: ModelConfig) -> None:
+        """Watch the engine of one endpoint entry: its answers' timings come here, and its
+        requests wait at its service's gate while the monitor restarts it."""
+        url = base_url(model)
         with self._lock:
-            watch = self._watches.get(engine.base_url)
+            watch = self._watches.get(url)
         if watch is None:
-            watch = self._add(Service(engine.base_url, redact(engine.base_url),
-                                      engine.model.service, (engine.model_ref,)))
-        elif engine.model_ref not in watch.service.models:
+            watch = self._add(Service(url, redact(url), model.service, (model.model_ref,)))
+        elif model.model_ref not in watch.service.models:
             watch.service = replace(watch.service,
-                                    models=(*watch.service.models, engine.model_ref))
-        engine.observer = self.observe
-        engine.http.gate = watch.gate
+                                    models=(*watch.service.models, model.model_ref))
+        engine.watch(self.observe, watch.gate)
 
     def observe(self, timing: Timing) -> None:
         """One answer's timings (called from worker threads)."""
@@ -434,9 +419,9 @@ def _speed_detail(model: str, metric: str, median: float, baseline: float | None
 
 
 @contextmanager
-def monitored_factory(config: VisionConfig, state_path: Path | None,
-                      make: EngineFactory | None = None) -> Iterator[EngineFactory]:
-    """For a long run (`scan`, `vision run`): an engine factory whose Ollama engines are
+def monitored_engines(config: VisionConfig, state_path: Path | None,
+                      make: EngineMaker | None = None) -> Iterator[Engines]:
+    """For a long run (`scan`, `vision run`): the run's engines, those that report timings
     watched by a started monitor for the run's duration, baselines kept beside the state."""
     try:
         store: HealthStore | None = HealthStore.beside(
@@ -448,7 +433,11 @@ def monitored_factory(config: VisionConfig, state_path: Path | None,
         # Only the services the run's engines use are watched (a model that never runs here,
         # a service that is not asked, is none of the run's business).
         with monitored([], config.health, store) as monitor:
-            yield monitor.factory(make, thresholds=config.thresholds)
+            engines = Engines(config.thresholds, monitor, make=make)
+            try:
+                yield engines
+            finally:
+                engines.close()
     finally:
         if store is not None:
             store.close()

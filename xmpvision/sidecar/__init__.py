@@ -1,4 +1,5 @@
-"""XMP sidecars: find, read, merge our keywords, caption and title without loss, write atomically.
+"""XMP sidecars: find, read, merge our keywords and texts (caption, title) without loss, write
+atomically.
 
 Public API (everything else in this package is internal):
 - find_sidecar(photo, naming="full") -> Path
@@ -14,23 +15,19 @@ from xmpvision.sidecar.paths import Naming, existing_sidecar, find_sidecar
 from xmpvision.sidecar.provenance import (
     NS_URI,
     PREFIX,
-    CaptionRecord,
     KeywordRecord,
     TextRecord,
-    TitleRecord,
 )
 
 __all__ = [
     "NS_URI",
     "PREFIX",
     "RESET_TYPES",
-    "CaptionRecord",
     "KeywordRecord",
     "Naming",
     "SidecarChange",
     "SidecarState",
     "TextRecord",
-    "TitleRecord",
     "existing_sidecar",
     "find_sidecar",
     "read_sidecar",

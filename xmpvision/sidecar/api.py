@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from xmpvision import __version__
+from xmpvision import __version__, modeltypes
 from xmpvision.errors import SidecarError
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import merge, rdf
@@ -28,7 +28,7 @@ from xmpvision.text.untrusted import photo_id
 
 log = logging.getLogger(__name__)
 
-RESET_TYPES = ("labels", "caption", "title")
+RESET_TYPES = modeltypes.OUTPUT_TYPES
 MAX_ATTEMPTS = 5  # re-read/re-merge rounds when another program keeps writing the sidecar
 
 
@@ -42,21 +42,62 @@ class SidecarChange:
     dry_run: bool
     keywords_added: tuple[str, ...]
     keywords_removed: tuple[str, ...]
-    caption_added: str | None  # the caption now in x-default, when we changed it
-    caption_removed: str | None  # the x-default caption we replaced or took out
     keywords: tuple[str, ...]  # dc:subject after the change
-    caption: str | None  # x-default dc:description after the change
-    caption_source: str | None  # our record's source, "xmp" for the user's, None if no caption
     notes: tuple[str, ...]  # why values were kept or skipped, for -v output
-    title_added: str | None = None  # the title now in x-default, when we changed it
-    title_removed: str | None = None  # the x-default title we replaced or took out
-    title: str | None = None  # x-default dc:title after the change
-    title_source: str | None = None  # our record's source, "xmp" for the user's, None if none
+    # Per text type (modeltypes): the text now in x-default, where we changed it; the x-default
+    # text we replaced or took out; the x-default text after the change; its source (our
+    # record's, "xmp" for the user's). A type without an entry: unchanged / none.
+    texts_added: dict[str, str | None] = field(default_factory=dict)
+    texts_removed: dict[str, str | None] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)
+    text_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
         """"done" or "unchanged", as in `scan --json`."""
         return "done" if self.changed else "unchanged"
+
+    def planned_texts(self, *, added: bool = True) -> dict[str, str | None]:
+        """The text changes as a dry run reports them: "<key>_added" (unless not `added`) and
+        "<key>_removed" per text type, keyed as in the NDJSON records."""
+        planned: dict[str, str | None] = {}
+        for row in modeltypes.TEXT_TYPES:
+            if added:
+                planned[f"{row.key}_added"] = self.texts_added.get(row.name)
+            planned[f"{row.key}_removed"] = self.texts_removed.get(row.name)
+        return planned
+
+    @property
+    def caption_added(self) -> str | None:
+        return self.texts_added.get("caption")
+
+    @property
+    def caption_removed(self) -> str | None:
+        return self.texts_removed.get("caption")
+
+    @property
+    def caption(self) -> str | None:
+        return self.texts.get("caption")
+
+    @property
+    def caption_source(self) -> str | None:
+        return self.text_sources.get("caption")
+
+    @property
+    def title_added(self) -> str | None:
+        return self.texts_added.get("title")
+
+    @property
+    def title_removed(self) -> str | None:
+        return self.texts_removed.get("title")
+
+    @property
+    def title(self) -> str | None:
+        return self.texts.get("title")
+
+    @property
+    def title_source(self) -> str | None:
+        return self.text_sources.get("title")
 
 
 def _timestamp(now: datetime | None) -> str:
@@ -113,8 +154,8 @@ def _change(
     path: Path, packet: rdf.Packet, outcome: merge.MergeOutcome, *, created: bool, dry_run: bool
 ) -> SidecarChange:
     state = state_of(packet)
-    caption = state.caption if state.caption and state.caption.strip() else None
-    title = state.title if state.title and state.title.strip() else None
+    texts = {row.name: text for row in modeltypes.TEXT_TYPES
+             if (text := state.text(row.name)) and text.strip()}
     return SidecarChange(
         path=path,
         changed=outcome.changed,
@@ -122,16 +163,12 @@ def _change(
         dry_run=dry_run,
         keywords_added=tuple(outcome.keywords_added),
         keywords_removed=tuple(outcome.keywords_removed),
-        caption_added=outcome.caption_added,
-        caption_removed=outcome.caption_removed,
         keywords=state.subjects,
-        caption=caption,
-        caption_source=outcome.caption_source,
         notes=tuple(outcome.notes),
-        title_added=outcome.title_added,
-        title_removed=outcome.title_removed,
-        title=title,
-        title_source=outcome.title_source,
+        texts_added=dict(outcome.added),
+        texts_removed=dict(outcome.removed),
+        texts=texts,
+        text_sources=dict(outcome.sources),
     )
 
 
@@ -156,8 +193,8 @@ def update_sidecar(
     `keyword_parent` ("AI"; "|" or "/" nest further) puts our keywords under that parent in
     lr:hierarchicalSubject and digiKam:TagsList ("AI|Dog", "AI/Dog"; a label's categories
     nest in between: "AI|Animal|Cat"), dc:subject keeps "Dog"; keywords of ours the run
-    produces again move when it changed. `result.title` goes to dc:title as captions go to
-    dc:description.
+    produces again move when it changed. Each of `result.texts` goes to its type's property
+    (modeltypes: caption to dc:description, title to dc:title).
     Raises SidecarError for a corrupt, unreadable or unwritable sidecar, one whose fields are
     in an RDF form we cannot merge, and (unless `follow_symlinks`) one that is a symbolic link;
     each is left untouched.
@@ -190,8 +227,8 @@ def reset_sidecar(
     now: datetime | None = None,
     follow_symlinks: bool = False,
 ) -> SidecarChange:
-    """Remove the keywords ("labels"), caption ("caption") and/or title ("title") we wrote for
-    `photo` with `source`, restoring what a caption or title of ours replaced; user values and
+    """Remove the values of the types in `types` (RESET_TYPES: keywords, caption, title) we wrote
+    for `photo` with `source`, restoring what a text of ours replaced; user values and
     values of other sources stay. Keywords go from every path we recorded writing them to,
     whatever the keyword parent is now. No sidecar: nothing to do.
     Raises SidecarError as update_sidecar does (a symbolic link only with `follow_symlinks`)."""

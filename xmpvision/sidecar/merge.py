@@ -10,7 +10,7 @@ priorities):
   xmpvision:RejectedKeywords and is never added again (not even with --force). So does one we
   wrote under a parent or category whose path is no longer in lr:hierarchicalSubject (that
   path is what Lightroom's and digiKam's keyword trees show and delete).
-- A caption or title we wrote whose text differs from the recorded hash was edited: it becomes
+- A text (caption, title) we wrote whose text differs from the recorded hash was edited: it becomes
   the user's (source `xmp`, priority 32).
 - Labels: a regenerate for photo P replaces our keywords of P whose source priority is <= the
   run's (any of ours with --force); ours of a higher source stay. A new keyword is skipped when
@@ -20,41 +20,41 @@ priorities):
   and digiKam:TagsList get its path: the run's keyword parent, the label's categories, the
   keyword ("AI|Animal|Cat", "AI/Animal/Cat"). A keyword the run keeps whose path changed (a new
   parent) moves: our old path is taken out, the new one written.
-- Caption and title: written only if the priority >= the current value's (ours: its source;
-  user's: `xmp`) and (there is no value, or --force). Replaced items are kept in our record and
-  put back by `vision reset`.
+- Text types (caption, title; modeltypes.py): written only if the priority >= the current
+  value's (ours: its source; user's: `xmp`) and (there is no value, or --force). Replaced items
+  are kept in our record and put back by `vision reset`. One path for every text type, its
+  row saying which property, how the text is stored, and whether photoshop:CaptionWriter is
+  filled.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
 
 from lxml import etree
 
-from xmpvision.results import Caption, Label, PhotoResult, Title
+from xmpvision import modeltypes
+from xmpvision.modeltypes import ModelTypeRow
+from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
-    DC_DESCRIPTION,
     DC_SUBJECT,
-    DC_TITLE,
     DIGIKAM_TAGSLIST,
     LR_HIERARCHICAL,
     PHOTOSHOP_CAPTION_WRITER,
+    TEXT_FIELDS,
     XMP_METADATA_DATE,
     prepare,
-    prepare_title,
+    prepare_texts,
 )
 from xmpvision.sidecar.provenance import (
     FIELD_HIERARCHICAL,
     FIELD_SUBJECT,
     FIELD_TAGSLIST,
-    CaptionRecord,
     KeywordRecord,
     Provenance,
     TextRecord,
-    TitleRecord,
     read_provenance,
     text_hash,
     write_provenance,
@@ -67,18 +67,16 @@ from xmpvision.sources import (
     source_priority,
 )
 from xmpvision.text.languages import xml_lang
-from xmpvision.text.untrusted import xml_caption, xml_keyword
+from xmpvision.text.untrusted import xml_keyword
 
 log = logging.getLogger(__name__)
 
 CAPTION_WRITER = "xmpvision"
-MAX_TITLE_CHARS = 200  # titles are short; this only bounds what a caller passes in
 _FIELD_TAGS = {
     FIELD_SUBJECT: (DC_SUBJECT, "Bag", True),
     FIELD_HIERARCHICAL: (LR_HIERARCHICAL, "Bag", True),
     FIELD_TAGSLIST: (DIGIKAM_TAGSLIST, "Seq", False),
 }
-_R = TypeVar("_R", bound=TextRecord)
 
 
 @dataclass
@@ -88,13 +86,13 @@ class MergeOutcome:
     changed: bool = False
     keywords_added: list[str] = field(default_factory=list)
     keywords_removed: list[str] = field(default_factory=list)
-    caption_added: str | None = None
-    caption_removed: str | None = None
-    caption_source: str | None = None  # of the caption in the file afterwards; "xmp": user's
+    # Per text type: the x-default text now there, where we changed it; the one we replaced
+    # or took out (None: there was none); the source of the text in the file afterwards
+    # ("xmp": the user's; absent: no text).
+    added: dict[str, str | None] = field(default_factory=dict)
+    removed: dict[str, str | None] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    title_added: str | None = None
-    title_removed: str | None = None
-    title_source: str | None = None  # of the title in the file afterwards; "xmp": user's
 
 
 def _record_priority(source: str) -> int:
@@ -254,15 +252,14 @@ def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
             prov.rejected.append(record.name)
             notes.append(f"keyword {record.name!r} was removed by the user; not added again")
     prov.keywords = kept
-    if prov.caption is not None and _edited(packet, DC_DESCRIPTION, prov.caption):
-        notes.append("caption was edited by the user; it is theirs now")
-        prov.caption = None
-    if prov.title is not None and _edited(packet, DC_TITLE, prov.title):
-        notes.append("title was edited by the user; it is theirs now")
-        prov.title = None
+    for row in modeltypes.TEXT_TYPES:
+        text = prov.texts.get(row.name)
+        if text is not None and _edited(packet, TEXT_FIELDS[row.name], text):
+            notes.append(f"{row.noun} was edited by the user; it is theirs now")
+            del prov.texts[row.name]
 
 
-# ---- Lang Alt texts: dc:description (caption) and dc:title ---------------------------------
+# ---- Lang Alt texts: the text types' properties (dc:description, dc:title) ------------------
 
 
 def _alt_items(packet: rdf.Packet, tag: str) -> list[tuple[str, str]]:
@@ -323,9 +320,9 @@ def _retract_items(packet: rdf.Packet, tag: str, record: TextRecord) -> None:
     packet.remove_if_empty(tag)
 
 
-def _retract_caption(packet: rdf.Packet, record: CaptionRecord) -> None:
-    """Remove the caption items we wrote, put back what they replaced, and our CaptionWriter."""
-    _retract_items(packet, DC_DESCRIPTION, record)
+def _retract_text(packet: rdf.Packet, row: ModelTypeRow, record: TextRecord) -> None:
+    """Remove the text items we wrote, put back what they replaced, and our CaptionWriter."""
+    _retract_items(packet, TEXT_FIELDS[row.name], record)
     writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
     if (
         record.set_caption_writer
@@ -363,7 +360,7 @@ def _may_write(
     packet: rdf.Packet, tag: str, what: str, record: TextRecord | None, text: str,
     source: str, langs: tuple[str, ...], force: bool, notes: list[str],
 ) -> bool:
-    """Whether a new caption or title (`what`) replaces the current one (see module rules)."""
+    """Whether a new text (`what`: "caption", ...) replaces the current one (module rules)."""
     if record is not None and record.text_hash == text_hash(text):
         return False  # the same text is already ours
     current = _current_text(packet, tag)
@@ -394,9 +391,16 @@ def _write_items(packet: rdf.Packet, tag: str, langs: tuple[str, ...], text: str
     return previous
 
 
-def _text_record(kind: type[_R], value: Caption | Title, text: str, photo: str, now: str,
-                 previous: tuple[tuple[str, str], ...]) -> _R:
-    return kind(
+@dataclass(frozen=True)
+class _TextRun:
+    photo: str
+    now: str
+    force: bool
+
+
+def _text_record(value: GeneratedText, text: str, photo: str, now: str,
+                 previous: tuple[tuple[str, str], ...], set_writer: bool) -> TextRecord:
+    return TextRecord(
         text_hash=text_hash(text),
         source=normalize_source(value.source),
         engine=value.engine,
@@ -407,65 +411,36 @@ def _text_record(kind: type[_R], value: Caption | Title, text: str, photo: str, 
         langs=_langs(value.language),
         language=xml_lang(value.language),
         previous=previous,
+        set_caption_writer=set_writer,
     )
 
 
-def _merge_caption(
-    packet: rdf.Packet,
-    prov: Provenance,
-    caption: Caption,
-    photo: str,
-    force: bool,
-    now: str,
-    out: MergeOutcome,
-) -> None:
-    text = xml_caption(caption.text)
+def _merge_text(packet: rdf.Packet, prov: Provenance, row: ModelTypeRow, value: GeneratedText,
+                run: _TextRun, out: MergeOutcome) -> None:
+    """Write a text type's value as its row says (see the module rules)."""
+    text = row.stored(value.text)
     if not text:
-        out.notes.append("caption is empty after cleaning; nothing written")
+        out.notes.append(f"{row.noun} is empty after cleaning; nothing written")
         return
-    langs = _langs(caption.language)
-    if not _may_write(packet, DC_DESCRIPTION, "caption", prov.caption, text, caption.source,
-                      langs, force, out.notes):
-        return
-    current = _current_text(packet, DC_DESCRIPTION)
-    if prov.caption is not None:
-        _retract_caption(packet, prov.caption)
-    previous = _write_items(packet, DC_DESCRIPTION, langs, text)
-    writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
-    set_writer = writer is None or not rdf.node_text(writer).strip()
-    if set_writer:
-        packet.set_text(PHOTOSHOP_CAPTION_WRITER, CAPTION_WRITER)
-    record = _text_record(CaptionRecord, caption, text, photo, now, previous)
-    prov.caption = replace(record, set_caption_writer=set_writer)
-    out.caption_added = text
-    out.caption_removed = current
-    out.changed = True
-
-
-def _title_text(text: str) -> str:
-    """A title as stored: one line, XML-safe, capped."""
-    return " ".join(xml_caption(text).split())[:MAX_TITLE_CHARS].rstrip()
-
-
-def _merge_title(
-    packet: rdf.Packet, prov: Provenance, title: Title, photo: str, force: bool, now: str,
-    out: MergeOutcome,
-) -> None:
-    text = _title_text(title.text)
-    if not text:
-        out.notes.append("title is empty after cleaning; nothing written")
-        return
-    langs = _langs(title.language)
-    if not _may_write(packet, DC_TITLE, "title", prov.title, text, title.source, langs, force,
+    tag = TEXT_FIELDS[row.name]
+    langs = _langs(value.language)
+    record = prov.texts.get(row.name)
+    if not _may_write(packet, tag, row.noun, record, text, value.source, langs, run.force,
                       out.notes):
         return
-    current = _current_text(packet, DC_TITLE)
-    if prov.title is not None:
-        _retract_items(packet, DC_TITLE, prov.title)
-    previous = _write_items(packet, DC_TITLE, langs, text)
-    prov.title = _text_record(TitleRecord, title, text, photo, now, previous)
-    out.title_added = text
-    out.title_removed = current
+    current = _current_text(packet, tag)
+    if record is not None:
+        _retract_text(packet, row, record)
+    previous = _write_items(packet, tag, langs, text)
+    set_writer = False
+    if row.caption_writer:
+        writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
+        set_writer = writer is None or not rdf.node_text(writer).strip()
+        if set_writer:
+            packet.set_text(PHOTOSHOP_CAPTION_WRITER, CAPTION_WRITER)
+    prov.texts[row.name] = _text_record(value, text, run.photo, run.now, previous, set_writer)
+    out.added[row.name] = text
+    out.removed[row.name] = current
     out.changed = True
 
 
@@ -632,10 +607,10 @@ def _merge_labels(
 
 
 def _finish(packet: rdf.Packet, prov: Provenance, now: str, out: MergeOutcome) -> MergeOutcome:
-    if _current_text(packet, DC_DESCRIPTION) is not None:
-        out.caption_source = prov.caption.source if prov.caption else USER_SOURCE
-    if _current_text(packet, DC_TITLE) is not None:
-        out.title_source = prov.title.source if prov.title else USER_SOURCE
+    for name, tag in TEXT_FIELDS.items():
+        if _current_text(packet, tag) is not None:
+            record = prov.texts.get(name)
+            out.sources[name] = record.source if record is not None else USER_SOURCE
     if out.changed:
         write_provenance(packet, prov)
         packet.set_text(XMP_METADATA_DATE, now)
@@ -657,36 +632,34 @@ def apply_update(
     out = MergeOutcome()
     prepare(packet)
     prov = read_provenance(packet)
-    if result.title is not None or prov.title is not None:
-        prepare_title(packet)
+    prepare_texts(packet, {*result.texts, *prov.texts})
     reconcile(packet, prov, out.notes)
     if result.labels is not None:
         run = _LabelRun(source=run_source(result, source), photo=photo, now=now, force=force,
                         embedded=embedded or set(), parent=parent_components(keyword_parent))
         _merge_labels(packet, prov, result.labels, run, out)
-    if result.caption is not None:
-        _merge_caption(packet, prov, result.caption, photo, force, now, out)
-    if result.title is not None:
-        _merge_title(packet, prov, result.title, photo, force, now, out)
+    for row in modeltypes.TEXT_TYPES:
+        value = result.texts.get(row.name)
+        if value is not None:
+            _merge_text(packet, prov, row, value, _TextRun(photo, now, force), out)
     return _finish(packet, prov, now, out)
 
 
-def _ours_to_reset(record: TextRecord | None, photo: str, source: str) -> bool:
-    return record is not None and (record.photo, record.source) == (photo, source)
+def _ours_to_reset(record: TextRecord, photo: str, source: str) -> bool:
+    return (record.photo, record.source) == (photo, source)
 
 
 def apply_reset(
     packet: rdf.Packet, *, types: set[str], source: str, photo: str, now: str
 ) -> MergeOutcome:
-    """Remove our values of `source` for `photo` ("labels", "caption", "title" in `types`)."""
+    """Remove our values of `source` for `photo` of the types in `types` (modeltypes)."""
     out = MergeOutcome()
     source = normalize_source(source)
     prepare(packet)
     prov = read_provenance(packet)
-    if prov.title is not None:
-        prepare_title(packet)
+    prepare_texts(packet, prov.texts)
     reconcile(packet, prov, out.notes)
-    if "labels" in types:
+    if modeltypes.LABELS.name in types:
         drop = [r for r in prov.keywords if r.photo == photo and r.source == source]
         remaining = [r for r in prov.keywords if r not in drop]
         for record in drop:
@@ -694,18 +667,15 @@ def apply_reset(
             if _retract(packet, record, remaining):
                 out.keywords_removed.append(record.name)
         prov.keywords = remaining
-    if "caption" in types and prov.caption is not None and _ours_to_reset(prov.caption, photo,
-                                                                           source):
-        out.caption_removed = _current_text(packet, DC_DESCRIPTION)
-        _retract_caption(packet, prov.caption)
-        prov.caption = None
-        out.caption_added = _current_text(packet, DC_DESCRIPTION)  # a user caption we replaced
-        out.changed = True
-    if "title" in types and prov.title is not None and _ours_to_reset(prov.title, photo, source):
-        out.title_removed = _current_text(packet, DC_TITLE)
-        _retract_items(packet, DC_TITLE, prov.title)
-        prov.title = None
-        out.title_added = _current_text(packet, DC_TITLE)  # a user title we had replaced
+    for row in modeltypes.TEXT_TYPES:
+        ours = prov.texts.get(row.name)
+        if ours is None or row.name not in types or not _ours_to_reset(ours, photo, source):
+            continue
+        tag = TEXT_FIELDS[row.name]
+        out.removed[row.name] = _current_text(packet, tag)
+        _retract_text(packet, row, ours)
+        del prov.texts[row.name]
+        out.added[row.name] = _current_text(packet, tag)  # a user text we had replaced
         out.changed = True
     return _finish(packet, prov, now, out)
 

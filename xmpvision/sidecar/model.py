@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from xmpvision import modeltypes
 from xmpvision.errors import SidecarError
 from xmpvision.sidecar import provenance, rdf
 
 DC_SUBJECT = rdf.qname("dc", "subject")
-DC_DESCRIPTION = rdf.qname("dc", "description")
-DC_TITLE = rdf.qname("dc", "title")
 LR_HIERARCHICAL = rdf.qname("lr", "hierarchicalSubject")
 DIGIKAM_TAGSLIST = rdf.qname("digiKam", "TagsList")
 XMP_METADATA_DATE = rdf.qname("xmp", "MetadataDate")
 PHOTOSHOP_CAPTION_WRITER = rdf.qname("photoshop", "CaptionWriter")
+# Each text type's Lang Alt property (modeltypes.py says which).
+TEXT_FIELDS: dict[str, str] = {
+    row.name: rdf.qname(row.field.prefix, row.field.local) for row in modeltypes.TEXT_TYPES
+}
 
 # The user's properties we read or write, and the value each must have to be merged.
 FIELD_FORMS: dict[str, rdf.Form] = {
     DC_SUBJECT: "array",
     LR_HIERARCHICAL: "array",
     DIGIKAM_TAGSLIST: "array",
-    DC_DESCRIPTION: "alt",
+    **{TEXT_FIELDS[row.name]: "alt" for row in modeltypes.TEXT_TYPES if row.strict},
     PHOTOSHOP_CAPTION_WRITER: "text",
     XMP_METADATA_DATE: "text",
 }
@@ -40,34 +44,47 @@ def prepare(packet: rdf.Packet) -> None:
         packet.normalize(tag, "any")  # ours, rebuilt on every write
 
 
-def prepare_title(packet: rdf.Packet) -> None:
-    """prepare() for dc:title, called only when a title is written, reset or ours: a sidecar
-    whose title is in a form we cannot merge keeps getting keywords and captions."""
-    packet.normalize(DC_TITLE, "alt")
+def prepare_texts(packet: rdf.Packet, types: Iterable[str]) -> None:
+    """prepare() for the Lang Alt of text types that are not strict (dc:title), called only
+    when a value of the type is written, reset or ours: a sidecar whose title is in a form we
+    cannot merge keeps getting keywords and captions."""
+    for name in types:
+        if not modeltypes.row(name).strict:
+            packet.normalize(TEXT_FIELDS[name], "alt")
 
 
 @dataclass(frozen=True)
 class SidecarState:
-    """Keyword and caption fields of one sidecar, plus our provenance records."""
+    """Keyword and text fields of one sidecar, plus our provenance records."""
 
     subjects: tuple[str, ...]
     hierarchical: tuple[str, ...]
     tags_list: tuple[str, ...] | None  # None: the sidecar has no digiKam:TagsList
-    description: tuple[tuple[str, str], ...]  # (lang, text), x-default usually first
     caption_writer: str | None
     metadata_date: str | None
     provenance: provenance.Provenance
-    titles: tuple[tuple[str, str], ...] = ()  # dc:title's (lang, text) items
+    # text type -> its property's (lang, text) items, x-default usually first
+    alts: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def text(self, model_type: str) -> str | None:
+        """The type's x-default text (the first item when none is marked x-default)."""
+        return default_text(self.alts.get(model_type, ()))
+
+    @property
+    def description(self) -> tuple[tuple[str, str], ...]:
+        return self.alts.get("caption", ())
+
+    @property
+    def titles(self) -> tuple[tuple[str, str], ...]:
+        return self.alts.get("title", ())
 
     @property
     def caption(self) -> str | None:
-        """The x-default caption (the first item when none is marked x-default)."""
-        return default_text(self.description)
+        return self.text("caption")
 
     @property
     def title(self) -> str | None:
-        """The x-default title (the first item when none is marked x-default)."""
-        return default_text(self.titles)
+        return self.text("title")
 
 
 def default_text(items: tuple[tuple[str, str], ...]) -> str | None:
@@ -82,22 +99,21 @@ def state_of(packet: rdf.Packet) -> SidecarState:
         node = packet.get(tag)
         return () if node is None else tuple(rdf.node_items(node))
 
+    def alt(tag: str) -> tuple[tuple[str, str], ...]:
+        node = packet.get(tag)
+        return () if node is None else tuple(rdf.node_lang_alt(node))
+
     tags_node = packet.get(DIGIKAM_TAGSLIST)
-    description_node = packet.get(DC_DESCRIPTION)
-    title_node = packet.get(DC_TITLE)
     writer = packet.get(PHOTOSHOP_CAPTION_WRITER)
     date = packet.get(XMP_METADATA_DATE)
     return SidecarState(
         subjects=items(DC_SUBJECT),
         hierarchical=items(LR_HIERARCHICAL),
         tags_list=None if tags_node is None else tuple(rdf.node_items(tags_node)),
-        description=()
-        if description_node is None
-        else tuple(rdf.node_lang_alt(description_node)),
         caption_writer=None if writer is None else rdf.node_text(writer),
         metadata_date=None if date is None else rdf.node_text(date),
         provenance=provenance.read_provenance(packet),
-        titles=() if title_node is None else tuple(rdf.node_lang_alt(title_node)),
+        alts={name: alt(tag) for name, tag in TEXT_FIELDS.items()},
     )
 
 
@@ -127,10 +143,11 @@ def read_sidecar(path: Path) -> SidecarState:
     except OSError as exc:
         raise SidecarError(path, f"cannot read: {exc.strerror or exc}") from None
     packet = parse_sidecar(path, data)
-    try:
-        prepare_title(packet)  # inlines references so the title reads right; only read here
-    except rdf.UnsupportedRdf as exc:
-        log.info("%s: dc:title read as it is (%s)", path, exc)
+    for row in modeltypes.TEXT_TYPES:
+        try:
+            prepare_texts(packet, (row.name,))  # inlines references so it reads right
+        except rdf.UnsupportedRdf as exc:
+            log.info("%s: %s:%s read as it is (%s)", path, row.field.prefix, row.field.local, exc)
     return state_of(packet)
 
 

@@ -4,8 +4,8 @@ Namespace URI `https://xmpvision.org/ns/1.0/`, prefix `xmpvision`. Top-level pro
 
 - `xmpvision:Keywords` (Bag of structs): one item per keyword we wrote for one photo.
 - `xmpvision:RejectedKeywords` (Bag of Text): keywords the user removed; never added again.
-- `xmpvision:Caption` (struct): the caption we wrote.
-- `xmpvision:TitleRecord` (struct): the title we wrote (the Caption's fields without captionWriter).
+- One struct per text type (modeltypes.py names it): the text we wrote. `xmpvision:Caption`
+  for the caption (with captionWriter), `xmpvision:TitleRecord` for the title.
 
 We own these properties entirely, so they are rebuilt from the typed records on every write.
 """
@@ -13,11 +13,13 @@ We own these properties entirely, so they are rebuilt from the typed records on 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
 from lxml import etree
 
+from xmpvision import modeltypes
+from xmpvision.modeltypes import ModelTypeRow
 from xmpvision.sidecar import rdf
 from xmpvision.sources import DEFAULT_SOURCE
 
@@ -26,10 +28,9 @@ PREFIX = "xmpvision"
 
 KEYWORDS = rdf.qname(PREFIX, "Keywords")
 REJECTED = rdf.qname(PREFIX, "RejectedKeywords")
-CAPTION = rdf.qname(PREFIX, "Caption")
-# Not "Title": exiftool would show it instead of dc:title under that tag name.
-TITLE = rdf.qname(PREFIX, "TitleRecord")
-OWN_PROPERTIES = (KEYWORDS, REJECTED, CAPTION, TITLE)
+# Our record of each text type's value, by type.
+TEXT_RECORDS = {row.name: rdf.qname(PREFIX, row.record) for row in modeltypes.TEXT_TYPES}
+OWN_PROPERTIES = (KEYWORDS, REJECTED, *TEXT_RECORDS.values())
 
 # Field names of keyword records that say which keyword properties we added the value to.
 FIELD_SUBJECT = "subject"
@@ -72,7 +73,7 @@ class KeywordRecord:
 
 @dataclass(frozen=True)
 class TextRecord:
-    """A Lang Alt text we wrote (dc:description or dc:title)."""
+    """A Lang Alt text we wrote (a text type's property: dc:description, dc:title, ...)."""
 
     text_hash: str
     source: str
@@ -84,27 +85,23 @@ class TextRecord:
     langs: tuple[str, ...]  # Lang Alt items we wrote, x-default first
     language: str | None = None
     previous: tuple[tuple[str, str], ...] = ()  # (lang, text) items we replaced, to restore
-
-
-@dataclass(frozen=True)
-class CaptionRecord(TextRecord):
-    set_caption_writer: bool = False  # we filled an empty photoshop:CaptionWriter
-
-
-@dataclass(frozen=True)
-class TitleRecord(TextRecord):
-    pass
-
-
-_R = TypeVar("_R", bound=TextRecord)
+    # We filled an empty photoshop:CaptionWriter (only a type whose row says so).
+    set_caption_writer: bool = False
 
 
 @dataclass
 class Provenance:
     keywords: list[KeywordRecord] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    caption: CaptionRecord | None = None
-    title: TitleRecord | None = None
+    texts: dict[str, TextRecord] = field(default_factory=dict)  # text type -> our record
+
+    @property
+    def caption(self) -> TextRecord | None:
+        return self.texts.get("caption")
+
+    @property
+    def title(self) -> TextRecord | None:
+        return self.texts.get("title")
 
 
 # ---- reading --------------------------------------------------------------------------------
@@ -160,26 +157,22 @@ def _origin(fields: dict[str, rdf.Node]) -> dict[str, Any]:
     }
 
 
-def _text_record(node: rdf.Node, kind: type[_R]) -> _R | None:
+def _text_record(node: rdf.Node, row: ModelTypeRow) -> TextRecord | None:
     fields = rdf.struct_fields(node)
     digest = _text(fields, "textHash")
     if not digest:
         return None
     previous_node = fields.get(_f("previous"))
     previous = () if previous_node is None else tuple(rdf.node_lang_alt(previous_node))
-    return kind(
+    return TextRecord(
         text_hash=digest,
         **_origin(fields),
         langs=_items(fields, "langs") or ("x-default",),
         language=_text(fields, "language") or None,
         previous=previous,
+        set_caption_writer=row.caption_writer
+        and _text(fields, "captionWriter").lower() == "true",
     )
-
-
-def _caption(node: rdf.Node) -> CaptionRecord | None:
-    record = _text_record(node, CaptionRecord)
-    writer = _text(rdf.struct_fields(node), "captionWriter").lower() == "true"
-    return None if record is None else replace(record, set_caption_writer=writer)
 
 
 def _array_nodes(node: rdf.Node) -> list[etree._Element]:
@@ -201,12 +194,11 @@ def read_provenance(packet: rdf.Packet) -> Provenance:
     node = packet.get(REJECTED)
     if node is not None:
         result.rejected = [item for item in rdf.node_items(node) if item.strip()]
-    node = packet.get(CAPTION)
-    if node is not None:
-        result.caption = _caption(node)
-    node = packet.get(TITLE)
-    if node is not None:
-        result.title = _text_record(node, TitleRecord)
+    for row in modeltypes.TEXT_TYPES:
+        node = packet.get(TEXT_RECORDS[row.name])
+        text = None if node is None else _text_record(node, row)
+        if text is not None:
+            result.texts[row.name] = text
     return result
 
 
@@ -250,7 +242,7 @@ def _write_keyword(bag: etree._Element, record: KeywordRecord) -> None:
         _add_text(li, "tagsListPath", record.tags_list_path)
 
 
-def _write_text_record(parent: etree._Element, record: TextRecord) -> None:
+def _write_text_record(parent: etree._Element, record: TextRecord, row: ModelTypeRow) -> None:
     _resource(parent)
     _add_text(parent, "textHash", record.text_hash)
     _add_text(parent, "source", record.source)
@@ -262,7 +254,7 @@ def _write_text_record(parent: etree._Element, record: TextRecord) -> None:
     _add_text(parent, "generatedAt", record.generated_at)
     _add_text(parent, "photo", record.photo)
     _add_bag(parent, "langs", record.langs)
-    if isinstance(record, CaptionRecord):
+    if row.caption_writer:
         _add_text(parent, "captionWriter", "True" if record.set_caption_writer else "False")
     if record.previous:
         alt = rdf.new_child(rdf.new_child(parent, _f("previous")), f"{{{rdf.RDF_NS}}}Alt")
@@ -277,8 +269,7 @@ def write_provenance(packet: rdf.Packet, provenance: Provenance) -> None:
         while (prop := packet.find(tag)) is not None:
             host = host if host is not None else prop.description
             packet.remove(tag)
-    if not (provenance.keywords or provenance.rejected or provenance.caption
-            or provenance.title):
+    if not (provenance.keywords or provenance.rejected or provenance.texts):
         return
     host = host if host is not None else packet.host()
     if provenance.keywords:
@@ -289,7 +280,7 @@ def write_provenance(packet: rdf.Packet, provenance: Provenance) -> None:
         bag = rdf.new_child(rdf.new_child(host, REJECTED), f"{{{rdf.RDF_NS}}}Bag")
         for name in provenance.rejected:
             rdf.append_li(bag, name)
-    if provenance.caption is not None:
-        _write_text_record(rdf.new_child(host, CAPTION), provenance.caption)
-    if provenance.title is not None:
-        _write_text_record(rdf.new_child(host, TITLE), provenance.title)
+    for row in modeltypes.TEXT_TYPES:
+        text = provenance.texts.get(row.name)
+        if text is not None:
+            _write_text_record(rdf.new_child(host, TEXT_RECORDS[row.name]), text, row)

@@ -17,6 +17,8 @@ from typing import Literal
 
 from lxml import etree
 
+from xmpvision.modeltypes import field_namespaces
+
 X_NS = "adobe:ns:meta/"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -29,6 +31,7 @@ PREFIXES: dict[str, str] = {
     "xmp": "http://ns.adobe.com/xap/1.0/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
     "xmpvision": "https://xmpvision.org/ns/1.0/",
+    **field_namespaces(),  # those of the model types' fields
 }
 
 RDF_RDF = f"{{{RDF_NS}}}RDF"

@@ -15,12 +15,12 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.engines.asking import caption_of, labels_of
 from tests.ollama_server import OllamaServer, Reply
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.config.schema import read_schema
 from xmpvision.engines import prompts
-from xmpvision.engines.base import Engine
 from xmpvision.engines.ollama.engine import OllamaEngine
 from xmpvision.engines.retry import RetryPolicy
 from xmpvision.errors import (
@@ -88,14 +88,15 @@ def sent(server: OllamaServer) -> dict[str, Any]:
 
 def test_is_an_engine(ollama_server: OllamaServer) -> None:
     with make_engine(ollama_server) as engine:
-        assert isinstance(engine, Engine)
         assert engine.info.engine == "ollama" and engine.info.source == "ollama"
+        abilities = engine.info.abilities
+        assert abilities.server and abilities.timings and "generate" in abilities.answers
 
 
 def test_labels_request_and_result(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.respond(json.dumps(LABELS))
     with make_engine(ollama_server) as engine:
-        labels = engine.labels(photo)
+        labels = labels_of(engine, photo)
     assert [(label.name, label.source, label.model, label.engine) for label in labels] == [
         ("Dog", "ollama", "gemma3:latest", "ollama")
     ]
@@ -111,7 +112,8 @@ def test_labels_request_and_result(ollama_server: OllamaServer, photo: PhotoImag
     assert json.dumps(prompts.LABELS_SCHEMA, separators=(",", ":")) in body["prompt"]
     assert '"name":"dog"' in body["prompt"]
     assert "at most 10 labels" in body["prompt"]
-    assert "keep_alive" not in body and "think" not in body
+    assert "keep_alive" not in body
+    assert body["think"] is False  # Ollama would turn thinking on for a model that can think
     assert [(i.format, i.width, i.height) for i in request.images] == [("JPEG", 720, 540)]
     assert "authorization" not in request.headers
     # The readiness check asked for this model once.
@@ -123,7 +125,7 @@ def test_image_is_plain_base64_at_configured_resolution(
     ollama_server: OllamaServer, photo: PhotoImage
 ) -> None:
     with make_engine(ollama_server, Resolution=512) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     image = sent(ollama_server)["images"][0]
     assert not image.startswith("data:")
     decoded = Image.open(io.BytesIO(base64.b64decode(image)))
@@ -132,13 +134,14 @@ def test_image_is_plain_base64_at_configured_resolution(
 
 def test_options_service_settings_and_auth(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.require_key = "s3cret"
+    ollama_server.add_model("gemma3", capabilities=("completion", "vision", "thinking"))
     with make_engine(
         ollama_server,
         Options={"Temperature": 5, "TopK": 20, "NumCtx": 8192},
         Service={"KeepAlive": "10m", "Think": "high", "Key": "s3cret"},
         MaxLabels=4,
     ) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     body = sent(ollama_server)
     assert body["options"] == {"temperature": 2.0, "top_k": 20, "num_ctx": 8192}
     assert body["keep_alive"] == "10m"
@@ -152,7 +155,7 @@ def test_basic_auth(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     with make_engine(
         ollama_server, Service={"Username": "ann", "Password": "pw", "Think": False}
     ) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     expected = "Basic " + base64.b64encode(b"ann:pw").decode()
     assert ollama_server.generate_requests()[0].headers["authorization"] == expected
     assert sent(ollama_server)["think"] is False
@@ -162,7 +165,7 @@ def test_format_json_and_own_schema(
     ollama_server: OllamaServer, photo: PhotoImage, tmp_path: Path
 ) -> None:
     with make_engine(ollama_server, Format="json") as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert sent(ollama_server)["format"] == "json"
 
     schema = {"type": "object", "properties": {"labels": {"type": "array"}}}
@@ -171,7 +174,7 @@ def test_format_json_and_own_schema(
     for entry in ({"Schema": schema}, {"Schema": json.dumps(schema)}, {"SchemaFile": schema_file}):
         ollama_server.clear()
         with make_engine(ollama_server, **entry) as engine:
-            engine.labels(photo)
+            labels_of(engine, photo)
         body = sent(ollama_server)
         assert body["format"] == schema
         assert json.dumps(schema, separators=(",", ":")) in body["prompt"]
@@ -181,7 +184,7 @@ def test_custom_system_and_prompt(ollama_server: OllamaServer, photo: PhotoImage
     with make_engine(
         ollama_server, System="Be terse.", Prompt='Tag it, max {max_labels}: {"labels": []}'
     ) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     body = sent(ollama_server)
     assert body["system"] == "Be terse."
     assert body["prompt"].startswith('Tag it, max 10: {"labels": []}')
@@ -190,7 +193,7 @@ def test_custom_system_and_prompt(ollama_server: OllamaServer, photo: PhotoImage
 def test_german_caption(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.respond("Ein brauner Hund läuft über den Strand.", kind="caption")
     with make_engine(ollama_server, Type="caption", Language="de") as engine:
-        caption = engine.caption(photo)
+        caption = caption_of(engine, photo)
     body = sent(ollama_server)
     assert body["prompt"] == prompts.CAPTION_PROMPT + " Respond in German."
     assert "format" not in body
@@ -205,19 +208,19 @@ def test_language_for_labels_and_unknown_tags(
 ) -> None:
     ollama_server.respond('{"labels": [{"name": "Hund", "confidence": 0.9}]}')
     with make_engine(ollama_server, Language="pt-BR") as engine:
-        labels = engine.labels(photo)
+        labels = labels_of(engine, photo)
     assert "Write the label names in Brazilian Portuguese" in sent(ollama_server)["prompt"]
     assert [label.name for label in labels] == ["Hund"]
     ollama_server.clear()
     with make_engine(ollama_server, Type="caption", Language="tlh") as engine:
-        engine.caption(photo)
+        caption_of(engine, photo)
     assert sent(ollama_server)["prompt"].endswith("Respond in tlh.")
 
 
 def test_non_stream_mode(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.respond(json.dumps(LABELS))
     with make_engine(ollama_server, stream=False) as engine:
-        assert [label.name for label in engine.labels(photo)] == ["Dog"]
+        assert [label.name for label in labels_of(engine, photo)] == ["Dog"]
     assert sent(ollama_server)["stream"] is False
 
 
@@ -230,7 +233,6 @@ PAYLOADS = {
         'Let me look. I see a dog {maybe}.\n{"labels": [{"name": "dog"}]}\nHope this helps!'
     ),
     "think block": Reply('<think>It is a dog, {"labels": []}?</think>{"labels": ["dog"]}'),
-    "thinking field": Reply("", thinking='{"labels": [{"name": "dog", "confidence": 0.9}]}'),
     "bare list of strings": Reply('["dog"]'),
     "bare list of objects": Reply('[{"name": "dog", "confidence": 0.7}]'),
     "capitalised key": Reply('{"Labels": [{"name": "dog"}]}'),
@@ -244,7 +246,7 @@ def test_label_payload_shapes(
 ) -> None:
     ollama_server.respond(PAYLOADS[shape])
     with make_engine(ollama_server, stream=stream) as engine:
-        assert [label.name for label in engine.labels(photo)] == ["Dog"]
+        assert [label.name for label in labels_of(engine, photo)] == ["Dog"]
 
 
 @pytest.mark.parametrize(
@@ -262,7 +264,7 @@ def test_invalid_label_payload(
 ) -> None:
     ollama_server.respond(answer)
     with make_engine(ollama_server) as engine, pytest.raises(InvalidPayload) as info:
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert str(info.value) == (
         f"invalid label payload from ollama (model gemma3:latest, file {photo.path}): "
         f"{reason}"
@@ -275,39 +277,46 @@ def test_empty_label_list_is_a_valid_answer(
 ) -> None:
     ollama_server.respond('{"labels": []}')
     with make_engine(ollama_server) as engine:
-        assert engine.labels(photo) == []
+        assert labels_of(engine, photo) == []
 
 
 @pytest.mark.parametrize(
     "reply",
     [
         Reply("<think>A dog, clearly.</think>\nA dog runs on the beach."),
-        Reply("", thinking="A dog runs on the beach."),
         Reply('{"caption": "A dog runs on the beach."}'),
     ],
 )
 def test_caption_shapes(ollama_server: OllamaServer, photo: PhotoImage, reply: Reply) -> None:
     ollama_server.respond(reply)
     with make_engine(ollama_server, Type="caption") as engine:
-        caption = engine.caption(photo)
+        caption = caption_of(engine, photo)
     assert caption.text == "A dog runs on the beach."
     assert caption.language is None
 
 
 def test_empty_caption_is_invalid(ollama_server: OllamaServer, photo: PhotoImage) -> None:
-    ollama_server.respond("<think>nothing to say</think>   ")
+    ollama_server.respond("   ")
     with make_engine(ollama_server, Type="caption") as engine, pytest.raises(
         InvalidPayload,
         match=r"^invalid caption payload from ollama \(model gemma3:latest, file .*\): ",
     ):
-        engine.caption(photo)
+        caption_of(engine, photo)
+
+
+def test_reasoning_alone_is_no_caption(ollama_server: OllamaServer, photo: PhotoImage) -> None:
+    ollama_server.respond("<think>nothing to say</think>   ")
+    with make_engine(ollama_server, Type="caption") as engine, pytest.raises(
+        InvalidPayload, match=r"^ollama \(model gemma3:latest\) answered with reasoning only",
+    ):
+        caption_of(engine, photo)
 
 
 def test_labels_engine_can_caption_with_defaults(
     ollama_server: OllamaServer, photo: PhotoImage
 ) -> None:
     with make_engine(ollama_server, Prompt="only for labels", Format="json") as engine:
-        engine.caption(photo)
+        caption_of(engine, photo)
     body = sent(ollama_server)
     assert body["prompt"] == prompts.CAPTION_PROMPT
     assert "format" not in body
@@ -326,7 +335,7 @@ def test_missing_model_is_one_clear_error(ollama_server: OllamaServer, photo: Ph
         assert info.value.with_hint() == expected
         for _ in range(3):
             with pytest.raises(ModelNotFound, match="not found") as again:
-                engine.labels(photo)
+                labels_of(engine, photo)
             assert again.value.hint == 'run "ollama pull llava:13b"'
             assert again.value is not info.value  # a fresh error per raise, for threads
         engine_requests = [r.path for r in ollama_server.requests]
@@ -335,12 +344,12 @@ def test_missing_model_is_one_clear_error(ollama_server: OllamaServer, photo: Ph
 
 def test_model_removed_during_run(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     with make_engine(ollama_server) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
         ollama_server.remove_model("gemma3")
         with pytest.raises(ModelNotFound):
-            engine.labels(photo)
+            labels_of(engine, photo)
         with pytest.raises(ModelNotFound):
-            engine.labels(photo)
+            labels_of(engine, photo)
     assert len(ollama_server.generate_requests()) == 2
 
 
@@ -355,8 +364,8 @@ def test_model_without_vision(ollama_server: OllamaServer) -> None:
 def test_ready_is_checked_once(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     with make_engine(ollama_server) as engine:
         engine.check_ready()
-        engine.labels(photo)
-        engine.caption(photo)
+        labels_of(engine, photo)
+        caption_of(engine, photo)
     assert [r.path for r in ollama_server.requests].count("/api/show") == 1
 
 
@@ -387,7 +396,7 @@ def test_unauthorized_is_remembered(ollama_server: OllamaServer, photo: PhotoIma
     with make_engine(ollama_server, Service={"Key": "wrong"}) as engine:
         for _ in range(2):
             with pytest.raises(EngineError, match=r"refused access \(401\): unauthorized"):
-                engine.labels(photo)
+                labels_of(engine, photo)
     assert len(ollama_server.requests) == 1
 
 
@@ -398,7 +407,7 @@ def test_5xx_retried_then_ok(ollama_server: OllamaServer, photo: PhotoImage) -> 
     sleep = Recorder()
     ollama_server.fail(500, times=2, error="CUDA error")
     with make_engine(ollama_server, sleep) as engine:
-        assert [label.name for label in engine.labels(photo)] == ["Dog", "Beach"]
+        assert [label.name for label in labels_of(engine, photo)] == ["Dog", "Beach"]
     assert len(ollama_server.generate_requests()) == 3
     assert sleep.delays == [0.25, 0.5]
 
@@ -408,7 +417,7 @@ def test_5xx_exhausted(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     with make_engine(ollama_server) as engine, pytest.raises(
         EngineUnavailable, match=r"/api/generate failed \(503\): server busy"
     ):
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert len(ollama_server.generate_requests()) == 3
 
 
@@ -418,7 +427,7 @@ def test_attempts_are_configurable(ollama_server: OllamaServer, photo: PhotoImag
         model_config(ollama_server.url), retry=RetryPolicy(attempts=5), sleep=Recorder()
     )
     with engine, pytest.raises(EngineUnavailable):
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert len(ollama_server.generate_requests()) == 5
 
 
@@ -426,7 +435,7 @@ def test_429_honours_retry_after(ollama_server: OllamaServer, photo: PhotoImage)
     sleep = Recorder()
     ollama_server.rate_limit(retry_after=1.5)
     with make_engine(ollama_server, sleep) as engine:
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert sleep.delays == [1.5]
     assert len(ollama_server.generate_requests()) == 2
 
@@ -439,7 +448,7 @@ def test_429_with_long_retry_after_fails_now(
     with make_engine(ollama_server, sleep) as engine, pytest.raises(
         EngineUnavailable, match=r"rate limiting \(429\)"
     ):
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert sleep.delays == []
     assert len(ollama_server.generate_requests()) == 1
 
@@ -447,7 +456,7 @@ def test_429_with_long_retry_after_fails_now(
 def test_400_is_not_retried(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.fail(400, error="invalid option num_ctx")
     with make_engine(ollama_server) as engine, pytest.raises(EngineError) as info:
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert not isinstance(info.value, EngineUnavailable | ModelNotFound)
     assert "(400): invalid option num_ctx" in str(info.value)
     assert len(ollama_server.generate_requests()) == 1
@@ -457,7 +466,7 @@ def test_hang_times_out_without_retry(ollama_server: OllamaServer, photo: PhotoI
     ollama_server.hang()
     with make_engine(ollama_server, Service={"Timeout": "0.2s"}) as engine:
         with pytest.raises(EngineUnavailable, match=r"no answer from .* within 0.2s") as info:
-            engine.labels(photo)
+            labels_of(engine, photo)
         assert isinstance(info.value.__cause__, httpx.ReadTimeout)
     assert len(ollama_server.generate_requests()) == 1
 
@@ -470,7 +479,7 @@ def test_read_timeouts_retried_when_asked(ollama_server: OllamaServer, photo: Ph
         sleep=Recorder(),
     )
     with engine:
-        assert [label.name for label in engine.labels(photo)] == ["Dog", "Beach"]
+        assert [label.name for label in labels_of(engine, photo)] == ["Dog", "Beach"]
     assert len(ollama_server.generate_requests()) == 2
 
 
@@ -480,14 +489,14 @@ def test_connection_reset_is_retried(
 ) -> None:
     ollama_server.reset(after_chunks=0 if not stream else 2)
     with make_engine(ollama_server, stream=stream) as engine:
-        assert engine.labels(photo)
+        assert labels_of(engine, photo)
     assert len(ollama_server.generate_requests()) == 2
 
 
 def test_error_line_mid_stream(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.stream_error(after_chunks=2, error="model runner crashed")
     with make_engine(ollama_server) as engine, pytest.raises(EngineError) as info:
-        engine.labels(photo)
+        labels_of(engine, photo)
     assert "model runner crashed" in str(info.value)
     assert not isinstance(info.value, EngineUnavailable)
     assert len(ollama_server.generate_requests()) == 1
@@ -498,7 +507,7 @@ def test_garbage_body(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     with make_engine(ollama_server, stream=False) as engine, pytest.raises(
         InvalidPayload, match="invalid response body"
     ):
-        engine.labels(photo)
+        labels_of(engine, photo)
 
 
 def test_slow_stream_within_read_timeout(ollama_server: OllamaServer, photo: PhotoImage) -> None:
@@ -506,14 +515,14 @@ def test_slow_stream_within_read_timeout(ollama_server: OllamaServer, photo: Pho
     # the whole answer, so a slow but working model is not cut off.
     ollama_server.slow_stream(0.05)
     with make_engine(ollama_server, Service={"Timeout": "1s"}) as engine:
-        assert [label.name for label in engine.labels(photo)] == ["Dog", "Beach"]
+        assert [label.name for label in labels_of(engine, photo)] == ["Dog", "Beach"]
 
 
 def test_bad_photo_is_an_image_error(ollama_server: OllamaServer, tmp_path: Path) -> None:
     path = tmp_path / "broken.jpg"
     path.write_bytes(b"not a jpeg")
     with make_engine(ollama_server) as engine, pytest.raises(ImageError):
-        engine.labels(PhotoImage(path))
+        labels_of(engine, PhotoImage(path))
     assert ollama_server.generate_requests() == []
 
 
@@ -527,7 +536,7 @@ def test_parallel_workers_share_one_engine(tmp_path: Path) -> None:
             path = tmp_path / f"{index}.jpg"
             Image.new("RGB", (100, 80), "red").save(path)
             try:
-                results.append([label.name for label in engine.labels(PhotoImage(path))])
+                results.append([label.name for label in labels_of(engine, PhotoImage(path))])
             except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
                 errors.append(exc)
 

@@ -5,12 +5,10 @@ restart is tried again without spending a retry."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
+from tests.engines.asking import caption_of
 from tests.engines.ollama.test_engine import Recorder, make_engine
 from tests.ollama_server import OllamaServer, RecordedRequest
 from xmpvision.engines.http import PauseGate
@@ -19,23 +17,15 @@ from xmpvision.errors import EngineUnavailable
 from xmpvision.prepare.images import PhotoImage
 
 
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    path = tmp_path / "IMG.jpg"
-    Image.new("RGB", (64, 48), (10, 20, 30)).save(path)
-    with PhotoImage(path) as image:
-        yield image
-
-
 @pytest.mark.parametrize("stream", [True, False])
 def test_observer_gets_ollamas_timing_fields(ollama_server: OllamaServer, photo: PhotoImage,
                                              stream: bool) -> None:
     engine = make_engine(ollama_server, Type="caption", stream=stream)
     seen: list[Timing] = []
     engine.observer = seen.append
-    engine.caption(photo)
+    caption_of(engine, photo)
     ollama_server.slowdown = 4.0
-    engine.caption(photo)
+    caption_of(engine, photo)
     first, second = seen
     assert first.service == ollama_server.url and first.model == "gemma3:latest"
     assert first.eval_duration == pytest.approx(1.0) and first.eval_count
@@ -62,7 +52,7 @@ def test_requests_wait_at_a_closed_gate(ollama_server: OllamaServer, photo: Phot
     gate.close()
     done = threading.Event()
     def ask() -> None:
-        engine.caption(photo)
+        caption_of(engine, photo)
         done.set()
 
     worker = threading.Thread(target=ask)
@@ -91,7 +81,7 @@ def test_a_failure_during_a_restart_is_retried_without_counting(
         return "A dog."
 
     ollama_server.respond(restarting)
-    caption = engine.caption(photo)
+    caption = caption_of(engine, photo)
     assert caption.text == "A dog."
     assert sleeps.delays == []  # no backoff: each was tried again once the gate opened
     assert gate.generation == 4
@@ -115,5 +105,5 @@ def test_without_a_restart_failures_spend_the_retries(
     engine.http.gate = PauseGate()
     ollama_server.reset(after_chunks=0, times=3)
     with pytest.raises(EngineUnavailable):
-        engine.caption(photo)
+        caption_of(engine, photo)
     engine.close()

@@ -18,6 +18,7 @@ pytest.importorskip("onnx")
 
 from PIL import Image  # noqa: E402
 
+from tests.engines.asking import labels_of  # noqa: E402
 from tests.engines.classifier_helpers import classify_concurrently  # noqa: E402
 from tests.engines.onnx.model_builder import build_onnx_model  # noqa: E402
 from xmpvision.config.models import ModelConfig, Thresholds  # noqa: E402
@@ -163,7 +164,7 @@ def test_labels_from_a_photo_on_disk(model_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "red.jpg"
     _solid(RED, (1200, 800)).save(path)
     with PhotoImage(path) as photo:
-        assert _names(OnnxEngine(_config(model_dir), Thresholds()).labels(photo)) == ["Cat"]
+        assert _names(labels_of(OnnxEngine(_config(model_dir), Thresholds()), photo)) == ["Cat"]
 
 
 # --- files --------------------------------------------------------------------------------
@@ -224,11 +225,11 @@ def test_corrupt_model_and_wrong_width_and_label_mismatch(tmp_path: Path) -> Non
         OnnxEngine(_config(tmp_path / "ok"), Thresholds()).check_ready()
 
 
-def test_caption_is_refused(model_dir: Path, tmp_path: Path) -> None:
-    path = tmp_path / "red.png"
-    _solid(RED).save(path)
-    with PhotoImage(path) as photo, pytest.raises(EngineError, match="cannot caption"):
-        OnnxEngine(_config(model_dir), Thresholds()).caption(photo)
+def test_the_kind_declares_labels_only(model_dir: Path) -> None:
+    # The composition refuses a caption entry of this engine before creating anything.
+    info = OnnxEngine(_config(model_dir), Thresholds()).info
+    assert info.abilities.answers == ("labels",)
+    assert info.abilities.batches and not info.abilities.server
 
 
 def test_without_onnxruntime_the_engine_says_how_to_install(

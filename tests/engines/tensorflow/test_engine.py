@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.download_server import DownloadServer, Route
+from tests.engines.asking import labels_of
 from tests.engines.tensorflow.model_builder import (
     build_photoprism_model,
     build_tf2_model,
@@ -42,7 +43,7 @@ from xmpvision.engines.tensorflow.install import (
     resolve_model_dir,
     safe_extract,
 )
-from xmpvision.errors import EngineError, EngineUnavailable
+from xmpvision.errors import EngineUnavailable
 from xmpvision.prepare.images import PhotoImage
 
 
@@ -164,14 +165,13 @@ def test_labels_from_a_photo_on_disk(engine: TensorFlowEngine, tmp_path: Path) -
     path = tmp_path / "red.png"
     _solid(RED, (600, 400)).save(path)
     with PhotoImage(path) as photo:
-        assert _names(engine.labels(photo)) == ["Cat"]
+        assert _names(labels_of(engine, photo)) == ["Cat"]
 
 
-def test_caption_is_refused(engine: TensorFlowEngine, tmp_path: Path) -> None:
-    path = tmp_path / "red.png"
-    _solid(RED).save(path)
-    with PhotoImage(path) as photo, pytest.raises(EngineError, match="cannot caption"):
-        engine.caption(photo)
+def test_the_kind_declares_labels_only(engine: TensorFlowEngine) -> None:
+    # The composition refuses a caption entry of this engine before creating anything.
+    assert engine.info.abilities.answers == ("labels",)
+    assert engine.info.abilities.batches and not engine.info.abilities.server
 
 
 def test_global_threshold_applies(photoprism_model: Path) -> None:

@@ -15,8 +15,8 @@ from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.classifier.batcher import MicroBatcher
 from xmpvision.engines.classifier.labels import FloatArray, labels_from_probabilities
 from xmpvision.engines.classifier.preprocess import Preprocess
-from xmpvision.errors import EngineError, EngineUnavailable
-from xmpvision.results import Caption, Label, PhotoResult, Title
+from xmpvision.errors import EngineUnavailable
+from xmpvision.results import Label, PhotoResult
 
 if TYPE_CHECKING:
     from xmpvision.engines.base import EngineInfo
@@ -36,7 +36,7 @@ R = TypeVar("R", bound=Loaded)
 
 
 class LocalClassifier(Generic[R]):
-    """Labels from a local image classifier; cannot caption.
+    """Labels from a local image classifier.
 
     Safe to share between worker threads: the model is loaded once under a lock, and every
     call goes through one micro-batcher, which runs one batch at a time. A load failure is
@@ -111,18 +111,16 @@ class LocalClassifier(Generic[R]):
             mode=self.config.normalize_mode,
         )
 
-    def labels(self, photo: PhotoImage) -> list[Label]:
+    def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
+        """Labels (the only type a classifier answers, as its kind declares)."""
         # Decoded just large enough for the crops (JPEG draft mode does the rest).
-        return self.classify(photo.rgb(self._decode_size(self._load()), fit="shortest"))
+        image = photo.rgb(self._decode_size(self._load()), fit="shortest")
+        return PhotoResult(labels=self.classify(image))
 
-    def caption(self, photo: PhotoImage) -> Caption:
-        raise EngineError(f"{self.ENGINE} engine cannot caption")
-
-    def title(self, photo: PhotoImage) -> Title:
-        raise EngineError(f"{self.ENGINE} engine cannot write titles")
-
-    def generate(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        raise EngineError(f"{self.ENGINE} engine cannot answer a combined request")
+    def forget_failures(self) -> None:
+        """A model that failed to load is loaded again on the next request."""
+        with self._lock:
+            self._error = None
 
     def close(self) -> None:
         # Dropping the model lets its runtime free it.

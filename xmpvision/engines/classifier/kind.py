@@ -1,21 +1,13 @@
-"""A local classifier as the engine registry knows it: described without importing anything
-heavy (whether its packages are installed is looked up, not imported), its engine module
-loaded on first use."""
+"""A local classifier's description, made without importing anything heavy: whether its
+packages are installed is looked up, not imported."""
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
 
 from xmpvision.config.defaults import CLASSIFIER_SLOTS
-from xmpvision.engines.base import EngineInfo
-from xmpvision.errors import EngineUnavailable
-
-if TYPE_CHECKING:
-    from xmpvision.config.models import ModelConfig, Thresholds
-    from xmpvision.engines.base import Engine
+from xmpvision.engines.base import Abilities, EngineInfo
 
 
 def missing(packages: Sequence[str]) -> list[str]:
@@ -30,6 +22,10 @@ def _installed(name: str) -> bool:
         return False
 
 
+# A classifier answers labels only, on this machine, batching the photos of several workers.
+CLASSIFIER_ABILITIES = Abilities(answers=("labels",), batches=True)
+
+
 def local_info(engine: str, source: str, endpoint: str, resolution: int,
                packages: Sequence[str], install_hint: str) -> EngineInfo:
     """A local classifier's description: it runs on this machine's CPU, several workers'
@@ -39,24 +35,6 @@ def local_info(engine: str, source: str, endpoint: str, resolution: int,
     return EngineInfo(
         engine=engine, source=source, endpoint=endpoint, format="tensor",
         capacity="local cpu", slots=CLASSIFIER_SLOTS, resolution=resolution, fit="shortest",
-        sends="pixels", unavailable=unavailable, fix=install_hint if lacking else None,
+        sends="pixels", abilities=CLASSIFIER_ABILITIES, unavailable=unavailable,
+        fix=install_hint if lacking else None,
     )
-
-
-class LocalKind:
-    def __init__(self, name: str, describe: Callable[[ModelConfig], EngineInfo], module: str,
-                 engine_class: str) -> None:
-        self.name = name
-        self._describe = describe
-        self._module = module
-        self._class = engine_class
-
-    def describe(self, model: ModelConfig) -> EngineInfo:
-        return self._describe(model)
-
-    def create(self, model: ModelConfig, thresholds: Thresholds) -> Engine:
-        info = self._describe(model)
-        if info.unavailable is not None:
-            raise EngineUnavailable(info.unavailable, hint=info.fix)
-        engine = getattr(importlib.import_module(self._module), self._class)(model, thresholds)
-        return cast("Engine", engine)

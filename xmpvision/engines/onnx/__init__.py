@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from xmpvision.engines.classifier.kind import LocalKind, local_info, missing
+from xmpvision.config.defaults import ENGINE_DEFAULTS
+from xmpvision.engines.base import ModuleKind
+from xmpvision.engines.classifier.kind import local_info, missing
 
 if TYPE_CHECKING:
     from xmpvision.config.models import ModelConfig
     from xmpvision.engines.base import EngineInfo
 
 ENGINE = "onnx"
-SOURCE = "onnx"  # PhotoPrism's source name for ONNX classifier labels (priority 12)
+SOURCE = ENGINE_DEFAULTS[ENGINE].source
 INSTALL_HINT = "pip install 'xmpvision[onnx]'"
 PACKAGES = ("numpy", "onnxruntime")
 
@@ -33,4 +35,4 @@ def describe(model: ModelConfig) -> EngineInfo:
                       PACKAGES, INSTALL_HINT)
 
 
-KIND = LocalKind(ENGINE, describe, "xmpvision.engines.onnx.engine", "OnnxEngine")
+KIND = ModuleKind(ENGINE, describe, "xmpvision.engines.onnx.engine", "OnnxEngine")

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xmpvision.config.defaults import ColorOrder
-from xmpvision.engines.classifier.kind import LocalKind, local_info, missing
+from xmpvision.config.defaults import ENGINE_DEFAULTS, ColorOrder
+from xmpvision.engines.base import ModuleKind
+from xmpvision.engines.classifier.kind import local_info, missing
 
 if TYPE_CHECKING:
     from xmpvision.config.models import ModelConfig
     from xmpvision.engines.base import EngineInfo
 
 ENGINE = "tensorflow"
-SOURCE = "image"  # PhotoPrism's source name for classifier labels
+SOURCE = ENGINE_DEFAULTS[ENGINE].source
 INSTALL_HINT = "pip install 'xmpvision[tensorflow]'"
 PACKAGES = ("numpy", "tensorflow")
 MODEL_FILES = (".keras", ".tflite")  # a Path ending so is a model file, not a directory
@@ -93,4 +94,4 @@ def model_file(model: ModelConfig) -> Path | None:
     return None
 
 
-KIND = LocalKind(ENGINE, describe, "xmpvision.engines.tensorflow.engine", "TensorFlowEngine")
+KIND = ModuleKind(ENGINE, describe, "xmpvision.engines.tensorflow.engine", "TensorFlowEngine")
