@@ -4,7 +4,8 @@ writes sidecars as `photos`, the daemon reaches active as Type=notify, reloads (
 vision.yml fails the reload), stops, and a lost GPU restarts ollama.service through polkit.
 
 Ollama is the test suite's emulator, run by a stand-in ollama.service. Needs root, debootstrap
-and systemd-nspawn; skipped without them, except in CI (CI=true), where it must run.
+and systemd-nspawn; skipped without them, unless XMPVISION_REQUIRE_CONTAINER=1 (CI) makes that
+a failure.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def test_readme_install_section_has_its_steps() -> None:
 def container(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Container]:
     problems = missing_tools()
     if problems:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the systemd install test must run in CI: " + "; ".join(problems))
+        if os.environ.get("XMPVISION_REQUIRE_CONTAINER") == "1":
+            pytest.fail("XMPVISION_REQUIRE_CONTAINER=1 but the container cannot run: "
+                        + "; ".join(problems))
         pytest.skip("; ".join(problems))
     workdir = tmp_path_factory.mktemp("systemd")
     with booted(workdir) as machine:
