@@ -32,6 +32,7 @@ MODEL = "gemma4:latest"  # the generated vision.yml's model
 PHOTOS = 40
 LOSE_GPU_AFTER = 30  # generate requests (two per photo): the GPU is lost mid-scan
 MAX_EXPOSURE = 2.0
+KEYWORD_PARENT = "AI"  # set in /etc/xmpvision/vision.yml: seen in a sidecar, the file was read
 
 
 def readme_blocks() -> list[str]:
@@ -119,9 +120,11 @@ def installed(container: Container) -> Installed:
         dropin.mkdir(parents=True, exist_ok=True)
         (dropin / "ollama.conf").write_text(
             f"[Service]\nEnvironment=OLLAMA_HOST=127.0.0.1:{port}\n")
+    # KeywordParent shows in every sidecar that the units read this file.
     vision = machine.root / "etc/xmpvision/vision.yml"
     vision.write_text(vision.read_text() +
-                      "\nHealth: {Interval: 0.5s, Window: 10, RestartTimeout: 30s}\n")
+                      "\nHealth: {Interval: 0.5s, Window: 10, RestartTimeout: 30s}\n"
+                      f"Sidecar: {{KeywordParent: {KEYWORD_PARENT}}}\n")
     machine.ok("systemctl daemon-reload && systemctl start ollama.service")
     machine.ok(f"for i in $(seq 100); do {_answers(port)} && exit 0; sleep 0.1; done; exit 1",
                cwd=CHECKOUT)
@@ -202,6 +205,7 @@ def scan(installed: Installed) -> Scan:
 
 def test_scan_unit_writes_sidecars_as_photos(installed: Installed, scan: Scan) -> None:
     machine = installed.machine
+    assert scan.result["User"] == "photos"
     assert scan.result["Result"] == "success", scan.journal
     assert scan.result["ExecMainStatus"] == "0", scan.journal
     assert f"{PHOTOS} done" in scan.journal and "0 failed" in scan.journal, scan.journal
@@ -209,6 +213,9 @@ def test_scan_unit_writes_sidecars_as_photos(installed: Installed, scan: Scan) -
     assert owners == [str(PHOTOS), "photos"]
     captions = machine.ok(f"exiftool -s3 -XMP-dc:Description {LIBRARY}/IMG_0000.jpg.xmp")
     assert captions.strip()
+    subjects = machine.ok(f"exiftool -s3 -sep '\\n' -XMP-lr:HierarchicalSubject "
+                          f"{LIBRARY}/IMG_0000.jpg.xmp").split()
+    assert subjects and all(s.startswith(f"{KEYWORD_PARENT}|") for s in subjects), subjects
 
 
 def test_a_lost_gpu_restarts_ollama_once_through_polkit_as_photos(installed: Installed,
@@ -238,19 +245,23 @@ def test_daemon_notify_reload_and_stop(installed: Installed, scan: Scan) -> None
     assert (daemon["ActiveState"], daemon["SubState"], daemon["Type"]) == (
         "active", "running", "notify"), machine.ok("journalctl -b -o cat -u xmpvision.service")
     pid = daemon["MainPID"]
+    assert machine.ok(f"stat -c %U /proc/{pid}").strip() == "photos"
     # The README's checks: the restart privilege, and a reload of a good configuration.
     check = machine.run(readme_blocks()[3], cwd="/root", timeout=120)
     assert check.code == 0, check.text + _journal(machine, "xmpvision.service")
     assert _show(machine, "xmpvision.service", "MainPID")["MainPID"] == pid
+    # The daemon read the file again (SIGHUP: systemctl does not wait for the daemon's log).
+    machine.ok("for i in $(seq 300); do journalctl -b -o cat -u xmpvision.service | "
+               "grep -q 'reloaded /etc/xmpvision/vision.yml' && exit 0; sleep 0.1; done; exit 1")
     # A broken vision.yml: the reload fails, the daemon keeps running what it had.
     vision = "/etc/xmpvision/vision.yml"
-    machine.ok(f"cp {vision} /root/vision.yml.good && printf 'Sidecar: {{Naming: fancy}}\\n' "
-               f">> {vision}")
+    machine.ok(f"cp {vision} /root/vision.yml.good && "
+               f"printf 'Daemon: {{Worker: {{Every: often}}}}\\n' >> {vision}")
     broken = machine.run("systemctl reload xmpvision.service")
     assert broken.code != 0, broken.text
     # The journal names the file, the key and the reason.
     assert f"{vision}:" in _journal(machine, "xmpvision.service").split("Reloading")[-1]
-    assert "Sidecar.Naming" in _journal(machine, "xmpvision.service")
+    assert "Daemon.Worker.Every" in _journal(machine, "xmpvision.service")
     state = _show(machine, "xmpvision.service", "ActiveState", "MainPID")
     assert state == {"ActiveState": "active", "MainPID": pid}
     machine.ok(f"cp /root/vision.yml.good {vision} && systemctl reload xmpvision.service")
