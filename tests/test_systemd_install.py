@@ -33,6 +33,7 @@ PHOTOS = 40
 LOSE_GPU_AFTER = 30  # generate requests (two per photo): the GPU is lost mid-scan
 MAX_EXPOSURE = 2.0
 KEYWORD_PARENT = "AI"  # set in /etc/xmpvision/vision.yml: seen in a sidecar, the file was read
+WATCHDOG = 4  # seconds: the daemon's WatchdogSec here (2min in the unit), outlived in the test
 
 
 def readme_blocks() -> list[str]:
@@ -120,6 +121,8 @@ def installed(container: Container) -> Installed:
         dropin.mkdir(parents=True, exist_ok=True)
         (dropin / "ollama.conf").write_text(
             f"[Service]\nEnvironment=OLLAMA_HOST=127.0.0.1:{port}\n")
+    (machine.root / "etc/systemd/system/xmpvision.service.d/watchdog.conf").write_text(
+        f"[Service]\nWatchdogSec={WATCHDOG}s\n")
     # KeywordParent shows in every sidecar that the units read this file.
     vision = machine.root / "etc/xmpvision/vision.yml"
     vision.write_text(vision.read_text() +
@@ -249,7 +252,10 @@ def test_daemon_notify_reload_and_stop(installed: Installed, scan: Scan) -> None
     # The README's checks: the restart privilege, and a reload of a good configuration.
     check = machine.run(readme_blocks()[3], cwd="/root", timeout=120)
     assert check.code == 0, check.text + _journal(machine, "xmpvision.service")
-    assert _show(machine, "xmpvision.service", "MainPID")["MainPID"] == pid
+    # The daemon pings the watchdog: after several of its periods it is the same process.
+    machine.ok(f"sleep {WATCHDOG * 2.5}")
+    assert _show(machine, "xmpvision.service", "MainPID", "NRestarts", "WatchdogUSec") == {
+        "MainPID": pid, "NRestarts": "0", "WatchdogUSec": f"{WATCHDOG}s"}
     # The daemon read the file again (SIGHUP: systemctl does not wait for the daemon's log).
     machine.ok("for i in $(seq 300); do journalctl -b -o cat -u xmpvision.service | "
                "grep -q 'reloaded /etc/xmpvision/vision.yml' && exit 0; sleep 0.1; done; exit 1")
