@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SUITE = "bookworm"
-# What the README's install needs on a Debian 12 NAS, and exiftool to read the sidecars back.
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "polkitd", "libpam-systemd", "python3-venv",
-            "libimage-exiftool-perl", "ca-certificates")
+# A Debian 12 NAS before the README's steps (which install python3-venv and polkitd), and
+# exiftool to read the sidecars back.
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "libimage-exiftool-perl", "ca-certificates")
 CACHE = Path(os.environ.get("XMPVISION_CI_CACHE", "/var/cache/xmpvision-ci"))
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")

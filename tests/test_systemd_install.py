@@ -36,16 +36,27 @@ KEYWORD_PARENT = "AI"  # set in /etc/xmpvision/vision.yml: seen in a sidecar, th
 WATCHDOG = 4  # seconds: the daemon's WatchdogSec here (2min in the unit), outlived in the test
 
 
-def readme_blocks() -> list[str]:
-    """The shell blocks of the README's install section, in order."""
+@dataclass
+class Steps:
+    """The shell blocks of the README's install section, in their order there."""
+    packages: str
+    install: str
+    timer: str
+    daemon: str
+    check: str
+
+
+def readme_steps() -> Steps:
     text = README.read_text(encoding="utf-8")
     start = text.index(SECTION)
     end = text.index("\n## ", start + len(SECTION))
-    return re.findall(r"```sh\n(.*?)```", text[start:end], re.S)
+    return Steps(*re.findall(r"```sh\n(.*?)```", text[start:end], re.S))
 
 
 def test_readme_install_section_has_its_steps() -> None:
-    install, timer, daemon, check = readme_blocks()
+    steps = readme_steps()
+    install, timer, daemon, check = steps.install, steps.timer, steps.daemon, steps.check
+    assert "python3-venv" in steps.packages and "polkitd" in steps.packages
     assert "/opt/xmpvision" in install and "/usr/local/bin/xmpvision" in install
     assert "xmpvision config generate --system" in install
     assert "useradd --system" in install and " photos" in install
@@ -99,8 +110,9 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def installed(container: Container) -> Installed:
-    """The README's install block run verbatim, on a machine that has an Ollama service (the
-    emulator, losing its GPU after LOSE_GPU_AFTER requests) and a library owned by nobody yet."""
+    """The README's package and install blocks run verbatim, on a machine that has an Ollama
+    service (the emulator, losing its GPU after LOSE_GPU_AFTER requests) and a library owned by
+    nobody yet."""
     machine = container
     port = _free_port()
     _copy_checkout(machine)
@@ -111,8 +123,9 @@ def installed(container: Container) -> Installed:
         f"ExecStart=/opt/xmpvision/bin/python -m tests.ollama_server serve --port {port} "
         f"--models {MODEL} --latency 0.02 --lose-gpu-after {LOSE_GPU_AFTER}\n\n"
         "[Install]\nWantedBy=multi-user.target\n")
-    install = readme_blocks()[0]
-    output = machine.ok(install, cwd=CHECKOUT, timeout=900)
+    steps = readme_steps()
+    output = machine.ok(steps.packages, cwd=CHECKOUT, timeout=900)
+    output += machine.ok(steps.install, cwd=CHECKOUT, timeout=900)
     # The set-up a NAS owner adapts (see the README): the library's owner, Ollama's address
     # (the emulator's port), and a health monitor that probes often enough for a short scan.
     machine.ok(f"chown -R photos:photos {LIBRARY}")
@@ -176,7 +189,7 @@ def test_units_verify_and_are_hardened(installed: Installed) -> None:
 
 def test_timer_is_accepted(installed: Installed) -> None:
     machine = installed.machine
-    machine.ok(readme_blocks()[1])
+    machine.ok(readme_steps().timer)
     timer = _show(machine, "xmpvision-scan.timer", "ActiveState", "UnitFileState",
                   "NextElapseUSecRealtime")
     assert timer["ActiveState"] == "active" and timer["UnitFileState"] == "enabled"
@@ -243,14 +256,14 @@ def test_polkit_grants_only_the_restart_of_ollama(installed: Installed) -> None:
 
 def test_daemon_notify_reload_and_stop(installed: Installed, scan: Scan) -> None:
     machine = installed.machine
-    machine.ok(readme_blocks()[2])
+    machine.ok(readme_steps().daemon)
     daemon = _show(machine, "xmpvision.service", "ActiveState", "SubState", "Type", "MainPID")
     assert (daemon["ActiveState"], daemon["SubState"], daemon["Type"]) == (
         "active", "running", "notify"), machine.ok("journalctl -b -o cat -u xmpvision.service")
     pid = daemon["MainPID"]
     assert machine.ok(f"stat -c %U /proc/{pid}").strip() == "photos"
     # The README's checks: the restart privilege, and a reload of a good configuration.
-    check = machine.run(readme_blocks()[3], cwd="/root", timeout=120)
+    check = machine.run(readme_steps().check, cwd="/root", timeout=120)
     assert check.code == 0, check.text + _journal(machine, "xmpvision.service")
     # The daemon pings the watchdog: after several of its periods it is the same process.
     machine.ok(f"sleep {WATCHDOG * 2.5}")
