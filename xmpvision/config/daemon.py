@@ -3,6 +3,7 @@ health monitor) and `Fallback` (circuit breakers and upgrades). Schedule files: 
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
@@ -73,7 +76,50 @@ def _restart(value: object) -> object:
         return None
     if value is False:
         return None
+    if isinstance(value, str):
+        _check_argv(value)
     return value
+
+
+# Tokens that only mean something to a shell: in an argv command they would reach the program
+# as arguments (`docker compose down ollama && ...` hands `&&` to docker).
+_SHELL_TOKENS = frozenset({"&&", "||", ";", "|", "&", ">", ">>", "<", "2>", "2>&1"})
+
+
+def _check_argv(command: str) -> None:
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(f"cannot split the command {command!r}: {exc}") from None
+    operators = sorted(_SHELL_TOKENS.intersection(argv))
+    if operators:
+        raise ValueError(
+            f"the command runs without a shell, so {' '.join(operators)} would be passed to "
+            f"{argv[0]} as an argument; to run it through /bin/sh -c write "
+            f"Restart: {{Shell: {command!r}}}")
+
+
+class ShellCommand(Section):
+    """A restart command run by /bin/sh -c, for commands that need a shell (`&&`, pipes,
+    variables)."""
+
+    shell: str = Field(min_length=1)
+
+    def __str__(self) -> str:
+        # How the command is shown in the log.
+        return f"/bin/sh -c {shlex.quote(self.shell)}"
+
+
+def _restart_form(value: object) -> str:
+    return "form[shell]" if isinstance(value, dict | ShellCommand) else "form[argv]"
+
+
+# A mapping is the shell form, anything else a command line: errors name only the form written
+# (the tags hold "[" so that error positions leave them out, as other validator steps).
+RestartCommand = Annotated[
+    Annotated[str, Tag("form[argv]")] | Annotated[ShellCommand, Tag("form[shell]")],
+    Discriminator(_restart_form),
+]
 
 
 class HealthConfig(Section):
@@ -82,8 +128,10 @@ class HealthConfig(Section):
     interval: Seconds = DEFAULT_HEALTH_INTERVAL
     window: int = Field(default=DEFAULT_HEALTH_WINDOW, ge=3, le=10_000)
     drift: float = Field(default=DEFAULT_HEALTH_DRIFT, gt=1.0, le=1000.0)
-    # A command (split like a shell would, but run without one), or None: warn only.
-    restart: Annotated[str | None, BeforeValidator(_restart)] = DEFAULT_HEALTH_RESTART
+    # A command (split like a shell would, but run without one), a ShellCommand (run by
+    # /bin/sh -c), or None: warn only.
+    restart: Annotated[RestartCommand | None, BeforeValidator(_restart)] = (
+        DEFAULT_HEALTH_RESTART)
     restart_timeout: Seconds = DEFAULT_HEALTH_RESTART_TIMEOUT
     cooldown: Seconds = DEFAULT_HEALTH_COOLDOWN
     max_restarts: int = Field(default=DEFAULT_HEALTH_MAX_RESTARTS, ge=0, le=1000)

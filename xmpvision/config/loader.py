@@ -37,6 +37,8 @@ from xmpvision.errors import ConfigError
 
 CONFIG_ENV = "XMPVISION_CONFIG"
 CONFIG_NAME = "vision.yml"
+# The machine-wide file, read last; the systemd units use it.
+SYSTEM_CONFIG = Path("/etc/xmpvision") / CONFIG_NAME
 
 
 
@@ -57,7 +59,7 @@ def search_paths() -> list[Path]:
     return [
         Path.cwd() / CONFIG_NAME,
         config_home / "xmpvision" / CONFIG_NAME,
-        Path("/etc/xmpvision") / CONFIG_NAME,
+        SYSTEM_CONFIG,
     ]
 
 
