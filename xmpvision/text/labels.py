@@ -11,6 +11,8 @@ classifier. Numbers follow PhotoPrism:
 
 Scores may be fractions (0.9), percentages (90) or strings ("0.9", "90%", "0,9"). A bare
 number above 1 is a percentage; exactly 1 is 100% unless the same batch holds percentages.
+A string label may carry its scores after the name, as the compact answers prompts.py asks
+for do: "dog:96" (confidence), "dog:96:90" (confidence, topicality); also "dog (0.95)".
 
 Names are cleaned (emoji, "#", numbering, quotes, surrounding punctuation, "(...)" asides
 and "label:" prefixes removed; whitespace collapsed), then dropped when empty, without a
@@ -102,6 +104,11 @@ _SPLIT = re.compile(r",(?!\d)|[;\n|]")
 _INLINE_SCORE = re.compile(
     r"(?:\s*[(\[]\s*(\d+(?:[.,]\d+)?\s*%?)\s*[)\]]|\s*[:=]\s*(\d+(?:[.,]\d+)?\s*%?)"
     r"|\s+(\d+(?:[.,]\d+)?\s*%))\s*$"
+)
+# The compact form a labels prompt asks for when a topicality threshold is set:
+# "name:confidence:topicality" ("dog:96:90"); one score after the name is _INLINE_SCORE's.
+_TWO_SCORES = re.compile(
+    r"^(.*?\S)\s*:\s*(\d+(?:[.,]\d+)?\s*%?)\s*:\s*(\d+(?:[.,]\d+)?\s*%?)\s*$"
 )
 _LIST_MARKER = re.compile(r"^(?:[-*+\u2022\u00b7\u2013\u2014>#]+\s*|\d{1,3}[.)](?:\s+|$))")
 _PREFIX = re.compile(r"^(?:labels?|keywords?|tags?|names?|objects?)\s*[:=]\s*", re.IGNORECASE)
@@ -342,9 +349,14 @@ def _candidates(raw: Iterable[RawLabel | Mapping[str, object] | str]) -> list[_C
             log.debug("label with control characters dropped: %r", name)
             continue
         for part in _SPLIT.split(name):
+            conf, top = confidence, topicality
+            scored = _TWO_SCORES.match(part) if confidence is None else None
+            if scored:
+                part, conf, top = scored.groups()
             cleaned, inline = _clean_name(part)
-            conf = confidence if confidence is not None or inline is None else inline
-            out.append(_Candidate(cleaned, conf, topicality, len(out)))
+            if conf is None and inline is not None:
+                conf = inline
+            out.append(_Candidate(cleaned, conf, top, len(out)))
     return out
 
 
