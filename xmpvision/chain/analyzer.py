@@ -150,6 +150,7 @@ class Analyzer:
             if model_type in result.models:
                 continue  # answered by the combined request
             outcome = self.chains[model_type].ask(photo, models)
+            result.tokens += outcome.tokens
             if outcome.model is not None and outcome.value is not None:
                 _take(result, outcome.value, model_type)
                 result.models[model_type] = describe_model(outcome.model)
@@ -187,6 +188,7 @@ class Analyzer:
                     if is_down(exc):
                         down.setdefault(t, []).append(describe_model(model))
                 continue
+            result.tokens += partial.tokens
             source = describe(model).source
             for t in types:
                 value = partial.value(t)
@@ -278,4 +280,5 @@ def with_source(result: PhotoResult, source: str) -> PhotoResult:
     labels = None if result.labels is None else [replace(x, source=source) for x in result.labels]
     texts = {t: replace(text, source=source) for t, text in result.texts.items()}
     return PhotoResult(labels=labels, texts=texts, models=dict(result.models),
-                       sources=dict.fromkeys(result.sources, source), errors=dict(result.errors))
+                       sources=dict.fromkeys(result.sources, source), errors=dict(result.errors),
+                       tokens=result.tokens)
