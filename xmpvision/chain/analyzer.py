@@ -13,7 +13,7 @@ from xmpvision.chain.pool import EnginePool, Runner, ServiceSlots, engine_key
 from xmpvision.chain.resolve import ModelChain, describe_model, runnable_models
 from xmpvision.config.models import GENERATED_TYPES, ModelConfig, VisionConfig
 from xmpvision.engines import describe
-from xmpvision.errors import EngineError, is_down
+from xmpvision.errors import EngineError, InvalidPayload, is_down
 from xmpvision.results import PhotoResult
 from xmpvision.runmodes import RunMode
 
@@ -182,6 +182,8 @@ class Analyzer:
             try:
                 partial = self.pool.get(model).answer(photo, types)
             except EngineError as exc:
+                if isinstance(exc, InvalidPayload) and exc.spent is not None:
+                    result.tokens.append(("generate", exc.spent))
                 log.info("generate %s failed for %s: %s", describe_model(model), photo.path, exc)
                 for t in types:
                     failures.setdefault(t, []).append(f"{describe_model(model)}: {exc}")

@@ -118,6 +118,8 @@ class ModelChain:
                 if self.model_type in answer.errors:
                     raise InvalidPayload(answer.errors[self.model_type])
             except EngineError as exc:
+                if isinstance(exc, InvalidPayload) and exc.spent is not None:
+                    outcome.tokens.append((self.model_type, exc.spent))
                 # ImageError is not caught: a photo no model can read is the file's fault.
                 # A request the breaker kept back is logged once, when it opened.
                 log.log(logging.DEBUG if isinstance(exc, CircuitOpen) else logging.INFO,

@@ -19,6 +19,7 @@ from xmpvision.engines.answers import Answering, Kind, Reply
 from xmpvision.engines.base import EngineInfo, TimingObserver
 from xmpvision.engines.http import HttpService, PauseGate, ServerDialect
 from xmpvision.engines.retry import RetryPolicy
+from xmpvision.errors import InvalidPayload
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.results import PhotoResult
 
@@ -100,13 +101,18 @@ class LanguageModelEngine:
         """The one type of `types` (the chain asks an entry for its own); a generate entry:
         every type of `types` from one request (the image is encoded once)."""
         if self.model.type == "generate":
-            kind = "generate"
-            reply = self._ask(kind, photo, types)
-            result = self._answering.generated(reply.text, types, photo.path)
+            kind, asked = "generate", types
         else:
-            (kind,) = types
-            reply = self._ask(kind, photo)
-            result = self._answering.single(kind, reply.text, photo.path)
+            (kind,), asked = types, ()
+        reply = self._ask(kind, photo, asked)
+        try:
+            if kind == "generate":
+                result = self._answering.generated(reply.text, types, photo.path)
+            else:
+                result = self._answering.single(kind, reply.text, photo.path)
+        except InvalidPayload as exc:
+            exc.spent = reply.tokens
+            raise
         if reply.tokens is not None:
             result.tokens.append((kind, reply.tokens))
         return result

@@ -169,6 +169,17 @@ def test_answer_tokens_are_counted(
     assert result.tokens == [("labels", len('{"labels": ["dog:96"]}') // 4)]
 
 
+@pytest.mark.parametrize("reply", [Reply('{"labels": ["dog:9', end="length"),
+                                   Reply("I see a dog and a beach.")], ids=["cut", "no-json"])
+def test_tokens_of_an_unusable_answer_are_counted_too(
+    ollama_server: OllamaServer, photo: PhotoImage, reply: Reply
+) -> None:
+    ollama_server.respond(reply)
+    with make_engine(ollama_server) as engine, pytest.raises(InvalidPayload) as info:
+        engine.answer(photo, ("labels",))
+    assert info.value.spent == len(reply.response) // 4
+
+
 def test_image_is_plain_base64_at_configured_resolution(
     ollama_server: OllamaServer, photo: PhotoImage
 ) -> None:
