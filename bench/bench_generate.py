@@ -219,9 +219,9 @@ def main() -> int:
         mode = "generate" if kind == "generate" else "per-type"
         counts = [results[name][mode].tokens.per_request(kind) for name in results]
         shown = " -> ".join(f"{c:.1f}" if c is not None else "-" for c in counts)
-        ratio = f" ({counts[-1] / counts[0]:.2f}x)" if len(counts) == 2 and counts[0] and \
-            counts[-1] is not None else ""
-        print(f"  {kind:9} {shown}{ratio}")
+        first, last = counts[0], counts[-1]
+        change = f" ({last / first:.2f}x)" if len(counts) == 2 and first and last else ""
+        print(f"  {kind:9} {shown}{change}")
     for name, runs in results.items():
         show(name, runs)
     after = results["after"]["generate"].gpu
@@ -230,10 +230,10 @@ def main() -> int:
         same = before["per-type"].written == results["after"]["per-type"].written
         print(f"keywords, confidences (whole percent), captions and titles the same before "
               f"and after: {'yes' if same else 'NO'}")
-        ratio = after / before["per-type"].gpu
-        verdict = "OK" if ratio <= 0.5 else "ABOVE GOAL"
-        print(f"generate after vs per-type before: {ratio:.2f} of the GPU time (goal <= 0.5) "
-              f"{verdict}")
+        gpu_ratio = after / before["per-type"].gpu
+        verdict = "OK" if gpu_ratio <= 0.5 else "ABOVE GOAL"
+        print(f"generate after vs per-type before: {gpu_ratio:.2f} of the GPU time "
+              f"(goal <= 0.5) {verdict}")
     return 0
 
 
