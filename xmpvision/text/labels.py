@@ -105,11 +105,9 @@ _INLINE_SCORE = re.compile(
     r"(?:\s*[(\[]\s*(\d+(?:[.,]\d+)?\s*%?)\s*[)\]]|\s*[:=]\s*(\d+(?:[.,]\d+)?\s*%?)"
     r"|\s+(\d+(?:[.,]\d+)?\s*%))\s*$"
 )
-# The compact form a labels prompt asks for when a topicality threshold is set:
+# One score of the compact form a labels prompt asks for when a topicality threshold is set:
 # "name:confidence:topicality" ("dog:96:90"); one score after the name is _INLINE_SCORE's.
-_TWO_SCORES = re.compile(
-    r"^(.*?\S)\s*:\s*(\d+(?:[.,]\d+)?\s*%?)\s*:\s*(\d+(?:[.,]\d+)?\s*%?)\s*$"
-)
+_SCORE = re.compile(r"\s*\d+(?:[.,]\d+)?\s*%?\s*")
 _LIST_MARKER = re.compile(r"^(?:[-*+\u2022\u00b7\u2013\u2014>#]+\s*|\d{1,3}[.)](?:\s+|$))")
 _PREFIX = re.compile(r"^(?:labels?|keywords?|tags?|names?|objects?)\s*[:=]\s*", re.IGNORECASE)
 _ASIDE = re.compile(r"\s*[(\[][^()\[\]]*[)\]]")
@@ -350,14 +348,23 @@ def _candidates(raw: Iterable[RawLabel | Mapping[str, object] | str]) -> list[_C
             continue
         for part in _SPLIT.split(name):
             conf, top = confidence, topicality
-            scored = _TWO_SCORES.match(part) if confidence is None else None
-            if scored:
-                part, conf, top = scored.groups()
+            if confidence is None:
+                part, conf, top = _two_scores(part, topicality)
             cleaned, inline = _clean_name(part)
             if conf is None and inline is not None:
                 conf = inline
             out.append(_Candidate(cleaned, conf, top, len(out)))
     return out
+
+
+def _two_scores(text: str, topicality: object) -> tuple[str, object, object]:
+    """"dog:96:90" as ("dog", "96", "90"); any other text as it is, without scores (split,
+    not one pattern: a pattern with a lazy name before optional spaces backtracks
+    quadratically over a long run of spaces)."""
+    name, *scores = text.rsplit(":", 2)
+    if len(scores) == 2 and name.strip() and all(_SCORE.fullmatch(x) for x in scores):
+        return name, scores[0].strip(), scores[1].strip()
+    return text, None, topicality
 
 
 def _acceptable(name: str, english: bool) -> bool:
