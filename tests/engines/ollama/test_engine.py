@@ -158,6 +158,24 @@ def test_own_prompt_gets_the_label_objects_it_was_written_for(
     assert '"name":"dog"' in body["prompt"] and '"dog:96"' not in body["prompt"]
 
 
+def test_generate_with_an_own_schema_spells_that_schema(
+    ollama_server: OllamaServer, photo: PhotoImage
+) -> None:
+    """A generate entry's own Schema is what its prompt spells too, not the built-in one."""
+    schema = {"type": "object", "properties": {"caption": {"type": "string"},
+                                               "labels": {"type": "array"}}}
+    answer = json.dumps({"caption": "A dog.", "labels": ["dog"]})
+    ollama_server.respond(answer)
+    with make_engine(ollama_server, Type="generate", Types=["caption", "labels"],
+                     Schema=schema) as engine:
+        result = engine.answer(photo, ("caption", "labels"))
+    assert result.errors == {} and result.tokens == [("generate", len(answer) // 4)]
+    body = sent(ollama_server)
+    assert body["format"] == schema
+    assert json.dumps(schema, separators=(",", ":")) in body["prompt"]
+    assert '"items":{"type":"string"}' not in body["prompt"]
+
+
 @pytest.mark.parametrize("stream", [True, False])
 def test_answer_tokens_are_counted(
     ollama_server: OllamaServer, photo: PhotoImage, stream: bool
