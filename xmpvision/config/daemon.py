@@ -8,6 +8,7 @@ reported at once.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -157,8 +158,9 @@ def _cron(value: object) -> object:
         return text.lower().lstrip("@")
     fields = text.split()
     if len(fields) != 5:
+        hint = _did_you_mean(text.lower().lstrip("@"), list(CRON_WORDS)) if len(fields) == 1 else ""
         raise ValueError(f"invalid Cron {value!r}: expected 5 fields (minute hour day month "
-                         "weekday), or daily / weekly")
+                         f"weekday), or daily / weekly{hint}")
     from apscheduler.triggers.cron import CronTrigger
 
     try:
@@ -303,18 +305,26 @@ def parse_schedule_file(text: str, filename: str) -> list[ScheduleJob]:
 
 def _problem(err: Mapping[str, Any], positions: dict[KeyPath, tuple[int, int]], filename: str,
              section: type[BaseModel]) -> str:
-    from xmpvision.config.loader import _at
+    from xmpvision.config.loader import _at, _unknown_key
 
     loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
     where = _at(filename, positions, loc)
     if err["type"] == "extra_forbidden":
-        owner = _owner(section, loc[:-1])
-        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items())
-        return f"{where}: unknown key; allowed: {allowed}"
+        return f"{where}: {_unknown_key(loc[-1], _owner(section, loc[:-1]))}"
     if err["type"] == "missing":
         return f"{where}: required key is missing"
     message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "literal_error":  # Models: [captoin]
+        message += _did_you_mean(err.get("input"), _LITERALS.findall(str(err["ctx"]["expected"])))
     return f"{where}: {message}"
+
+
+_LITERALS = re.compile(r"'([^']*)'")
+
+
+def _did_you_mean(value: object, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(value).lower(), choices, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def _owner(section: type[BaseModel], path: KeyPath) -> type[BaseModel]:

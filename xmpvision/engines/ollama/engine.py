@@ -254,7 +254,8 @@ class OllamaEngine(LanguageModelEngine):
         observer = self.observer
         if observer is not None:
             observer(Timing.of(self.base_url, self.model_ref, started,
-                               time.monotonic() - started, final))
+                               time.monotonic() - started, final,
+                               constrained=body.get("format") is not None))
         return Reply(final.response, final.thinking, cut=final.done_reason == "length",
                      tokens=final.eval_count)
 
