@@ -221,10 +221,11 @@ class Pipeline:
                 if plan.status is moved:
                     if not self._follow_move(item):
                         todo = types  # its sidecar could not follow it: redo it
-                elif not todo and item.name not in (item.sidecars or ()) and not (
-                        item.has_sidecar()):
-                    # Done, by the state, but its sidecar is gone (deleted, or restored from
-                    # an old backup without it): the photo is done again.
+                elif len(todo) < len(types) and item.name not in (item.sidecars or ()) and (
+                        not item.has_sidecar()):
+                    # Done (for some types at least), by the state, but its sidecar is gone
+                    # (deleted, or restored from an old backup without it): the photo is done
+                    # again. A type left out of every run stays in `todo`, hence "some".
                     todo = types
                 upgrade = None
                 if not todo:
