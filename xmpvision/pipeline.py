@@ -483,7 +483,7 @@ class Pipeline:
             self.state.mark_failed(photo, model_type, error)
 
     def _emit(self, report: PhotoReport) -> None:
-        self.summary.add(report.status)
+        self.summary.add(report.status, report.result)
         self.report.photo(report)
 
 
