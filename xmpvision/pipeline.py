@@ -70,6 +70,9 @@ class RunOptions:
     # Fallback.Upgrade: redo what a fallback answered while a better model was down, once that
     # model can be asked again.
     upgrade: bool = DEFAULT_FALLBACK_UPGRADE
+    # A photo that does not decode and was changed less than this many seconds ago is taken
+    # as still being copied in (the daemon: a copy may pause longer than Debounce).
+    settle: float = 0.0
 
 
 @dataclass
@@ -155,6 +158,9 @@ class Pipeline:
         self._decoding = threading.Semaphore(DECODES_PER_CPU * (os.cpu_count() or 1))
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
+        # Types whose only models are implicit built-in defaults that cannot run here: left
+        # out of the run (said once), photos are not failed for what nobody asked.
+        self.left_out: dict[str, str] = {}
         self._state_error: StateError | None = None  # the first, while photos finish
         self._discovery_errors: list[str] = []  # paths: no record is pruned around them
         self._fallback_answers: FallbackAnswers | None = None
@@ -219,12 +225,21 @@ class Pipeline:
                     return False
                 if isinstance(item, DiscoveryError):
                     self._discovery_errors.append(item.path)
-                    self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
+                    # A symlink loop is said (skipped), not a failure of the run.
+                    status: Status = "skipped" if item.loop else "failed"
+                    self._emit(PhotoReport(Path(item.path), status, error=str(item)))
                     continue
                 plan = plan_of(item, types, force=force)
                 todo = plan.todo
-                if plan.status is moved and not self._follow_move(item):
-                    todo = types  # its sidecar could not follow it: redo it
+                if plan.status is moved:
+                    if not self._follow_move(item):
+                        todo = types  # its sidecar could not follow it: redo it
+                elif len(todo) < len(types) and item.name not in (item.sidecars or ()) and (
+                        not item.has_sidecar()):
+                    # Done (for some types at least), by the state, but its sidecar is gone
+                    # (deleted, or restored from an old backup without it): the photo is done
+                    # again. A type left out of every run stays in `todo`, hence "some".
+                    todo = types
                 upgrade = None
                 if not todo:
                     if not (upgrades and (upgrade := self._upgradable(item, upgrades))):
@@ -261,6 +276,12 @@ class Pipeline:
             # Once, when the first photo needs work: a missing model or a dead service is one
             # clear error, not one request (or retry) per photo.
             self._check_models()
+        if self.left_out:
+            todo = tuple(t for t in todo if t not in self.left_out)
+            if not todo:
+                self.summary.add("unchanged")
+                self.report.unchanged(photo.path)
+                return 0
         if upgrade is None and self.unusable and all(
                 t in self.unusable and not self.analyzer.may_answer(t) for t in todo):
             # No model can serve this photo: it fails (and is retried next run) without being
@@ -288,8 +309,21 @@ class Pipeline:
         models."""
         self._checked = True
         said: set[str] = set()
-        for model_type in self.types:
-            check = self.analyzer.check_chain(model_type)
+        checks = {t: self.analyzer.check_chain(t) for t in self.types}
+        implicit = [t for t, check in checks.items() if check.ready is None and check.failures
+                    and all(m.implicit for m, _ in check.failures)]
+        if len(implicit) < len(self.types):
+            # Unless nothing would be left to run: then the run fails as it would anyway.
+            for model_type in implicit:
+                model, error = checks[model_type].failures[0]
+                self.left_out[model_type] = error.with_hint()
+                self.report.notice(
+                    f"{model_type} left out of this run: the built-in {model_type} model "
+                    f"{describe_model(model)} cannot run here: {error.with_hint()} (the config "
+                    f"has no {model_type} model of its own)")
+        for model_type, check in checks.items():
+            if model_type in self.left_out:
+                continue
             for model, error in check.failures:
                 # A breaker that opened during an earlier model's check: its server's failure
                 # was said there.
@@ -372,6 +406,10 @@ class Pipeline:
         if job.upgrade is not None:
             return self._finish_upgrade(job, outcome)
         if isinstance(outcome, ImageError):
+            if _being_written(photo, self.options.settle):
+                # Not failed, not recorded: the pass after the copy does it.
+                return PhotoReport(path, "skipped",
+                                   error=f"{outcome.reason}; still being written")
             self._mark_failed(photo, todo, outcome.reason)
             if _file_at_fault(outcome) and not self.options.dry_run:
                 self.state.set_bad(photo, outcome.reason)  # skipped while unchanged
@@ -459,8 +497,18 @@ class Pipeline:
             self.state.mark_failed(photo, model_type, error)
 
     def _emit(self, report: PhotoReport) -> None:
-        self.summary.add(report.status)
+        self.summary.add(report.status, report.result)
         self.report.photo(report)
+
+
+def _being_written(photo: Photo, settle: float) -> bool:
+    """The file changed since it was found, or (with `settle`) moments ago."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return False
+    return ((st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
+            or time.time() - st.st_mtime < settle)
 
 
 def _source_of(result: PhotoResult, model_type: str) -> str:

@@ -134,6 +134,9 @@ DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = tuple(
 # A job that could not start at its time (the daemon was busy or down) still runs this late.
 DEFAULT_MISFIRE_GRACE = 3600.0
 
+# The daemon takes a photo that does not decode and changed less than this many seconds ago
+# (or twice Worker.Debounce) as still being copied in: skipped, done by a later pass.
+DAEMON_SETTLE = 60.0
 DEFAULT_HEALTH_INTERVAL = 60.0  # seconds between two probes of a service
 DEFAULT_HEALTH_WINDOW = 20  # requests in the rolling speed window
 DEFAULT_HEALTH_DRIFT = 2.0  # drifted when the window's median is below baseline / Drift
@@ -145,6 +148,8 @@ DEFAULT_HEALTH_MAX_RESTARTS = 3  # per hour
 GPU_LOST_SHARE = 0.5
 # The second probe that confirms a lost GPU follows the first this soon (at most Interval).
 HEALTH_CONFIRM_DELAY = 2.0
+# ... or after this many answers slower than baseline / Drift, whichever comes first.
+HEALTH_CONFIRM_ANSWERS = 3
 # A healthy window's median moves the stored baseline by this weight (slow learning).
 BASELINE_WEIGHT = 0.2
 # A probe (/api/version, /api/ps) that takes longer than this is a service that is down; it
@@ -158,3 +163,7 @@ DEFAULT_BREAKER_OPEN = 60.0  # seconds it stays open before one probe, doubling 
 DEFAULT_BREAKER_OPEN_MAX = 600.0
 # A photo answered by a fallback because a better model was down is redone once it is back.
 DEFAULT_FALLBACK_UPGRADE = True
+
+# --- doctor ---
+# How long `doctor` waits for a model's download URL to answer (headers only).
+DOWNLOAD_PROBE_TIMEOUT = 10.0
