@@ -259,7 +259,7 @@ def test_parallel_auto_does_not_queue_requests_into_the_read_timeout(tmp_path: P
     """A server that runs one request at a time (Ollama's qwen3-vl, whatever
     OLLAMA_NUM_PARALLEL says): four in flight would wait past the read timeout."""
     write_photos(tmp_path / "photos", 6)
-    with OllamaServer(models=["gemma3:latest"], parallel=1, latency=0.6) as server:
+    with OllamaServer(models=["gemma3:latest"], parallel=1, latency=0.5) as server:
         timeout = ", Timeout: 1.5s, ConnectTimeout: 1s"
         fixed = _caption_config(tmp_path / "fixed.yml", server.url, f", Parallel: 4{timeout}")
         result, _ = run(tmp_path / "fixed", fixed, tmp_path / "photos")

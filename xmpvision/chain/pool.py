@@ -175,7 +175,6 @@ class ServiceSlots:
         seconds/size on average, later for each request already waiting). So a slow endpoint
         gets work only when waiting for a fast one would take longer than the slow one needs.
         """
-        waited = False
         with self._changed:
             while True:
                 if self._stopped:
@@ -183,11 +182,10 @@ class ServiceSlots:
                 best = min(keys, key=lambda k: self._finish_in(k, seconds(k)))
                 if self._busy[best] < self._size(best):
                     self._busy[best] += 1
-                    limiter = self.limiters.get(best)
-                    if limiter is not None:
-                        limiter.admitted(waited)
                     return best
-                waited = True
+                limiter = self.limiters.get(best)
+                if limiter is not None:
+                    limiter.wanted()
                 self._waiting[best] += 1
                 self._changed.wait()
                 self._waiting[best] -= 1
