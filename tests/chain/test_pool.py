@@ -22,9 +22,9 @@ def _answer(slots: ServiceSlots, key: str, queued: float = 0.0) -> None:
                       generated=round(1e9), tokens=40)
 
 
-def test_a_number_fixes_the_slots_and_auto_starts_low() -> None:
+def test_a_number_fixes_the_slots_and_auto_starts_at_one() -> None:
     slots = ServiceSlots([_info("a", 4, auto=False), _info("b", 16, auto=True)])
-    assert slots.free("a") == 4 and slots.free("b") == 2
+    assert slots.free("a") == 4 and slots.free("b") == 1
     assert set(slots.limiters) == {"b"}
     assert slots.total() == 20  # the pool of workers is sized for the most auto may try
 
@@ -40,11 +40,11 @@ def test_answers_move_the_limit_under_auto() -> None:
     for _ in range(limiter.round_size):
         limiter.wanted()  # as if photos were waiting for the slot
         _answer(slots, "b")
-    assert slots.free("b") == 4
+    assert slots.free("b") == 2
     for _ in range(limiter.round_size):
         limiter.wanted()
         _answer(slots, "b", queued=1.0)  # the server queued each as long as it served it
-    assert slots.free("b") == 2
+    assert slots.free("b") == 1
 
 
 def test_a_server_failure_halves_it_and_a_bad_answer_does_not() -> None:

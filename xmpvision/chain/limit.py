@@ -1,6 +1,6 @@
 """`Parallel: auto`: how many requests one service gets in flight, found by measuring it.
 
-A gradient limiter, as concurrency-limit libraries have: it starts at two requests and, round by
+A gradient limiter, as concurrency-limit libraries have: it starts at one request and, round by
 round (a round is as many answers as requests in flight), compares what each answer took with
 the least the same kind of request takes on that service unloaded. While that ratio holds (no
 queue on the server, the model not slower per request) and requests waited in the client for
@@ -37,9 +37,9 @@ TIMEOUT_SHARE = 0.75
 # How many answers of each kind the unloaded time is the least of: a server that got slower
 # for good (another client, a hotter GPU) is followed after this many.
 BASELINE_SAMPLES = 50
-# Where it starts: two requests, so that one request's round trip is not all a run of a few
-# hundred photos spends at one (a one-slot server queues the second for one service time).
-START = 2
+# Where it starts: one request, so that a server that hangs, or a model that cannot load,
+# is met by one request before the others are sent.
+START = 1
 # The fewest answers a round has: one answer says little about a queue. While it climbs
 # from one request, as many as are in flight: those rounds are the ones the server is least
 # used in, and nothing can queue behind a lone request.
