@@ -153,14 +153,15 @@ class Fault:
 class GpuCost:
     """What a request costs a GPU: every prompt token (each image is `image_tokens` of them,
     ~1,150 for qwen2.5-vl at 720 px, ~208 for gemma) is prefilled, every answer token decoded.
-    Text tokens are counted as characters / 4."""
+    Text tokens are counted as characters / 4. A `format` schema is no prompt token: Ollama
+    turns it into the sampler's grammar (llm/server.go), the prompt is the template's."""
 
     image_tokens: int = 1150
     prefill: float = 0.0009  # seconds per prompt token
     decode: float = 0.025  # seconds per answer token
 
     def tokens(self, body: dict[str, Any], reply: Reply) -> tuple[int, int]:
-        text = json.dumps([body.get("prompt"), body.get("system"), body.get("format")])
+        text = json.dumps([body.get("prompt"), body.get("system")])
         prompt = len(text) // 4 + self.image_tokens * len(body.get("images") or [])
         return prompt, max(1, len(reply.response + reply.thinking) // 4)
 

@@ -221,10 +221,11 @@ class Pipeline:
                 if plan.status is moved:
                     if not self._follow_move(item):
                         todo = types  # its sidecar could not follow it: redo it
-                elif not todo and item.name not in (item.sidecars or ()) and not (
-                        item.has_sidecar()):
-                    # Done, by the state, but its sidecar is gone (deleted, or restored from
-                    # an old backup without it): the photo is done again.
+                elif len(todo) < len(types) and item.name not in (item.sidecars or ()) and (
+                        not item.has_sidecar()):
+                    # Done (for some types at least), by the state, but its sidecar is gone
+                    # (deleted, or restored from an old backup without it): the photo is done
+                    # again. A type left out of every run stays in `todo`, hence "some".
                     todo = types
                 upgrade = None
                 if not todo:
@@ -482,7 +483,7 @@ class Pipeline:
             self.state.mark_failed(photo, model_type, error)
 
     def _emit(self, report: PhotoReport) -> None:
-        self.summary.add(report.status)
+        self.summary.add(report.status, report.result)
         self.report.photo(report)
 
 

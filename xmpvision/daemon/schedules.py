@@ -10,7 +10,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from xmpvision.config.daemon import ScheduleJob, TimeWindow
+from xmpvision.config.schedules import ScheduleJob, TimeWindow
 
 DAY = 24 * 60  # minutes
 

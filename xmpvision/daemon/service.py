@@ -34,9 +34,9 @@ from xmpvision import jobs
 from xmpvision.chain.analyzer import SCAN_CONTEXTS
 from xmpvision.chain.compose import Engines
 from xmpvision.config import LoadedConfig, load_config
-from xmpvision.config.daemon import ScheduleJob, Schedules, find_schedule_dir, load_schedules
 from xmpvision.config.defaults import DAEMON_SETTLE, DEFAULT_MISFIRE_GRACE
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
+from xmpvision.config.schedules import ScheduleJob, Schedules, find_schedule_dir, load_schedules
 from xmpvision.daemon.notify import notify, watchdog_period
 from xmpvision.daemon.presence import DaemonLock
 from xmpvision.daemon.schedules import describe, trigger_for, window_end

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xmpvision.config.daemon import (
+from xmpvision.config.schedules import (
     SCHEDULES_ENV,
     find_schedule_dir,
     load_schedules,
