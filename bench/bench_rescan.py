@@ -23,17 +23,20 @@ flat means it does not grow with the library.
     .venv/bin/python -m bench.bench_rescan [--files N] [--small M] [--dir DIR] [--repeat R]
 
 Results (issue 22), 100,000 files with their sidecars (the missing-sidecar check included), 2
-shared cores, load average 2.3-3.6 (other engineers' niced jobs), best of 7, two runs each,
-before and after interleaved:
+cores shared with other engineers' niced jobs, best of 7 per run, runs of before and after
+interleaved, load average 2.3-3.6 for the first two runs of each, 0.9-1.6 for the others:
 
-                                       before (main d09274e)     after
-    find -printf                       0.36 s, 0.31 s            0.32 s, 0.32 s
-    discovery alone, x find            1.24, 1.31                1.13, 1.15
-    `scan` in-process, wall x find     1.91, 2.03                1.73, 1.77
-    `scan` in-process, CPU x find's    1.98, 1.92                1.75, 1.73
-    `scan` process, wall x find        3.37, 3.74  (1.21, 1.18 s) 3.41, 3.32  (1.09, 1.05 s)
-    peak RSS, 10k -> 100k files        51.7 -> 53.0 MiB (+1.3)   51.2 -> 52.4 MiB (+1.2)
-    peak RSS, 100k -> 400k files                                 52.4 -> 53.8 MiB (+1.4)
+                                       before (main d09274e)           after
+    find -printf, best                 0.30-0.36 s                     0.31-0.36 s
+    discovery alone, x find            1.24, 1.31, 1.27, 1.32, 1.30    1.13, 1.15, 1.11, 1.21, 1.18
+    `scan` in-process, wall x find     1.91, 2.03, 1.96, 2.01, 2.03    1.73, 1.77, 1.78, 1.98, 1.88
+    `scan` in-process, CPU x find's    1.98, 1.92, 1.95, 2.00, 2.04    1.75, 1.73, 1.77, 1.99, 1.88
+    `scan` process, wall x find        3.37, 3.74, 3.51, 3.58, 3.64    3.41, 3.32, 3.54, 3.54, 3.53
+    peak RSS, 10k -> 100k files        51.7 -> 53.0 MiB (+1.2..1.4)    51.6 -> 52.7 MiB (+1.0..1.2)
+    peak RSS, 100k -> 400k files                                       52.4 -> 53.8 MiB (+1.4)
+
+The 2.92x (in-process) and 5.36x (process) the issue quotes were not reproduced here: main
+measured 1.9-2.0x and 3.4-3.7x.
 
 Where the in-process time goes now (py-spy, main thread): the `lstat` of each photo 43% (the
 system call and the os.stat_result Python builds), the folder listings 15%, the state's one
