@@ -527,7 +527,7 @@ def test_canonical_key_distinguishes() -> None:
     ("sea|shore", ["Sea-shore"]),
     ("Salt/pepper", ["Salt-pepper"]),
     ("AC/DC", ["AC-DC"]),
-    ("sea | shore", ["Sea-shore"]),
+    ("sea | shore", ["Sea-Shore"]),
 ])
 def test_hierarchy_separators_become_hyphens_as_the_sidecar_writes_them(
     raw: str, expected: list[str]
