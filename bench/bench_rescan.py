@@ -43,8 +43,10 @@ TYPES = ("labels", "caption")
 
 
 def build_tree(root: Path, files: int) -> None:
-    """N files in nested folders; reused when a previous run left a complete tree."""
-    marker = root / f".complete-{files}"
+    """N files in nested folders, each with its sidecar (a scanned library has them, and a
+    rescan checks that they are still there); reused when a previous run left a complete
+    tree."""
+    marker = root / f".complete-{files}-xmp"
     if marker.exists():
         return
     folders = max(1, -(-files // FILES_PER_DIR))
@@ -54,6 +56,7 @@ def build_tree(root: Path, files: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(min(FILES_PER_DIR, files - made)):
             (folder / f"IMG_{n:04d}.jpg").write_bytes(b"\xff\xd8" + index.to_bytes(4) + bytes([n]))
+            (folder / f"IMG_{n:04d}.jpg.xmp").write_bytes(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
             made += 1
     marker.touch()  # hidden: discovery skips it, find counts one extra file (negligible)
 

@@ -115,12 +115,14 @@ class Library:
     """A library on disk and what a scan must make of each file in it.
 
     `good`: photos that must end with a sidecar. `bad`: path -> a lower-case fragment the
-    error reported for it must contain. Paths are `bytes` where the name is not UTF-8.
+    error reported for it must contain. `loops`: symlinks back into the tree, skipped (with
+    "symlink loop") when links are followed. Paths are `bytes` where the name is not UTF-8.
     """
 
     root: Path
     good: list[Path] = field(default_factory=list)
     bad: dict[Path, str] = field(default_factory=dict)
+    loops: list[Path] = field(default_factory=list)
     raw_good: list[bytes] = field(default_factory=list)  # good photos with non-UTF-8 names
     permission_cases: list[Path] = field(default_factory=list)  # need enforced permissions
 
@@ -185,7 +187,7 @@ def add_symlink_loop(library: Library) -> Path:
     library.good.append(folder / "inside.jpg")
     link = folder / "back"
     link.symlink_to("..", target_is_directory=True)
-    library.bad[link] = "symlink loop"
+    library.loops.append(link)
     return link
 
 

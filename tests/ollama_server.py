@@ -29,17 +29,35 @@ that process and starts a fresh one on the same port (a real restart: the GPU is
 Answers come from responders: a function of the request returning text or a `Reply`, set per
 model and kind ("labels" when the request carries a `format` or mentions labels, else
 "caption"). Faults are queued and consumed by the generate/chat requests they match.
+
+As Ollama (server/routes.go, api/types.go, llm/llama_server.go at its Aug 2026 head):
+- a model with the "thinking" capability thinks unless the request says `think: false` (its
+  `Reply.thinking` is sent only then); `think` true or a level on a model without it is a 400
+  `"<model>" does not support thinking`; a `think` string other than high/medium/low/max and a
+  `keep_alive` string that is not a Go duration ("300") are 400s;
+- `Reply(end="length")` ends with `done_reason: "length"` (a cut answer); `end="repeat"` is the
+  repetition cut-off: the stream ends without a final chunk and without an error, a
+  non-streamed answer comes with `done: false`;
+- `ModelEntry.load_error` answers every generate for it with a 500 and that message (a model
+  that cannot load: `NO_MEMORY`), other models unaffected; `fail(503, error=BUSY)` is the
+  full queue; `fail(400, error=TOO_LONG)` a prompt over the context; `stream_error()` the
+  error line after a 200;
+- model names match case-insensitively (`Gemma3:4B` is `gemma3:4b`).
+Faults no real Ollama needs but a proxy in front of it may add: `trickle` (one byte per
+`delay` seconds, for ever) and `gzip_bomb` (a gzip body that unpacks to 1 GiB).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import io
 import json
 import math
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -47,6 +65,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -59,7 +78,15 @@ VERSION = "0.12.6"
 GIB = 1024**3
 
 Kind = Literal["labels", "caption"]
-FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow"]
+FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow", "trickle",
+                    "gzip_bomb"]
+# Ollama's own words (server/sched.go, llm/server.go).
+BUSY = "server busy, please try again.  maximum pending requests exceeded"
+NO_MEMORY = "model requires more system memory (12.4 GiB) than is available (7.6 GiB)"
+TOO_LONG = "the prompt is longer than the context length"  # fail(400, error=TOO_LONG)
+THINK_LEVELS = ("high", "medium", "low", "max")
+# Go's time.ParseDuration, as api.Duration applies it to a `keep_alive` string.
+_GO_DURATION = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+")
 
 
 @dataclass(frozen=True)
@@ -84,10 +111,13 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class Reply:
-    """A model answer: `response` text and, for reasoning models, `thinking` text."""
+    """A model answer: `response` text and, for reasoning models, `thinking` text (sent only
+    when the model thinks). `end`: "stop", "length" (cut at num_predict or the context) or
+    "repeat" (Ollama's repetition cut-off: no final chunk)."""
 
     response: str
     thinking: str = ""
+    end: Literal["stop", "length", "repeat"] = "stop"
 
 
 @dataclass
@@ -101,6 +131,8 @@ class Fault:
     stream_error: stream `after_chunks` chunks, then an {"error": ...} line (status stays 200).
     garbage: answer 200 with a body that is not JSON.
     slow: stream with `delay` seconds between chunks.
+    trickle: answer 200 and send the answer one byte per `delay` seconds, for ever.
+    gzip_bomb: answer 200 with a gzip body (~1 MB) that unpacks to 1 GiB of zeros.
     """
 
     kind: FaultKind
@@ -140,6 +172,7 @@ class ModelEntry:
     capabilities: tuple[str, ...] = ("completion", "vision")
     loaded: bool = False  # listed by /api/ps; set by the first generate, as Ollama loads
     size_vram: int | None = None  # None: all of `size` (fully on the GPU)
+    load_error: str | None = None  # every generate answers 500 with it (cannot load)
 
 
 Responder = Callable[[RecordedRequest], "str | Reply"]
@@ -175,6 +208,51 @@ def default_responder(request: RecordedRequest) -> Reply:
 def normalize_model(name: str) -> str:
     """Ollama's model reference: a missing tag means latest."""
     return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+
+def _key(name: str) -> str:
+    """How Ollama finds a model: its name's parts compared case-insensitively (EqualFold)."""
+    return normalize_model(name).casefold()
+
+
+@functools.cache
+def gzip_bomb(gib: int = 1) -> bytes:
+    """A gzip member of `gib` GiB of zeros, ~1 MB packed. Every 1 MiB block is compressed
+    after a full flush, so its bytes are the same each time and are repeated, not recomputed."""
+    block = bytes(1 << 20)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    first = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    repeated = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    count = gib * 1024
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    final_empty_block = b"\x03\x00"
+    trailer = struct.pack("<II", crc, (count << 20) & 0xFFFFFFFF)
+    return first + repeated * (count - 1) + final_empty_block + trailer
+
+
+def think_error(body: dict[str, Any], entry: ModelEntry) -> str | None:
+    """Ollama's 400 for the request's `think` and `keep_alive`, or None."""
+    think = body.get("think")
+    if isinstance(think, str) and think not in THINK_LEVELS:
+        return (f'invalid think value: "{think}" (must be "high", "medium", "low", "max", '
+                "true, or false)")
+    keep_alive = body.get("keep_alive")
+    if isinstance(keep_alive, str) and keep_alive != "0" and not _GO_DURATION.fullmatch(
+            keep_alive):
+        if re.fullmatch(r"[+-]?[\d.]+", keep_alive):
+            return f'time: missing unit in duration "{keep_alive}"'
+        return f'time: invalid duration "{keep_alive}"'
+    if think not in (None, False) and "thinking" not in entry.capabilities:
+        return f'"{body.get("model")}" does not support thinking'
+    return None
+
+
+def thinks(body: dict[str, Any], entry: ModelEntry) -> bool:
+    """Whether the model thinks for this request: Ollama turns thinking on for a model that
+    can, unless the request says `think: false`."""
+    return "thinking" in entry.capabilities and body.get("think", True) is not False
 
 
 def _now() -> str:
@@ -298,16 +376,16 @@ class OllamaServer:
     def add_model(self, name: str, **details: Any) -> ModelEntry:
         entry = ModelEntry(normalize_model(name), **details)
         with self._lock:
-            self._models[entry.name] = entry
+            self._models[_key(entry.name)] = entry
         return entry
 
     def remove_model(self, name: str) -> None:
         with self._lock:
-            self._models.pop(normalize_model(name), None)
+            self._models.pop(_key(name), None)
 
     def model(self, name: str) -> ModelEntry | None:
         with self._lock:
-            return self._models.get(normalize_model(name))
+            return self._models.get(_key(name))
 
     def lose_gpu(self, slowdown: float | None = None) -> None:
         """The documented failure: models stay loaded but fall back to CPU (size_vram 0),
@@ -345,7 +423,7 @@ class OllamaServer:
         if isinstance(responder, str | Reply):
             fixed = responder
             responder = lambda _request: fixed  # noqa: E731
-        key = (normalize_model(model) if model != "*" else "*", kind)
+        key = (_key(model) if model != "*" else "*", kind)
         with self._lock:
             self._responders[key] = responder
 
@@ -406,6 +484,12 @@ class OllamaServer:
     def slow_stream(self, delay: float, *, times: int = 1) -> None:
         self.add_fault(Fault("slow", times=times, delay=delay))
 
+    def trickle(self, delay: float = 1.0, *, times: int = 1) -> None:
+        self.add_fault(Fault("trickle", times=times, delay=delay))
+
+    def gzip_bomb(self, *, times: int = 1) -> None:
+        self.add_fault(Fault("gzip_bomb", times=times))
+
     # --- what was sent -----------------------------------------------------------------------
 
     @property
@@ -430,7 +514,7 @@ class OllamaServer:
     def _take_fault(self, model: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.model is None or normalize_model(fault.model) == model:
+                if fault.model is None or _key(fault.model) == _key(model):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.remove(fault)
@@ -441,8 +525,8 @@ class OllamaServer:
         kind = request.kind
         with self._lock:
             responder = (
-                self._responders.get((model, kind))
-                or self._responders.get((model, "*"))
+                self._responders.get((_key(model), kind))
+                or self._responders.get((_key(model), "*"))
                 or self._responders.get(("*", kind))
                 or self._responders.get(("*", "*"))
                 or default_responder
@@ -542,6 +626,21 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(0.02)  # pipelined data: keep waiting
         self.close_connection = True
 
+    def _trickle(self, delay: float) -> None:
+        """A 200 whose body comes one byte per `delay` seconds until the client leaves."""
+        self._start_stream()
+        text = json.dumps({"response": DEFAULT_CAPTION * 1000, "done": False})
+        try:
+            for char in text:
+                if self.emulator._stopping.wait(delay):
+                    break
+                data = char.encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up: what this fault is for
+        self.close_connection = True
+
     def _authorized(self) -> bool:
         key = self.emulator.require_key
         if key is None or self.headers.get("Authorization") == f"Bearer {key}":
@@ -634,6 +733,14 @@ class _Handler(BaseHTTPRequestHandler):
         entry = self.emulator.model(normalize_model(str(body["model"])))
         if entry is None:
             self._error(404, f"model '{body['model']}' not found")
+            return None
+        refused = think_error(body, entry)
+        if refused is not None:
+            self._error(400, refused)
+            return None
+        if entry.load_error is not None:
+            self._error(500, entry.load_error)
+            return None
         return entry
 
     def _early_fault(self, fault: Fault | None) -> bool:
@@ -646,6 +753,13 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if fault is not None and fault.kind == "hang":
             self._hang()
+            return True
+        if fault is not None and fault.kind == "trickle":
+            self._trickle(fault.delay)
+            return True
+        if fault is not None and fault.kind == "gzip_bomb":
+            self._send_bytes(200, gzip_bomb(), "application/json; charset=utf-8",
+                             {"Content-Encoding": "gzip"})
             return True
         return False
 
@@ -678,6 +792,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             reply = self.emulator._answer(request, model)
+            if not thinks(body, entry):
+                reply = Reply(reply.response, "", reply.end)
             time.sleep(self._gpu_time(body, reply, factor))
             with self.emulator._lock:
                 entry.loaded = True
@@ -690,7 +806,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset_connection()
             else:
                 release()
-                self._send_json(200, self._final(body, reply, chat, full=True, factor=factor))
+                self._send_json(200, self._whole(body, reply, chat, factor))
         finally:
             release()
 
@@ -732,7 +848,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_stream()
             return
         release()
-        self._write_chunk(self._final(body, reply, chat, full=False, factor=factor))
+        if reply.end != "repeat":  # the repetition cut-off ends the stream without a word
+            self._write_chunk(self._final(body, reply, chat, full=False, factor=factor))
         self._end_stream()
 
     # --- payloads ----------------------------------------------------------------------------
@@ -757,6 +874,17 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 infos.append(ImageInfo(0, 0, None))
         return infos, None
+
+    def _whole(self, body: dict[str, Any], reply: Reply, chat: bool,
+               factor: float) -> dict[str, Any]:
+        """A non-streamed answer; after the repetition cut-off, the partial one, not done."""
+        final = self._final(body, reply, chat, full=True, factor=factor)
+        if reply.end == "repeat":
+            for name in ("done_reason", "total_duration", "load_duration", "prompt_eval_count",
+                         "prompt_eval_duration", "eval_count", "eval_duration"):
+                final.pop(name)
+            final["done"] = False
+        return final
 
     @staticmethod
     def _chunk(body: dict[str, Any], field_name: str, text: str, chat: bool) -> dict[str, Any]:
@@ -794,7 +922,7 @@ class _Handler(BaseHTTPRequestHandler):
             prompt_s, eval_s = cost.seconds(body, reply)
         payload.update({
             "done": True,
-            "done_reason": "stop",
+            "done_reason": "length" if reply.end == "length" else "stop",
             "total_duration": round((prompt_s + eval_s + 0.1) * 1e9 * factor),
             "load_duration": 50_000_000,
             "prompt_eval_count": prompt_tokens,

@@ -11,6 +11,25 @@ error object `{"error": {"message", "type", "param", "code"}}`. Each completion 
 Switches: `reject_response_format` (400 for a request carrying response_format, as older
 servers answer), `require_key`, and queued faults: `fail(status)`, `rate_limit(...)` with
 Retry-After and x-ratelimit-reset-* headers, `garbage()`.
+
+As the real servers behave (llama.cpp's server, vLLM, LiteLLM, LM Studio, OpenAI):
+- `Completion(finish="length")`: a cut answer; with `content=""` the message's content is
+  null and only the reasoning came (`reasoning_field`: "reasoning_content", or newer vLLM's
+  "reasoning");
+- `gpt5_rules`: as OpenAI's GPT-5 family and o-series, a `temperature` other than 1 is a 400
+  `unsupported_value` and `max_tokens` a 400 `unsupported_parameter` (use
+  `max_completion_tokens`);
+- `litellm_auth`: a wrong key is answered as LiteLLM without a database does (400 "No
+  connected db.");
+- `format_refusal`: "llama.cpp" answers a json_schema response_format with older llama.cpp's
+  500 server_error, "lmstudio" answers json_object with LM Studio's 400;
+- `shape` of every answer: "sse" (the standard), "no_done" (no `data: [DONE]` after the finished
+  chunk), "plain_json" (one JSON body to a streamed request), "multiline" (each event's data
+  over several `data:` lines), "sse_error" (llama.cpp's `error: {...}` event after the first
+  chunk), "data_error" (vLLM's `data: {"error": {...}}`), "error_body" (HTTP 200 with an
+  `{"error": {...}}` body), "pings" (`: ping` comments for ever, or whitespace before a JSON
+  body that never comes), "trickle" (one byte per
+  `trickle_delay` seconds for ever), "gzip_bomb" (a gzip body that unpacks to 1 GiB).
 """
 
 from __future__ import annotations
@@ -22,17 +41,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_LABELS, request_kind
+from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_LABELS, gzip_bomb, request_kind
+
+Shape = Literal["sse", "no_done", "plain_json", "multiline", "sse_error", "data_error",
+                "error_body", "pings", "trickle", "gzip_bomb"]
+# Older llama.cpp's and LM Studio's words for a response_format they cannot do.
+LLAMA_CPP_FORMAT = ('response_format type must be one of "text" or "json_object", but got: '
+                    "json_schema")
+LM_STUDIO_FORMAT = "'response_format.type' must be 'json_schema' or 'text'"
 
 
 @dataclass
 class Completion:
-    """An answer: `content` and, for reasoning models, `reasoning_content`."""
+    """An answer: `content` and, for reasoning models, `reasoning_content`; `finish` is the
+    choice's finish_reason ("length": cut at the token budget)."""
 
     content: str
     reasoning: str = ""
+    finish: str = "stop"
 
 
 @dataclass
@@ -71,6 +99,14 @@ class OpenAIServer:
         self.latency = latency
         self.require_key = require_key
         self.reject_response_format = False
+        self.format_refusal: Literal["llama.cpp", "lmstudio"] | None = None
+        self.gpt5_rules = False
+        self.litellm_auth = False  # a wrong key gets LiteLLM's 400 "No connected db."
+        self.reasoning_field = "reasoning_content"
+        self.shape: Shape = "sse"
+        self.error_message = "CUDA error: out of memory"  # of sse_error, data_error, error_body
+        self.trickle_delay = 1.0
+        self._stopping = threading.Event()
         self.max_in_flight = 0
         self._slots = threading.Semaphore(parallel)
         self._parallel = parallel
@@ -93,6 +129,7 @@ class OpenAIServer:
 
     def __exit__(self, *exc: object) -> None:
         assert self._server is not None
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -169,6 +206,29 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def _refusal(emulator: OpenAIServer, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The status and error object a server answers a parameter it does not take with."""
+    fmt = body.get("response_format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if emulator.reject_response_format and fmt is not None:
+        return 400, _error_body("response_format is not supported by this server", 400)["error"]
+    if emulator.format_refusal == "llama.cpp" and kind == "json_schema":
+        return 500, {"code": 500, "message": LLAMA_CPP_FORMAT, "type": "server_error"}
+    if emulator.format_refusal == "lmstudio" and kind == "json_object":
+        return 400, {"error": LM_STUDIO_FORMAT}
+    if emulator.gpt5_rules and body.get("temperature", 1) != 1:
+        return 400, {"message": f"Unsupported value: 'temperature' does not support "
+                     f"{body['temperature']} with this model. Only the default (1) value is "
+                     "supported.", "type": "invalid_request_error", "param": "temperature",
+                     "code": "unsupported_value"}
+    if emulator.gpt5_rules and "max_tokens" in body:
+        return 400, {"message": "Unsupported parameter: 'max_tokens' is not supported with "
+                     "this model. Use 'max_completion_tokens' instead.",
+                     "type": "invalid_request_error", "param": "max_tokens",
+                     "code": "unsupported_parameter"}
+    return None
+
+
 def _error_body(message: str, status: int) -> dict[str, Any]:
     kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
             429: "rate_limit_error"}.get(status, "server_error")
@@ -204,6 +264,10 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.emulator.require_key
         if key is None or self.headers.get("Authorization") == f"Bearer {key}":
             return True
+        if self.emulator.litellm_auth:  # a LiteLLM proxy without a database
+            self._json(400, {"error": {"message": "No connected db.", "type": "no_db_connection",
+                                       "param": None, "code": "400"}})
+            return False
         self._json(401, _error_body("Incorrect API key provided", 401))
         return False
 
@@ -236,8 +300,10 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("model") not in self.emulator.models:
             self._json(404, _error_body(f"The model `{body.get('model')}` does not exist", 404))
             return
-        if self.emulator.reject_response_format and "response_format" in body:
-            self._json(400, _error_body("response_format is not supported by this server", 400))
+        refusal = _refusal(self.emulator, body)
+        if refusal is not None:
+            status, error = refusal
+            self._json(status, {"error": error})
             return
         fault = self.emulator._take_fault()
         if fault is not None and not fault.garbage:
@@ -265,35 +331,111 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
             return
-        usage = {"prompt_tokens": 300, "completion_tokens": max(1, len(answer.content) // 4)}
-        if not body.get("stream"):
-            message: dict[str, Any] = {"role": "assistant", "content": answer.content}
-            if answer.reasoning:
-                message["reasoning_content"] = answer.reasoning
-            self._json(200, {"id": "chatcmpl-1", "object": "chat.completion",
-                             "model": body["model"], "usage": usage,
-                             "choices": [{"index": 0, "message": message,
-                                          "finish_reason": "stop"}]})
-            return
+        shape = emulator.shape
+        if shape == "gzip_bomb":
+            self._bytes(200, gzip_bomb(), "application/json", {"Content-Encoding": "gzip"})
+        elif shape == "error_body":
+            self._json(200, {"error": {"message": emulator.error_message,
+                                       "type": "server_error", "param": None, "code": 500}})
+        elif shape == "trickle":
+            self._trickle(json.dumps(self._whole(body, answer)).encode())
+        elif shape == "pings" and not body.get("stream"):
+            self._trickle(b"\n" * 100_000, 0.2)  # whitespace before a JSON body, as proxies do
+        elif not body.get("stream") or shape == "plain_json":
+            self._json(200, self._whole(body, answer))
+        else:
+            self._stream(body, answer)
+
+    def _whole(self, body: dict[str, Any], answer: Completion) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": answer.content or None}
+        if answer.reasoning:
+            message[self.emulator.reasoning_field] = answer.reasoning
+        return {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+                "usage": _usage(answer),
+                "choices": [{"index": 0, "message": message, "finish_reason": answer.finish}]}
+
+    def _stream(self, body: dict[str, Any], answer: Completion) -> None:
+        emulator = self.emulator
+        shape = emulator.shape
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        pieces = [{"reasoning_content": answer.reasoning}] if answer.reasoning else []
+        if shape == "pings":
+            while not emulator._stopping.wait(0.2):
+                if not self._event(": ping"):
+                    return
+            return
+        field_name = emulator.reasoning_field
+        pieces = [{field_name: answer.reasoning}] if answer.reasoning else []
         text = answer.content
         pieces += [{"content": text[i : i + 16]} for i in range(0, len(text), 16)]
         self._event(": keep-alive")
-        for delta in [{"role": "assistant"}, *pieces]:
-            self._event("data: " + json.dumps({"object": "chat.completion.chunk",
-                                               "choices": [{"index": 0, "delta": delta}]}))
-        self._event("data: " + json.dumps({"choices": [{"index": 0, "delta": {},
-                                                        "finish_reason": "stop"}],
-                                           "usage": usage}))
-        self._event("data: [DONE]")
+        for index, delta in enumerate([{"role": "assistant"}, *pieces]):
+            if index == 1 and shape == "sse_error":
+                error = {"code": 500, "message": emulator.error_message, "type": "server_error"}
+                self._event("error: " + json.dumps(error))
+                self._end()
+                return
+            if index == 1 and shape == "data_error":
+                error = {"object": "error", "message": emulator.error_message,
+                         "type": "InternalServerError", "param": None, "code": 500}
+                self._data({"error": error})
+                self._end()
+                return
+            self._data({"object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        self._data({"choices": [{"index": 0, "delta": {}, "finish_reason": answer.finish}],
+                    "usage": _usage(answer)})
+        if shape != "no_done":
+            self._event("data: [DONE]")
+        self._end()
+
+    def _data(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, indent=1 if self.emulator.shape == "multiline" else None)
+        self._event("\n".join("data: " + line for line in text.split("\n")))
+
+    def _end(self) -> None:
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
-    def _event(self, line: str) -> None:
+    def _event(self, line: str) -> bool:
+        """Write one event; False when the client has gone."""
         data = (line + "\n\n").encode()
-        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-        self.wfile.flush()
+        try:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
+
+    def _bytes(self, status: int, data: bytes, content_type: str,
+               headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _trickle(self, data: bytes, delay: float | None = None) -> None:
+        """A 200 whose body comes one byte per `delay` (`trickle_delay`) seconds."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            for index in range(len(data)):
+                if self.emulator._stopping.wait(delay or self.emulator.trickle_delay):
+                    break
+                self.wfile.write(data[index : index + 1])
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up: what this shape is for
+        self.close_connection = True
+
+
+def _usage(answer: Completion) -> dict[str, int]:
+    return {"prompt_tokens": 300,
+            "completion_tokens": max(1, len(answer.content + answer.reasoning) // 4)}

@@ -65,7 +65,8 @@ def test_walks_nested_folders_and_reports_stat(tmp_path: Path) -> None:
     assert len(found) == 1
     st = photo.stat()
     assert found[0] == Photo(
-        str(photo), "jpeg", 5, st.st_mtime_ns, st.st_dev, st.st_ino, str(photo.parent), photo.name
+        str(photo), "jpeg", 5, st.st_mtime_ns, st.st_dev, st.st_ino, str(photo.parent), photo.name,
+        frozenset(),
     )
     assert found[0].identity == (st.st_dev, st.st_ino)
 
@@ -347,3 +348,23 @@ def test_discovery_streams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert isinstance(first, Photo) and first.parent.endswith("d00")
     assert len(listed) == 2  # the root and the first folder, not all 21
     assert len(list(walk)) == 19
+
+
+def test_sidecars_are_known_from_the_listing_and_not_walked(tmp_path: Path) -> None:
+    touch(tmp_path / "a.jpg")
+    touch(tmp_path / "a.jpg.xmp")
+    touch(tmp_path / "B.CR2")
+    touch(tmp_path / "B.XMP")
+    touch(tmp_path / "c.png")
+    (tmp_path / "folder.xmp").mkdir()  # a folder so named is walked
+    touch(tmp_path / "folder.xmp" / "d.jpg")
+    found = {p.name: p for p in photos_of(list(discover([tmp_path])))}
+    assert sorted(found) == ["B.CR2", "a.jpg", "c.png", "d.jpg"]
+    assert found["a.jpg"].has_sidecar() and found["B.CR2"].has_sidecar()
+    assert not found["c.png"].has_sidecar() and not found["d.jpg"].has_sidecar()
+    assert discover_one(tmp_path / "a.jpg").has_sidecar()  # a root photo: not known, assumed
+
+
+def discover_one(path: Path) -> Photo:
+    (photo,) = photos_of(list(discover([path])))
+    return photo

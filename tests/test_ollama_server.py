@@ -52,6 +52,7 @@ def test_non_stream_generate_shape(ollama_server: OllamaServer) -> None:
 
 
 def test_stream_is_ndjson_chunks_then_done(ollama_server: OllamaServer) -> None:
+    ollama_server.add_model("gemma3", capabilities=("completion", "vision", "thinking"))
     ollama_server.respond(Reply("Hello world, this is long.", thinking="hmm"))
     with httpx.stream(
         "POST", f"{ollama_server.url}/api/generate", json={"model": "gemma3", "prompt": "x"}
@@ -185,3 +186,60 @@ def test_require_key(ollama_server: OllamaServer) -> None:
         headers={"Authorization": "Bearer s3cret"},
     )
     assert ok.status_code == 200
+
+
+# --- as Ollama answers (server/routes.go, api/types.go, llm/llama_server.go) -------------------
+
+
+def _ask(server: OllamaServer, **body: Any) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/generate",
+                      json={"model": "gemma3", "prompt": "x", "stream": False, **body})
+
+
+def test_thinking_is_on_unless_the_request_says_false(ollama_server: OllamaServer) -> None:
+    ollama_server.add_model("qwen3-vl", capabilities=("completion", "vision", "thinking"))
+    ollama_server.respond(Reply("A dog.", thinking="The user wants"))
+    assert _ask(ollama_server, model="qwen3-vl").json()["thinking"] == "The user wants"
+    assert "thinking" not in _ask(ollama_server, model="qwen3-vl", think=False).json()
+    assert "thinking" not in _ask(ollama_server).json()  # gemma3 cannot think
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    ({"think": True}, '"gemma3" does not support thinking'),
+    ({"think": "max"}, '"gemma3" does not support thinking'),
+    ({"think": "extreme"}, 'invalid think value: "extreme"'),
+    ({"keep_alive": "300"}, 'time: missing unit in duration "300"'),
+])
+def test_requests_ollama_refuses(ollama_server: OllamaServer, body: dict[str, Any],
+                                 error: str) -> None:
+    response = _ask(ollama_server, **body)
+    assert response.status_code == 400 and response.json()["error"].startswith(error)
+
+
+def test_keep_alive_forms_ollama_takes(ollama_server: OllamaServer) -> None:
+    for value in (300, "5m", "300s", "0", "-1m", "1h30m"):
+        assert _ask(ollama_server, keep_alive=value).status_code == 200
+
+
+def test_cut_and_repeating_answers(ollama_server: OllamaServer) -> None:
+    ollama_server.respond(Reply("A brown dog runs along a sandy", end="length"))
+    assert _ask(ollama_server).json()["done_reason"] == "length"
+    ollama_server.respond(Reply("dog dog dog", end="repeat"))
+    whole = _ask(ollama_server).json()
+    assert whole["done"] is False and "done_reason" not in whole
+    with httpx.stream("POST", f"{ollama_server.url}/api/generate",
+                      json={"model": "gemma3", "prompt": "x"}) as response:
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    assert response.status_code == 200 and lines and not any(line["done"] for line in lines)
+
+
+def test_a_model_that_cannot_load_and_one_that_can(ollama_server: OllamaServer) -> None:
+    from tests.ollama_server import NO_MEMORY
+    ollama_server.add_model("qwen2.5vl:72b", load_error=NO_MEMORY)
+    refused = _ask(ollama_server, model="qwen2.5vl:72b")
+    assert refused.status_code == 500 and refused.json() == {"error": NO_MEMORY}
+    assert _ask(ollama_server).status_code == 200
+
+
+def test_model_names_match_case_insensitively(ollama_server: OllamaServer) -> None:
+    assert _ask(ollama_server, model="Gemma3:LATEST").status_code == 200

@@ -16,6 +16,7 @@ Properties the state database and the pipeline rely on:
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import operator
@@ -89,6 +90,18 @@ class Photo(NamedTuple):
     ino: int
     parent: str  # os.path.dirname(path), shared by all photos of one folder
     name: str  # os.path.basename(path)
+    # The names the folder's sidecars are for (`IMG.jpg.xmp` -> `IMG.jpg`, `IMG.xmp` -> `IMG`,
+    # as written and lower-cased), shared by all photos of the folder, read in the same
+    # listing; None when the folder was not listed (a photo given as a root, a symlink).
+    sidecars: frozenset[str] | None = None
+
+    def has_sidecar(self) -> bool:
+        """Whether a sidecar of this photo was in its folder's listing (True when unknown)."""
+        known = self.sidecars
+        if known is None or self.name in known:
+            return True
+        name = self.name.lower()
+        return name in known or name.rpartition(".")[0] in known
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -102,6 +115,9 @@ class DiscoveryError:
 
     path: str
     reason: str
+    # A folder reached again through a symlink (or links too deep to resolve): not a photo
+    # that failed, a part of the tree not walked twice.
+    loop: bool = False
 
     def __str__(self) -> str:
         return f"error reading {self.path}: {self.reason}"
@@ -217,7 +233,8 @@ class _Walker:
             self.seen[key] = path
             return None
         if path.startswith(first.rstrip(os.sep) + os.sep):
-            return DiscoveryError(path, f"symlink loop: it is the folder {first} again")
+            return DiscoveryError(path, f"symlink loop: it is the folder {first} again",
+                                  loop=True)
         logger.debug("skipping %s: same folder as %s, already scanned", path, first)
         return _SKIP
 
@@ -233,7 +250,7 @@ class _Walker:
         stack = [top]
         while stack:
             folder = stack.pop()
-            entries, error = _list_folder(folder)
+            entries, error, sidecars = _list_folder(folder)
             if error is not None:
                 yield error
             subdirs: list[str] = []
@@ -249,7 +266,8 @@ class _Walker:
                         st = entry.stat(follow_symlinks=False)
                         if st.st_mode & _S_IFMT == _S_IFREG:
                             yield new_photo(Photo, (entry.path, kind, st.st_size, st.st_mtime_ns,
-                                                    st.st_dev, st.st_ino, folder, name))
+                                                    st.st_dev, st.st_ino, folder, name,
+                                                    sidecars))
                             continue
                     if entry.is_dir(follow_symlinks=False):
                         # One stat per folder (not per file) makes loops through bind mounts
@@ -263,7 +281,7 @@ class _Walker:
                     yield DiscoveryError(entry.path, "vanished during the scan")
                     continue
                 except OSError as exc:
-                    yield DiscoveryError(entry.path, _reason(exc))
+                    yield DiscoveryError(entry.path, _reason(exc), loop=exc.errno == errno.ELOOP)
                     continue
                 if item is None:
                     subdirs.append(entry.path)
@@ -291,9 +309,13 @@ class _Walker:
                      folder, entry.name)
 
 
-def _list_folder(folder: str) -> tuple[list[os.DirEntry[str]], DiscoveryError | None]:
-    """The entries of a folder that are not skipped, sorted by name, and any error."""
+def _list_folder(
+    folder: str,
+) -> tuple[list[os.DirEntry[str]], DiscoveryError | None, frozenset[str]]:
+    """The entries of a folder that are not skipped and not sidecars, sorted by name; any
+    error; and the names its sidecar files are for (see Photo.sidecars)."""
     entries: list[os.DirEntry[str]] = []
+    sidecars: set[str] = set()
     listing = None
     error = None
     try:
@@ -301,16 +323,23 @@ def _list_folder(folder: str) -> tuple[list[os.DirEntry[str]], DiscoveryError | 
             for entry in listing:
                 name = entry.name
                 if name[0] != "." and name not in SKIPPED_NAMES:
+                    # A sidecar file is known here and not walked (a folder so named is).
+                    if name[-4:] in _XMP_SUFFIXES and not entry.is_dir(follow_symlinks=False):
+                        sidecars.add(name[:-4])
+                        sidecars.add(name[:-4].lower())
+                        continue
                     entries.append(entry)
     except OSError as exc:
         # A NAS can fail half-way through a listing (EIO, stale handle): keep what was read.
         reason = _reason(exc) if listing is None else f"listing stopped: {_reason(exc)}"
         error = DiscoveryError(folder, reason)
     entries.sort(key=_by_name)
-    return entries, error
+    return entries, error, frozenset(sidecars)
 
 
 _by_name = operator.attrgetter("name")
+# Every spelling of the extension: one set lookup per entry, no lower() on the hot path.
+_XMP_SUFFIXES = frozenset(f".{x}{m}{p}" for x in "xX" for m in "mM" for p in "pP")
 _S_IFMT = 0o170000
 _S_IFREG = stat.S_IFREG
 

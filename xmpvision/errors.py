@@ -125,7 +125,11 @@ class CircuitOpen(EngineUnavailable):
 
 
 def is_down(error: EngineError) -> bool:
-    """A failure of the server, not of the model or the photo: worth asking again later."""
+    """A failure of the server, not of the model or the photo: worth asking again later.
+
+    The other two kinds: the model cannot run on that server (ModelNotFound and its
+    ModelCannotRun: remembered for the run, the server's other models unaffected), and the
+    answer was bad (InvalidPayload: this photo falls back, nothing is held against anyone)."""
     return isinstance(error, ServiceDown | CircuitOpen)
 
 
@@ -133,8 +137,27 @@ class ModelNotFound(EngineError):
     """The service answers but does not have the model (e.g. not pulled)."""
 
 
+class ModelCannotRun(ModelNotFound):
+    """The service is up but this model cannot run there now: it cannot be loaded (out of
+    memory), or it refuses a setting of the entry (thinking on a model that cannot think).
+    Remembered for the run like a missing model; other models on the same server are not
+    affected, and the server is not down."""
+
+
+class ParameterRefused(EngineError):
+    """The server refuses one parameter of the request for this model (GPT-5's
+    `temperature`, `max_tokens`, a `response_format` type). The engine drops or renames it and
+    asks once more; one it cannot do without makes the model one that cannot run there."""
+
+    def __init__(self, message: str, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class InvalidPayload(EngineError):
-    """The model answered with something that is not a usable result."""
+    """The model answered with something that is not a usable result (unparsable, cut off at
+    its token budget, reasoning only, stopped while repeating itself): this photo falls back;
+    the server is up and the model is asked again for the next photo."""
 
 
 class FileError(XmpvisionError):

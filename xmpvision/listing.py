@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from xmpvision.chain.resolve import resolve_chains
-from xmpvision.config.models import VisionConfig
+from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.engines import describe
 
 COLUMNS = (
@@ -16,8 +16,10 @@ COLUMNS = (
 
 def model_rows(config: VisionConfig) -> list[dict[str, Any]]:
     """One row per model, grouped by type, in evaluation order (the stable `vision ls --json`
-    shape; `status` is "enabled" or "disabled", `available` says why an enabled model cannot
-    run on this install, e.g. the classifier without TensorFlow)."""
+    shape; `status` is "enabled", "disabled", or "not installed" for an enabled model that
+    cannot run on this install, e.g. the classifier without TensorFlow or not downloaded;
+    `available` says the same, `problem` why; `active` marks the model PhotoPrism itself
+    would run for the type: the first tried)."""
     rows: list[dict[str, Any]] = []
     for model_type, chain in resolve_chains(config).items():
         for entry in chain:
@@ -35,7 +37,8 @@ def model_rows(config: VisionConfig) -> list[dict[str, Any]]:
                     "resolution": info.resolution,
                     "options": info.options,
                     "run": model.run.value,
-                    "status": "enabled" if entry.order is not None else "disabled",
+                    "status": ("disabled" if entry.order is None else "enabled"
+                               if info.unavailable is None else "not installed"),
                     "default": model.default,
                     "index": entry.index,
                     "available": info.unavailable is None,
@@ -44,3 +47,11 @@ def model_rows(config: VisionConfig) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def ignored_entries(config: VisionConfig) -> list[str]:
+    """The entries of types PhotoPrism runs and xmpvision does not (nsfw, face), as
+    `type name (Models[i])`."""
+    return [f"{m.type} {m.model_ref or '(built-in)'} (Models[{i}])"
+            for i, m in enumerate(config.models)
+            if m.type not in SUPPORTED_TYPES and m.type != "generate"]

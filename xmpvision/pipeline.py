@@ -145,6 +145,9 @@ class Pipeline:
         self._max_in_flight = self.workers + PREPARE_AHEAD
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
+        # Types whose only models are implicit built-in defaults that cannot run here: left
+        # out of the run (said once), photos are not failed for what nobody asked.
+        self.left_out: dict[str, str] = {}
         self._state_error: StateError | None = None  # the first, while photos finish
         self._discovery_errors: list[str] = []  # paths: no record is pruned around them
         self._fallback_answers: FallbackAnswers | None = None
@@ -206,12 +209,20 @@ class Pipeline:
                     return False
                 if isinstance(item, DiscoveryError):
                     self._discovery_errors.append(item.path)
-                    self._emit(PhotoReport(Path(item.path), "failed", error=str(item)))
+                    # A symlink loop is said (skipped), not a failure of the run.
+                    status: Status = "skipped" if item.loop else "failed"
+                    self._emit(PhotoReport(Path(item.path), status, error=str(item)))
                     continue
                 plan = plan_of(item, types, force=force)
                 todo = plan.todo
-                if plan.status is moved and not self._follow_move(item):
-                    todo = types  # its sidecar could not follow it: redo it
+                if plan.status is moved:
+                    if not self._follow_move(item):
+                        todo = types  # its sidecar could not follow it: redo it
+                elif not todo and item.name not in (item.sidecars or ()) and not (
+                        item.has_sidecar()):
+                    # Done, by the state, but its sidecar is gone (deleted, or restored from
+                    # an old backup without it): the photo is done again.
+                    todo = types
                 upgrade = None
                 if not todo:
                     if not (upgrades and (upgrade := self._upgradable(item, upgrades))):
@@ -248,6 +259,12 @@ class Pipeline:
             # Once, when the first photo needs work: a missing model or a dead service is one
             # clear error, not one request (or retry) per photo.
             self._check_models()
+        if self.left_out:
+            todo = tuple(t for t in todo if t not in self.left_out)
+            if not todo:
+                self.summary.add("unchanged")
+                self.report.unchanged(photo.path)
+                return 0
         if upgrade is None and self.unusable and all(
                 t in self.unusable and not self.analyzer.may_answer(t) for t in todo):
             # No model can serve this photo: it fails (and is retried next run) without being
@@ -275,8 +292,21 @@ class Pipeline:
         models."""
         self._checked = True
         said: set[str] = set()
-        for model_type in self.types:
-            check = self.analyzer.check_chain(model_type)
+        checks = {t: self.analyzer.check_chain(t) for t in self.types}
+        implicit = [t for t, check in checks.items() if check.ready is None and check.failures
+                    and all(m.implicit for m, _ in check.failures)]
+        if len(implicit) < len(self.types):
+            # Unless nothing would be left to run: then the run fails as it would anyway.
+            for model_type in implicit:
+                model, error = checks[model_type].failures[0]
+                self.left_out[model_type] = error.with_hint()
+                self.report.notice(
+                    f"{model_type} left out of this run: the built-in {model_type} model "
+                    f"{describe_model(model)} cannot run here: {error.with_hint()} (the config "
+                    f"has no {model_type} model of its own)")
+        for model_type, check in checks.items():
+            if model_type in self.left_out:
+                continue
             for model, error in check.failures:
                 # A breaker that opened during an earlier model's check: its server's failure
                 # was said there.

@@ -1,4 +1,5 @@
-"""CLI tests never download model weights and never pick up the user's own vision.yml."""
+"""CLI tests never download model weights, never pick up the user's own vision.yml and never
+write beside the user's own state (config warnings given are recorded there)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     monkeypatch.setenv("XMPVISION_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     monkeypatch.delenv("XMPVISION_CONFIG", raising=False)

@@ -20,6 +20,7 @@ from tests.library_builder import (
     cli_env,
     jpeg_bytes,
     parse_ndjson,
+    run_xmpvision,
     write,
     write_config,
     xmpvision_cmd,
@@ -151,3 +152,16 @@ def test_a_reader_that_goes_away_is_no_internal_error(tmp_path: Path) -> None:
     err = child.stderr.read()
     child.wait(timeout=60)
     assert b"internal error" not in err and b"Traceback" not in err, err
+
+
+@pytest.mark.parametrize("command", [["scan", "."], ["health"], ["vision", "ls"]])
+def test_a_port_typo_is_a_config_error_not_an_internal_error(
+        tmp_path: Path, command: list[str]) -> None:
+    config = tmp_path / "vision.yml"
+    config.write_text('Models:\n  - Type: caption\n    Model: gemma3\n'
+                      '    Service: {Uri: "http://nas:11434x/api/generate"}\n')
+    state = ["--state", str(tmp_path / "s.db")] if command[0] != "vision" else []
+    result = run_xmpvision(*command, "--config", config, *state)
+    assert result.returncode == 2, result.stderr
+    assert "Models[0].Service.Uri: invalid URL" in result.stderr
+    assert "internal error" not in result.stderr

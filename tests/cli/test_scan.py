@@ -91,8 +91,11 @@ def test_scan_every_format_and_every_bad_file(tmp_path: Path, server: OllamaServ
     good = library.all_good()
     assert out.summary["done"] == len(good)
     assert out.summary["failed"] == len(library.bad)
-    assert out.summary["unchanged"] == 0 and out.summary["skipped"] == 0
-    assert len(out.records) == len(good) + len(library.bad)
+    # The symlink loop is said, and is not a failed photo.
+    assert out.summary["unchanged"] == 0 and out.summary["skipped"] == 1
+    assert len(out.records) == len(good) + len(library.bad) + 1
+    (skipped,) = out.by_status("skipped")
+    assert skipped["path"] == str(loop) and "symlink loop" in skipped["error"]
 
     records = {os.fsencode(r["path"]): r for r in out.records}
     for photo in good:
@@ -113,7 +116,7 @@ def test_scan_every_format_and_every_bad_file(tmp_path: Path, server: OllamaServ
 
     # Again: the files that are bad in themselves and unchanged are skipped, not decoded and
     # failed again, so a nightly run comes out clean (the loop is not followed this time).
-    bad_files = {p: r for p, r in library.bad.items() if p != loop}
+    bad_files = dict(library.bad)
     again = run_xmpvision("scan", library.root, "--json", "--state", state, "--config", config)
     assert again.returncode == 0, again.stderr
     out = parse_ndjson(again.stdout)
@@ -239,15 +242,15 @@ def test_rescan_is_a_no_op_and_skips_known_bad_files(tmp_path: Path,
     server.clear()
 
     second = scan(tmp_path, library.root, config, "--follow-symlinks")
-    assert second.exit_code == 1, second.output  # only the symlink loop fails
+    assert second.exit_code == 0, second.output  # the symlink loop is not a failure
     out = parse_ndjson(second.stdout)
     assert out.summary["unchanged"] == len(good) and out.summary["done"] == 0
-    bad_files = sorted(str(p) for p in library.bad if p.suffix)  # the loop is a folder
-    assert out.summary["failed"] == 1 and out.summary["skipped"] == len(bad_files)
+    bad_files = sorted(str(p) for p in library.bad)
+    assert out.summary["failed"] == 0
+    assert out.summary["skipped"] == len(bad_files) + len(library.loops)
     assert sorted(os.fsencode(p) for p in out.paths("unchanged")) == sorted(
         os.fsencode(p) for p in good)
-    assert sorted(out.paths("skipped")) == bad_files
-    assert [Path(p) for p in out.paths("failed")] == [p for p in library.bad if not p.suffix]
+    assert sorted(out.paths("skipped")) == sorted([*bad_files, *map(str, library.loops)])
     assert server.generate_requests() == []
     for photo, data in sidecars.items():
         assert Path(os.fsdecode(sidecar_of(photo))).read_bytes() == data
@@ -523,3 +526,36 @@ def test_a_fallback_that_cannot_run_is_said_at_the_start(tmp_path: Path, server:
             "fail: onnx engine: onnxruntime not installed; pip install 'xmpvision[onnx]'"
             ) in result.stderr
     assert result.stderr.count("cannot run") == 1
+
+
+def test_a_deleted_sidecar_is_written_again(tmp_path: Path, server: OllamaServer) -> None:
+    made = write_photos(tmp_path / "photos", 3, per_folder=3)
+    photos: list[str | bytes] = [str(p) for p in made]
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
+    os.unlink(sidecar_of(photos[1]))
+    # Sidecars under the other names a photo's sidecar has still count: IMG.xmp, upper case.
+    first, third = (Path(sidecar_of(str(p))) for p in (made[0], made[2]))
+    first.rename(first.with_name(made[0].stem + ".xmp"))
+    third.rename(third.with_name(third.name.upper()))
+    again = scan(tmp_path, tmp_path / "photos", config)
+    assert again.exit_code == 0, again.output
+    out = parse_ndjson(again.stdout)
+    assert out.paths("done") == [photos[1]]
+    assert sorted(out.paths("unchanged")) == sorted([str(photos[0]), str(photos[2])])
+    (record,) = exiftool_json([sidecar_of(photos[1])])
+    assert record.get("Description") == DEFAULT_CAPTION
+    assert as_list(record.get("Subject")) == KEYWORDS
+
+
+def test_scan_force_redoes_photos_already_done(tmp_path: Path, server: OllamaServer) -> None:
+    photos = write_photos(tmp_path / "photos", 2, per_folder=2)
+    config = write_config(tmp_path / "vision.yml", server.url)
+    assert scan(tmp_path, tmp_path / "photos", config).exit_code == 0
+    server.clear()
+    assert parse_ndjson(scan(tmp_path, tmp_path / "photos", config).stdout).summary[
+        "unchanged"] == len(photos)
+    forced = scan(tmp_path, tmp_path / "photos", config, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert len(parse_ndjson(forced.stdout).records) == len(photos)
+    assert len(server.generate_requests()) == 2 * len(photos)  # labels and caption again

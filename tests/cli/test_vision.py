@@ -13,7 +13,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from tests.config.test_loader import README_EXAMPLE
-from tests.ollama_server import OllamaServer
+from tests.library_builder import parse_ndjson, write_config, write_photos
+from tests.ollama_server import DEFAULT_CAPTION, OllamaServer, RecordedRequest, Reply
 from xmpvision.cli import app
 
 runner = CliRunner()
@@ -182,3 +183,42 @@ def test_vision_test_reports_failure_and_bad_file(tmp_path: Path, photo: Path) -
 def test_vision_test_rejects_unknown_type(photo: Path) -> None:
     result = runner.invoke(app, ["vision", "test", str(photo), "-m", "faces"])
     assert result.exit_code == 2
+
+
+# --- the fix said where a user looks (issue 19) ---------------------------------------------
+
+
+def test_vision_test_gives_the_pull_fix_and_prints_the_title(tmp_path: Path) -> None:
+    (photo,) = write_photos(tmp_path / "photos", 1, per_folder=1)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        missing = write_config(tmp_path / "missing.yml", server.url, model="notpulled",
+                               types=("caption", "title"))
+        failed = runner.invoke(app, ["vision", "test", str(photo), "-m", "caption,title",
+                                     "--config", str(missing)])
+        present = write_config(tmp_path / "present.yml", server.url,
+                               types=("caption", "title"))
+        done = runner.invoke(app, ["vision", "test", str(photo), "-m", "caption,title",
+                                   "--config", str(present)])
+    assert failed.exit_code == 1
+    assert 'run "ollama pull notpulled:latest"' in failed.stdout, failed.stdout
+    assert done.exit_code == 0, done.output
+    assert "  title: " in done.stdout and "  caption: " in done.stdout
+
+
+def test_a_model_removed_mid_run_says_ollama_pull_on_the_photo(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 3, per_folder=3)
+    with OllamaServer(models=["gemma3:latest"]) as server:
+
+        def remove_after_answering(request: RecordedRequest) -> Reply:
+            server.remove_model("gemma3:latest")  # `ollama rm` while the scan runs
+            return Reply(DEFAULT_CAPTION)
+
+        server.respond(remove_after_answering)
+        config = write_config(tmp_path / "vision.yml", server.url, types=("caption",))
+        result = runner.invoke(app, ["scan", str(tmp_path / "photos"), "--json", "-j", "1",
+                                     "--config", str(config),
+                                     "--state", str(tmp_path / "state.db")])
+    out = parse_ndjson(result.stdout)
+    assert len(out.by_status("done")) == 1, result.stdout
+    failed = out.by_status("failed")
+    assert failed and all('ollama pull gemma3:latest' in r["error"] for r in failed)

@@ -306,3 +306,46 @@ def test_onnx_normalization_takes_one_value_for_all_channels() -> None:
     onnx = config.models[0].onnx
     assert onnx is not None and onnx.input is not None and onnx.input.normalization is not None
     assert onnx.input.normalization.mean == [0.5] and onnx.input.normalization.std_dev == [0.25]
+
+
+# --- URLs and relative paths (issue 19) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("uri", ["http://nas:11434x/api/generate", "http://nas:99999",
+                                 "nas:11434", "http://:11434"])
+def test_a_uri_that_is_not_a_url_is_a_config_error_naming_the_key(uri: str) -> None:
+    text = f'Models:\n  - Type: caption\n    Model: gemma3\n    Service: {{Uri: "{uri}"}}\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "v.yml")
+    [problem] = caught.value.problems
+    assert problem.startswith("v.yml:4:15: Models[0].Service.Uri: invalid URL"), problem
+
+
+def test_an_endpoint_uri_is_checked_too() -> None:
+    text = ('Models:\n  - Type: caption\n    Model: gemma3\n'
+            '    Service: {Endpoints: [{Uri: "http://a:11434"}, {Uri: "http://b:1143x"}]}\n')
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "v.yml")
+    assert "Models[0].Service.Endpoints[1].Uri: invalid URL 'http://b:1143x'" in (
+        caught.value.problems[0])
+
+
+def test_an_ollama_host_that_is_not_a_url_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", "localhost:1143x")
+    with pytest.raises(ConfigError) as caught:
+        parse_config("Models:\n  - Type: caption\n    Model: gemma3\n", "v.yml")
+    assert caught.value.problems[0].startswith("OLLAMA_HOST: invalid URL")
+    assert caught.value.exit_code == 2
+
+
+def test_relative_path_and_label_file_are_taken_from_the_config_folder(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "vision.yml"
+    config.parent.mkdir()
+    config.write_text("Models:\n  - Type: labels\n    Engine: tensorflow\n    Path: models/mine\n"
+                      "    LabelFile: ./classes.txt\n  - Type: labels\n    Engine: onnx\n"
+                      "    Model: other\n    LabelFile: labels.txt\n")
+    mine, other = load_config(config).config.models[:2]
+    assert mine.path == str(tmp_path / "conf" / "models" / "mine")
+    assert mine.label_file == str(tmp_path / "conf" / "classes.txt")
+    assert other.label_file == "labels.txt"  # a bare name: in the model's directory

@@ -105,21 +105,17 @@ def test_openai_options_warn_for_ollama(key: str, value: str) -> None:
 
 
 def test_ollama_runner_options_are_sent_without_warning() -> None:
+    # The options current Ollama has (those it dropped: tests/config/test_ollama_keys.py).
     text = (
         "Models:\n  - Type: caption\n    Model: llava\n    Options:\n"
-        "      {NumThread: 4, Mirostat: 2, MirostatTau: 5.0, MirostatEta: 0.1, NumBatch: 256,\n"
-        "       MainGpu: 0, LowVram: true, VocabOnly: false, UseMmap: true, UseMlock: false,\n"
-        "       Numa: false, TypicalP: 0.9, TfsZ: 1.0, NumKeep: 4, PenalizeNewline: false,\n"
-        "       PresencePenalty: 0.5, FrequencyPenalty: 0.5}\n"
+        "      {NumThread: 4, NumBatch: 256, MainGpu: 0, UseMmap: true, TypicalP: 0.9,\n"
+        "       NumKeep: 4, PresencePenalty: 0.5, FrequencyPenalty: 0.5}\n"
     )
     config, warnings = parse_config_with_warnings(text)
     assert warnings == []
     assert config.models[0].options.snake_case() == {
-        "num_thread": 4, "mirostat": 2, "mirostat_tau": 5.0, "mirostat_eta": 0.1,
-        "num_batch": 256, "main_gpu": 0, "low_vram": True, "vocab_only": False,
-        "use_mmap": True, "use_mlock": False, "numa": False, "typical_p": 0.9, "tfs_z": 1.0,
-        "num_keep": 4, "penalize_newline": False, "presence_penalty": 0.5,
-        "frequency_penalty": 0.5,
+        "num_thread": 4, "num_batch": 256, "main_gpu": 0, "use_mmap": True, "typical_p": 0.9,
+        "num_keep": 4, "presence_penalty": 0.5, "frequency_penalty": 0.5,
     }
 
 

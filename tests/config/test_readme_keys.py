@@ -8,7 +8,11 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from xmpvision.config import limits
-from xmpvision.config.defaults import DEFAULT_CONFIDENCE, DEFAULT_NORMALIZE
+from xmpvision.config.defaults import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_DEADLINE_FACTOR,
+    DEFAULT_NORMALIZE,
+)
 from xmpvision.config.models import VisionConfig, key_use, nested_section
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -65,6 +69,7 @@ def test_readme_defaults_match() -> None:
     text = "\n".join(_keys_section())
     assert f"default {DEFAULT_CONFIDENCE:g}" in text
     assert f"`{DEFAULT_NORMALIZE}` (the default" in text
+    assert f"default {DEFAULT_DEADLINE_FACTOR:g} times `Timeout`" in text
 
 
 def test_readme_limits_match() -> None:

@@ -101,3 +101,15 @@ def test_openai_endpoints_are_checked_like_a_run_starts(tmp_path: Path) -> None:
     assert checks[1].startswith("fail model openai:Qwen/Qwen2.5-VL-7B-Instruct: not ready at ")
     assert "cannot connect" in checks[1] and dead in checks[1]
     assert checks[2].startswith("fail model openai:not-served: not ready")
+
+
+def test_model_names_match_as_ollama_matches_them(tmp_path: Path) -> None:
+    # vision.yml says `Gemma3:4B`, Ollama lists and runs `gemma3:4b`: one model to Ollama.
+    with OllamaServer(models=["gemma3:4b"]) as server:
+        url = server.url
+        server.model("gemma3:4b").loaded = True  # type: ignore[union-attr]
+        text = vision_yml(url).replace(f"Model: {MODEL}", "Model: Gemma3:4B")
+        result = doctor(tmp_path, text, tmp_path)
+    found = lines(result)
+    assert found["model Gemma3:4B"] == "ok model Gemma3:4B: pulled", result.stdout
+    assert found["gpu Gemma3:4B"].startswith("ok "), found["gpu Gemma3:4B"]

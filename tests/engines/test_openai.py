@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.engines.asking import caption_of, labels_of
-from tests.library_builder import jpeg_bytes, write
+from tests.engines.conftest import OPENAI_MODEL
 from tests.openai_server import Completion, OpenAIServer
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig, Thresholds
@@ -18,19 +16,7 @@ from xmpvision.engines.openai import OpenAIEngine, rate_limit_wait, strict_schem
 from xmpvision.errors import EngineError, EngineUnavailable, InvalidPayload, ModelNotFound
 from xmpvision.prepare.images import PhotoImage
 
-MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"  # ids are case-preserved
-
-
-@pytest.fixture
-def server() -> Iterator[OpenAIServer]:
-    with OpenAIServer(models=[MODEL, "other"]) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    with PhotoImage(write(tmp_path / "IMG_0001.jpg", jpeg_bytes())) as image:
-        yield image
+MODEL = OPENAI_MODEL  # ids are case-preserved
 
 
 class Sleeps(list[float]):
@@ -111,12 +97,15 @@ def test_response_format_rejected_falls_back_once_and_is_remembered(
     assert ["response_format" in b for b in sent] == [True, False, False]
 
 
-def test_unauthorized_is_one_clear_error_never_retried(server: OpenAIServer,
-                                                       photo: PhotoImage) -> None:
-    server.require_key = "right"
+@pytest.mark.parametrize(("litellm", "said"), [(False, r"\(401\)"),
+                                              (True, r"\(400\): No connected db")],
+                         ids=["401", "litellm-without-db"])
+def test_unauthorized_is_one_clear_error_never_retried(server: OpenAIServer, photo: PhotoImage,
+                                                       litellm: bool, said: str) -> None:
+    server.require_key, server.litellm_auth = "right", litellm
     sleeps = Sleeps()
     with engine(server, sleep=sleeps, Service={"Key": "wrong"}) as e:
-        with pytest.raises(EngineError, match=r"refused access .401.") as info:
+        with pytest.raises(EngineError, match=f"refused access {said}") as info:
             e.check_ready()
         assert "Service.Key" in (info.value.hint or "")
         with pytest.raises(EngineError, match="refused access"):

@@ -27,9 +27,9 @@ def test_strip_reasoning(text: str, expected: str) -> None:
     assert strip_reasoning(text) == expected
 
 
-def test_answer_text_falls_back_to_thinking() -> None:
-    assert answer_text("  ", "from thinking") == "from thinking"
-    assert answer_text("response", "ignored") == "response"
+def test_answer_text_is_never_the_thinking() -> None:
+    assert answer_text("  ") == ""
+    assert answer_text("<think>the user wants</think> response") == "response"
 
 
 @pytest.mark.parametrize(

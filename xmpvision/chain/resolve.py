@@ -120,7 +120,8 @@ class ModelChain:
                 log.log(logging.DEBUG if isinstance(exc, CircuitOpen) else logging.INFO,
                         "%s %s failed for %s: %s", self.model_type, describe_model(model),
                         photo.path, exc)
-                outcome.errors.append(f"{describe_model(model)}: {exc}")
+                # With its fix (`ollama pull x`): the photo's line is where a user looks.
+                outcome.errors.append(f"{describe_model(model)}: {exc.with_hint()}")
                 if is_down(exc):
                     outcome.down.append(describe_model(model))
                 continue

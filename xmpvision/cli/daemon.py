@@ -14,7 +14,7 @@ import typer
 
 from xmpvision.cli.logs import _SafeFormatter
 from xmpvision.cli.options import ConfigOption, VerboseOption, get_config, setup_logging
-from xmpvision.cli.run import JsonOption, StateOption
+from xmpvision.cli.run import StateOption
 from xmpvision.errors import EXIT_FAILED, EXIT_OK
 from xmpvision.state import default_state_path
 from xmpvision.text.untrusted import printable
@@ -106,7 +106,9 @@ def _print_health(result: object) -> None:
 
 
 def status(
-    json_: JsonOption = False,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="One JSON object: {\"jobs\": [...], \"worker\": {\"backlog\", "
+        "\"last_run\"}, \"services\": [...]}.")] = False,
     state: StateOption = None,
 ) -> None:
     """Each schedule's next and last run and result, the worker's backlog, each service's last

@@ -10,6 +10,8 @@ import typer
 
 from xmpvision.cli.logs import setup_logging
 from xmpvision.config import LoadedConfig, load_config
+from xmpvision.config.warned import STORE_NAME, fresh_warnings
+from xmpvision.state import default_state_path
 
 __all__ = ["ConfigOption", "QuietOption", "VerboseOption", "get_config", "setup_logging"]
 
@@ -23,13 +25,16 @@ ConfigOption = Annotated[
     ),
 ]
 VerboseOption = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More log output.")]
-QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors.")]
+QuietOption = Annotated[bool, typer.Option("-q", "--quiet", help="Only errors and the summary.")]
 
 
-def get_config(path: Path | None) -> LoadedConfig:
+def get_config(path: Path | None, *, quiet: bool = False) -> LoadedConfig:
     """The effective configuration; a ConfigError reaches the CLI's error net (exit 2).
-    Its warnings (keys accepted but not used) go to stderr, one line each, like errors."""
+    Its warnings (keys accepted but not used) go to stderr, one line each, like errors: once
+    per config file and content, never with -q."""
     loaded = load_config(path)
-    for warning in loaded.warnings:
+    if quiet:
+        return loaded
+    for warning in fresh_warnings(loaded, default_state_path().parent / STORE_NAME):
         print(warning, file=sys.stderr)
     return loaded

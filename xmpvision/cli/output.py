@@ -22,11 +22,38 @@ def notice(message: str) -> None:
     print(f"xmpvision: {printable(message)}", file=sys.stderr, flush=True)
 
 
-class PlainOutput:
-    """Plain lines: changed and failed photos (unchanged ones with -v), errors on stderr."""
+class Repeats:
+    """Failures for the same reason, word for word (a server down, a type no model can serve):
+    the first is shown, the others counted and summed up in one line; -v lists each."""
 
     def __init__(self, verbose: bool) -> None:
         self.verbose = verbose
+        self._counts: dict[str, int] = {}
+
+    def show(self, report: PhotoReport) -> bool:
+        """Whether the photo's line is shown."""
+        if report.status != "failed" or self.verbose:
+            return True
+        reason = report.error or ""
+        seen = self._counts.get(reason, 0)
+        self._counts[reason] = seen + 1
+        return seen == 0
+
+    def lines(self) -> list[str]:
+        """One line per reason that failed more than one photo."""
+        return [f"{count - 1} more {'photo' if count == 2 else 'photos'} failed the same way: "
+                f"{printable(reason)} (-v lists them)"
+                for reason, count in self._counts.items() if count > 1]
+
+
+class PlainOutput:
+    """Plain lines: changed and failed photos (unchanged ones with -v; with -q failures only),
+    errors on stderr, repeated failures summed up."""
+
+    def __init__(self, verbose: bool, quiet: bool = False) -> None:
+        self.verbose = verbose
+        self.quiet = quiet
+        self.repeats = Repeats(verbose)
 
     def notice(self, message: str) -> None:
         notice(message)
@@ -36,7 +63,9 @@ class PlainOutput:
             print(f"unchanged {printable(path)}", flush=True)
 
     def photo(self, report: PhotoReport) -> None:
-        lines = photo_lines(report, self.verbose)
+        if self.quiet and report.status != "failed":
+            return
+        lines = photo_lines(report, self.verbose) if self.repeats.show(report) else []
         if lines:
             print(*lines, sep="\n", flush=True,
                   file=sys.stderr if report.status == "failed" else sys.stdout)
@@ -48,10 +77,12 @@ def photo_lines(report: PhotoReport, verbose: bool) -> list[str]:
     path = printable(os.fsdecode(report.path))
     if report.status == "failed":
         return [f"failed {path}: {printable(report.error or '')}"]
-    if report.status == "unchanged" and not verbose:
+    planned = any((report.planned or {}).values())
+    if report.status == "unchanged" and not verbose and not planned:
         return []
     extra = f" ({printable(report.error)})" if report.error else ""
-    lines = [f"{report.status} {path}{extra}"]
+    # A dry run writes nothing: its photos are "unchanged", with the change it would make.
+    lines = [f"{'would change' if planned else report.status} {path}{extra}"]
     for key, value in (report.planned or {}).items():
         if value:
             lines.append(f"  {key}: {printable(str(value))}")
@@ -85,6 +116,7 @@ class ProgressOutput:
         self._progress = progress
         self._task = task
         self._verbose = verbose
+        self.repeats = Repeats(verbose)
 
     def notice(self, message: str) -> None:
         self._progress.console.print(f"xmpvision: {printable(message)}", markup=False,
@@ -94,7 +126,8 @@ class ProgressOutput:
         self._progress.update(self._task, advance=1)
 
     def photo(self, report: PhotoReport) -> None:
-        if report.status == "failed" or (report.status == "done" and self._verbose):
+        shown = report.status == "failed" or (report.status == "done" and self._verbose)
+        if shown and self.repeats.show(report):
             for line in photo_lines(report, self._verbose):
                 self._progress.console.print(line, markup=False, highlight=False,
                                              style="red" if report.status == "failed" else None)

@@ -84,6 +84,8 @@ def print_photo(report: PhotoReport) -> None:
     if record["sidecar"]:
         lines.append(f"  sidecar: {record['sidecar']}")
     lines += [f"  {model_type} from {model}" for model_type, model in record["models"].items()]
+    if record["title"] is not None:
+        lines.append(f"  title: {record['title']}")
     if record["caption"] is not None:
         language = f" [{record['caption_language']}]" if record["caption_language"] else ""
         lines.append(f"  caption{language}: {record['caption']}")

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from xmpvision.cli.output import JsonOutput, PlainOutput, notice, progress_bar
+from xmpvision.cli.output import JsonOutput, PlainOutput, Repeats, notice, progress_bar
 from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
 from xmpvision.report import ServiceReport, Summary, json_line
@@ -67,40 +67,52 @@ def stop_on_signals() -> Iterator[threading.Event]:
 
 
 def execute(job: Job, roots: Sequence[Path], options: RunOptions, *, json_: bool,
-            verbose: int) -> None:
+            verbose: int, quiet: bool = False) -> None:
     """Run a photo job with the output chosen and exit with its code (0; 1 some failed;
-    130 interrupted). Errors that end the job before it starts reach the CLI's error net."""
+    130 interrupted). Errors that end the job before it starts reach the CLI's error net.
+    With `quiet`, only failures and the summary are printed."""
+    repeats: Repeats | None = None
     try:
         with stop_on_signals() as stop:
             if json_:
                 result = job(JsonOutput(), stop)
-            elif not sys.stdout.isatty():
-                result = job(PlainOutput(verbose > 0), stop)
+            elif quiet or not sys.stdout.isatty():
+                plain = PlainOutput(verbose > 0, quiet=quiet)
+                repeats = plain.repeats
+                result = job(plain, stop)
             else:
                 with progress_bar(roots, follow_symlinks=options.follow_symlinks,
                                   verbose=verbose > 0) as bar:
+                    repeats = bar.repeats
                     result = job(bar, stop)
     except KeyboardInterrupt:
         notice("aborted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    _summary(result.summary, json_, result.unusable)
+    for line in repeats.lines() if repeats else ():
+        notice(line)
+    _summary(result.summary, json_, result.unusable, interrupted=result.interrupted)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
-def _summary(summary: Summary, json_: bool, unusable: dict[str, str]) -> None:
+def _summary(summary: Summary, json_: bool, unusable: dict[str, str], *,
+             interrupted: bool = False) -> None:
     counts = summary.counts
     if json_:
         record = summary.to_dict()
         if unusable:
             record["summary"]["errors"] = unusable
+        if interrupted:
+            record["summary"]["interrupted"] = True
         print(json_line(record), flush=True)
     else:
         upgraded = f" ({summary.upgraded} upgraded)" if summary.upgraded else ""
-        typer.echo(f"xmpvision: {counts['done']} done{upgraded}, {counts['unchanged']} "
-                   f"unchanged, {counts['skipped']} skipped, {counts['failed']} failed "
-                   f"in {summary.seconds:.1f} s")
+        # The photos not reached are not counted anywhere: say the run did not finish.
+        stopped = "interrupted after " if interrupted else ""
+        typer.echo(f"xmpvision: {stopped}{counts['done']} done{upgraded}, "
+                   f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, "
+                   f"{counts['failed']} failed in {summary.seconds:.1f} s")
         for service in summary.services:
             notice(service_line(service))
     for error in unusable.values():

@@ -19,6 +19,10 @@ from xmpvision.cli.options import (
 from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
 
+ForceOption = Annotated[
+    bool, typer.Option("--force", "-f", help="Redo photos already done; replace generated "
+                       "values (never yours).")
+]
 RetryFailedOption = Annotated[
     bool,
     typer.Option("--retry-failed", help="Try again photos that failed for a reason of their own "
@@ -38,23 +42,25 @@ def scan(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the planned sidecar "
                                           "changes; write nothing.")] = False,
     retry_failed: RetryFailedOption = False,
+    force: ForceOption = False,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Discover photos, run every model whose Run mode applies to indexing (on-index and
     newly-indexed, as one chain per type), write sidecars, print a summary.
 
-    Photos already done and unchanged since are not redone; a run that was killed resumes.
+    Photos already done and unchanged since are not redone (unless --force); a run that was
+    killed resumes.
     """
     setup_logging(verbose, quiet)
-    loaded = get_config(config)
-    options = RunOptions(dry_run=dry_run, jobs=jobs_, follow_symlinks=follow_symlinks,
-                         retry_failed=retry_failed)
+    loaded = get_config(config, quiet=quiet)
+    options = RunOptions(force=force, dry_run=dry_run, jobs=jobs_,
+                         follow_symlinks=follow_symlinks, retry_failed=retry_failed)
 
     def job(reporter: Reporter, stop: threading.Event) -> RunResult:
         return jobs.run_scan(loaded.config, dirs, options=options, reporter=reporter,
                              state_path=state, stop=stop)
 
-    execute(job, dirs, options, json_=json_, verbose=verbose)
+    execute(job, dirs, options, json_=json_, verbose=verbose, quiet=quiet)
 
 

@@ -27,10 +27,10 @@ from xmpvision.cli.run import (
     execute,
     reporter_for,
 )
-from xmpvision.cli.scan import RetryFailedOption
+from xmpvision.cli.scan import ForceOption, RetryFailedOption
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
-from xmpvision.listing import COLUMNS, model_rows
+from xmpvision.listing import COLUMNS, ignored_entries, model_rows
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
 from xmpvision.report import json_line
 from xmpvision.sources import DEFAULT_SOURCE, SOURCE_PRIORITY, normalize_source
@@ -62,15 +62,22 @@ def ls(
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
-    """List each type's model chain in evaluation order (1 = tried first)."""
+    """List each type's model chain in evaluation order (1 = tried first, the model
+    PhotoPrism itself would run; the others are fallbacks), after the config file shown."""
     setup_logging(verbose, quiet)
     fmt = _format(json_, md, csv_, tsv)
-    loaded = get_config(config)
+    loaded = get_config(config, quiet=quiet)
     rows = model_rows(loaded.config)
+    if fmt is TableFormat.TABLE:
+        # Which file this is: a vision.yml found elsewhere than expected explains a lot.
+        print(f"config: {loaded.path or 'none found, built-in defaults'}")
     print_table(rows, COLUMNS, fmt)
     if fmt is TableFormat.TABLE:
+        ignored = ignored_entries(loaded.config)
+        if ignored:
+            print(f"PhotoPrism also runs, xmpvision does not: {', '.join(ignored)}")
         for row in rows:
-            if row["problem"] and row["status"] == "enabled":
+            if row["problem"] and row["status"] == "not installed":
                 notice(f"{row['type']} model {row['engine']}:{row['model']} cannot run here: "
                        f"{row['problem']}")
 
@@ -93,14 +100,16 @@ def test(
     image: Annotated[Path, typer.Argument(help="The photo to analyse.", show_default=False)],
     models: TypesOption = "caption",
     config: ConfigOption = None,
-    json_: JsonFlag = False,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="One JSON object: the photo's record, as a scan's --json prints it "
+        "per photo.")] = False,
     verbose: VerboseOption = 0,
     quiet: QuietOption = False,
 ) -> None:
     """Run the chain on one photo and print the result; writes nothing (for prompt tuning)."""
     setup_logging(verbose, quiet)
     types = parse_types(models)
-    loaded = get_config(config)
+    loaded = get_config(config, quiet=quiet)
     report = jobs.test_photo(loaded.config, image, types)
     if json_:
         print(json_line(report.to_dict()))
@@ -119,8 +128,7 @@ PathsArgument = Annotated[
 def run(
     paths: PathsArgument = None,
     models: TypesOption = "caption",
-    force: Annotated[bool, typer.Option("--force", "-f", help="Redo photos already done; "
-                                        "replace generated values (never yours).")] = False,
+    force: ForceOption = False,
     source: Annotated[str | None, typer.Option("--source", "-s", help="Record the values "
                                                "under this source (see `vision sources`).",
                                                show_default=False)] = None,
@@ -144,7 +152,7 @@ def run(
         source_name = normalize_source(source) if source else None
     except UnknownSourceError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from None
-    loaded = get_config(config)
+    loaded = get_config(config, quiet=quiet)
     options = RunOptions(force=force, dry_run=dry_run, source=source_name, count=count,
                          jobs=jobs_, follow_symlinks=follow_symlinks,
                          retry_failed=retry_failed)
@@ -154,7 +162,7 @@ def run(
         return jobs.run_models(loaded.config, roots, types=types, contexts=jobs.MANUAL_CONTEXTS,
                                options=options, reporter=reporter, state_path=state, stop=stop)
 
-    execute(job, roots, options, json_=json_, verbose=verbose)
+    execute(job, roots, options, json_=json_, verbose=verbose, quiet=quiet)
 
 
 @app.command("reset")
@@ -183,7 +191,7 @@ def reset(
         source_name = normalize_source(source)
     except UnknownSourceError as exc:
         raise typer.BadParameter(str(exc), param_hint="--source") from None
-    loaded = get_config(config)
+    loaded = get_config(config, quiet=quiet)
     roots = paths or [Path.cwd()]
     if not (yes or dry_run):
         where = ", ".join(str(p) for p in roots)

@@ -24,6 +24,9 @@ DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds
 DEFAULT_READ_TIMEOUT = 300.0  # a vision model on CPU can take minutes to load and answer
+# Service.Deadline, the longest one request may take in all (connect and the whole answer),
+# is this many read timeouts unless set: the read timeout bounds silence, not a trickle.
+DEFAULT_DEADLINE_FACTOR = 3.0
 DEFAULT_PARALLEL = 1  # requests in flight per service, like OLLAMA_NUM_PARALLEL
 MAX_PARALLEL = 64
 
@@ -149,3 +152,7 @@ DEFAULT_BREAKER_OPEN = 60.0  # seconds it stays open before one probe, doubling 
 DEFAULT_BREAKER_OPEN_MAX = 600.0
 # A photo answered by a fallback because a better model was down is redone once it is back.
 DEFAULT_FALLBACK_UPGRADE = True
+
+# --- doctor ---
+# How long `doctor` waits for a model's download URL to answer (headers only).
+DOWNLOAD_PROBE_TIMEOUT = 10.0

@@ -33,3 +33,25 @@ def parse_duration(value: object) -> float:
     if seconds <= 0:
         raise ValueError(f"duration must be positive, got {value!r}")
     return seconds
+
+
+# Go's time.ParseDuration, which Ollama applies to a `keep_alive` string: an optional sign, then
+# numbers each with a unit; a bare "0" is the one value without a unit.
+_GO_DURATION = re.compile(r"[+-]?((\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h))+")
+
+
+def check_keep_alive(value: object) -> str | int | float | None:
+    """A `keep_alive` as Ollama reads it: a number is seconds (negative: keep loaded for
+    ever), a string a Go duration ("5m", "300s", "-1m"). "300" is refused there with a 400 on
+    every request, so it is refused here, at load."""
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "0" or _GO_DURATION.fullmatch(text):
+            return text
+        if re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
+            raise ValueError(f"invalid KeepAlive {value!r}: a number in quotes has no unit; "
+                             f"write {text} (seconds) or \"{text}s\"")
+    raise ValueError(f"invalid KeepAlive {value!r}; expected seconds (300) or a duration "
+                     "such as 5m, 300s or -1m")

@@ -9,6 +9,8 @@ within bounds (limits.py), and a secret's value never appears in a message.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import importlib.util
 import os
 import re
 from collections.abc import Mapping
@@ -21,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from xmpvision.config import limits
-from xmpvision.config.builtin import apply_defaults
+from xmpvision.config.builtin import apply_defaults, uri_problem
 from xmpvision.config.models import (
     ENGINES,
     MODEL_TYPES,
@@ -49,6 +51,7 @@ class LoadedConfig:
     config: VisionConfig
     path: Path | None
     warnings: list[str] = field(default_factory=list)
+    digest: str | None = None  # SHA-256 of the file's content: what its warnings were about
 
 
 def search_paths() -> list[Path]:
@@ -105,7 +108,7 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read config: {exc}"]) from exc
     config, warnings = parse_config_with_warnings(text, str(path), base=path.parent)
-    return LoadedConfig(config, path, warnings)
+    return LoadedConfig(config, path, warnings, hashlib.sha256(data).hexdigest())
 
 
 _TOO_LARGE = f"config file larger than {limits.MAX_CONFIG_BYTES} bytes (a vision.yml is a few KB)"
@@ -158,6 +161,8 @@ def parse_config_with_warnings(
         )
     else:
         config = _with_schemas(config, base, positions, problems, filename)
+        config = _with_paths(config, base)
+        problems.extend(_uri_problems(config, positions, filename))
     if problems:
         raise ConfigError(sorted(problems, key=_line_col))
     resolved = apply_defaults(config, has_file=True)
@@ -166,7 +171,31 @@ def parse_config_with_warnings(
         f"{_at(filename, positions, path)}: PhotoPrism key {path[-1]} is not used by xmpvision"
         for path in unused_keys(config, engines)
     ]
+    warnings += _context_warnings(config, positions, filename)
     return resolved, sorted(warnings, key=_line_col)
+
+
+PLACES_MODULE = "reverse_geocode"  # the `places` extra's offline geocoder
+
+
+def _context_warnings(config: VisionConfig, positions: Mapping[KeyPath, Position],
+                      filename: str) -> list[str]:
+    """A `Context` written with `place` on an install without the offline place names: the
+    hint would be dropped without a word (the default Context asks for it quietly)."""
+    asked = [index for index, model in enumerate(config.models)
+             if "context" in model.model_fields_set and "place" in model.context]
+    if not asked or _installed(PLACES_MODULE):
+        return []
+    return [f"{_at(filename, positions, ('Models', index, 'Context'))}: place needs the offline "
+            "place names: pip install 'xmpvision[places]'; until then photos get no place hint"
+            for index in asked]
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _where(filename: str, mark: yaml.Mark | None) -> str:
@@ -197,6 +226,45 @@ def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPa
         if schema is not None:
             models[index] = model.model_copy(update={"schema_": schema})
     return config.model_copy(update={"models": models})
+
+
+def _with_paths(config: VisionConfig, base: Path | None) -> VisionConfig:
+    """A relative Path, and a LabelFile given with a folder (`./x.txt`, `../labels.txt`),
+    taken from the config file's folder rather than wherever the command was started; a bare
+    LabelFile name stays in the model's directory."""
+    if base is None:
+        return config
+    models = list(config.models)
+    for index, model in enumerate(models):
+        update: dict[str, str] = {}
+        if model.path and "${" not in model.path and not Path(model.path).is_absolute():
+            update["path"] = str(base / model.path)
+        label = model.label_file
+        if label and not Path(label).is_absolute() and (
+                len(Path(label).parts) > 1 or label.startswith("./")):
+            update["label_file"] = str(base / label)
+        if update:
+            models[index] = model.model_copy(update=update)
+    return config.model_copy(update={"models": models})
+
+
+def _uri_problems(config: VisionConfig, positions: Mapping[KeyPath, Position],
+                  filename: str) -> list[str]:
+    """Every Service.Uri (and endpoint Uri) written that is not a URL a client can use."""
+    found = []
+    for index, model in enumerate(config.models):
+        service = model.service
+        written: list[tuple[KeyPath, str | None]] = [(("Models", index, "Service", "Uri"),
+                                                      service.uri)]
+        written += [(("Models", index, "Service", "Endpoints", n, "Uri"), endpoint.uri)
+                    for n, endpoint in enumerate(service.endpoints or ())]
+        for path, uri in written:
+            if not uri or not uri.strip() or "${" in uri:
+                continue  # unset: the engine's default applies
+            problem = uri_problem(uri.strip())
+            if problem is not None:
+                found.append(f"{_at(filename, positions, path)}: {problem}")
+    return found
 
 
 def _line_col(problem: str) -> tuple[int, int]:

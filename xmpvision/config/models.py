@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     field_validator,
     model_validator,
@@ -42,7 +43,7 @@ from xmpvision.config.defaults import (
     Interpolation,
     ResizeMode,
 )
-from xmpvision.config.duration import parse_duration
+from xmpvision.config.duration import check_keep_alive, parse_duration
 from xmpvision.runmodes import ALLOWED_RUN_VALUES, RunMode, parse_run_mode
 from xmpvision.text.labels import NormalizeMode
 from xmpvision.text.languages import parse_language_tag
@@ -112,7 +113,7 @@ def _run_mode(value: object) -> RunMode:
     return mode
 
 
-_THINK_LEVELS = ("low", "medium", "high")
+_THINK_LEVELS = ("low", "medium", "high", "max")  # Ollama's levels (api.ThinkValue)
 
 
 def _think(value: object) -> bool | str | None:
@@ -122,7 +123,7 @@ def _think(value: object) -> bool | str | None:
         return value.strip().lower() == "true"
     if isinstance(value, str) and value.strip().lower() in _THINK_LEVELS:
         return value.strip().lower()
-    raise ValueError(f"invalid Think value {value!r}; allowed: true, false, low, medium, high")
+    raise ValueError(f"invalid Think value {value!r}; allowed: true, false, low, medium, high, max")
 
 
 def _normalize(value: object) -> NormalizeMode:
@@ -187,15 +188,20 @@ class ServiceConfig(_Section):
     org: str | None = Field(default=None, json_schema_extra=OPENAI)
     project: str | None = Field(default=None, json_schema_extra=OPENAI)
     tier: str | None = Field(default=None, json_schema_extra=OPENAI)
+    # PhotoPrism's override of the model name sent to the service (Model/Name stay the
+    # entry's own name).
+    model: str | None = None
     key: SecretStr | None = None
     key_file: Path | None = None
     username: str | None = None
     password: SecretStr | None = None
     timeout: Duration = None  # read timeout in seconds; the engine has its own default
     connect_timeout: Duration = None
+    # The longest one request may take in all; the engine derives it from `timeout` if unset.
+    deadline: Duration = None
     parallel: int = Field(default=DEFAULT_PARALLEL, ge=1, le=MAX_PARALLEL)
     think: ThinkField = None
-    keep_alive: str | int | None = None
+    keep_alive: Annotated[str | int | float | None, BeforeValidator(check_keep_alive)] = None
     disabled: bool = False
 
     @model_validator(mode="before")
@@ -232,17 +238,18 @@ class ModelOptions(_Section):
     repeat_penalty: float | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
-    penalize_newline: bool | None = None
-    mirostat: int | None = None
-    mirostat_tau: float | None = None
-    mirostat_eta: float | None = None
-    tfs_z: float | None = None
+    # Options current Ollama no longer has (it only logs them): accepted, warned as unused.
+    penalize_newline: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat: int | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat_tau: float | None = Field(default=None, json_schema_extra=UNUSED)
+    mirostat_eta: float | None = Field(default=None, json_schema_extra=UNUSED)
+    tfs_z: float | None = Field(default=None, json_schema_extra=UNUSED)
     stop: list[str] | None = None
-    numa: bool | None = None
+    numa: bool | None = Field(default=None, json_schema_extra=UNUSED)
     use_mmap: bool | None = None
-    use_mlock: bool | None = None
-    low_vram: bool | None = None
-    vocab_only: bool | None = None
+    use_mlock: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    low_vram: bool | None = Field(default=None, json_schema_extra=UNUSED)
+    vocab_only: bool | None = Field(default=None, json_schema_extra=UNUSED)
     max_output_tokens: int | None = Field(default=None, ge=1, json_schema_extra=OPENAI)
     detail: str | None = Field(default=None, json_schema_extra=OPENAI)
     force_json: bool | None = Field(default=None, json_schema_extra=OPENAI)
@@ -276,9 +283,9 @@ class ModelOptions(_Section):
 
 
 # PhotoPrism's own configs write Resize.Mode `cover` (scale to cover, then crop the centre)
-# and `contain` (fit inside, pad).
+# and `contain` (fit inside, pad), and Interpolation `linear`.
 _RESIZE_ALIASES = {"cover": "center-crop", "crop": "center-crop", "contain": "pad",
-                   "fit": "pad"}
+                   "fit": "pad", "linear": "bilinear"}
 
 
 def _folded(upper: bool) -> Any:
@@ -295,7 +302,10 @@ def _folded(upper: bool) -> Any:
 
 class OnnxNormalization(_Section):
     """Per-channel input normalisation of a classifier: pixels scaled to 0..1, then
-    (x - Mean) / StdDev, one value per channel in the input's colour order (or one for all)."""
+    (x - Mean) / StdDev, one value per channel in the input's colour order (or one for all).
+
+    PhotoPrism writes these on the 0..255 scale (Mean 123.675); a value above 1 cannot be on
+    the 0..1 scale, so such a pair is divided by 255, which is the same transform."""
 
     mean: list[float] | None = None
     std_dev: list[float] | None = None
@@ -320,6 +330,15 @@ class OnnxNormalization(_Section):
             raise ValueError("StdDev must not be 0")
         return value
 
+    @model_validator(mode="after")
+    def _unit_scale(self) -> OnnxNormalization:
+        values = [*(self.mean or ()), *(self.std_dev or ())]
+        if not any(abs(v) > 1 for v in values):
+            return self
+        scaled = {name: [v / 255 for v in value] for name, value in
+                  (("mean", self.mean), ("std_dev", self.std_dev)) if value is not None}
+        return self.model_copy(update=scaled)
+
 
 class OnnxResize(_Section):
     """How a photo is brought to the input size: `center-crop` (short edge scaled to
@@ -340,18 +359,76 @@ class OnnxInput(_Section):
     color_order: Annotated[ColorOrder | None, _folded(upper=True)] = None
     normalization: OnnxNormalization | None = None
     resize: OnnxResize | None = None
+    # The input's name: xmpvision feeds a classifier's only input whatever its name.
+    name: str | None = Field(default=None, json_schema_extra=UNUSED)
 
 
 class OnnxOutput(_Section):
     logits: bool | None = None  # true: the output is logits, softmax is applied
+    # The output's name and shape: read from the model itself.
+    name: str | None = Field(default=None, json_schema_extra=UNUSED)
+    width: int | None = Field(default=None, json_schema_extra=UNUSED)
+    count: int | None = Field(default=None, json_schema_extra=UNUSED)
 
 
 class OnnxConfig(_Section):
     """PhotoPrism 2026's ONNX classifier settings (Engine onnx)."""
 
     file: str | None = None
+    # Where PhotoPrism got the model and under which terms; it is not fetched from there.
+    # (Any: a digest of digits only reads as a number in YAML; the value is not used.)
+    source: Any = Field(default=None, json_schema_extra=UNUSED)
+    sha256: Any = Field(default=None, alias="SHA256", json_schema_extra=UNUSED)
+    license: Any = Field(default=None, json_schema_extra=UNUSED)
+    quantization: Any = Field(default=None, json_schema_extra=UNUSED)
     input: OnnxInput | None = None
     output: OnnxOutput | None = None
+
+
+class TensorFlowInterval(_Section):
+    """The value range one channel is scaled to (PhotoPrism: pixel 0..1 -> Start..End)."""
+
+    start: float = 0.0
+    end: float = 1.0
+    mean: float | None = Field(default=None, json_schema_extra=UNUSED)
+    std_dev: float | None = Field(default=None, json_schema_extra=UNUSED)
+
+
+class TensorFlowInput(_Section):
+    # Width/Height give the input size, Intervals the scaling; the rest describes the graph,
+    # which xmpvision reads from the model itself.
+    name: str | None = Field(default=None, json_schema_extra=UNUSED)
+    intervals: list[TensorFlowInterval] | None = None
+    resize_operation: str | None = Field(default=None, json_schema_extra=UNUSED)
+    color_channel_order: str | None = Field(default=None, json_schema_extra=UNUSED)
+    index: int | None = Field(default=None, json_schema_extra=UNUSED)
+    height: int | None = Field(default=None, ge=16, le=4096)
+    width: int | None = Field(default=None, ge=16, le=4096)
+    shape: list[str] | None = Field(default=None, json_schema_extra=UNUSED)
+
+    def normalization(self) -> OnnxNormalization | None:
+        """The Intervals as Mean/StdDev on pixels scaled to 0..1 (one per channel)."""
+        if not self.intervals or any(i.end == i.start for i in self.intervals):
+            return None
+        return OnnxNormalization(
+            mean=[-i.start / (i.end - i.start) for i in self.intervals],
+            std_dev=[1 / (i.end - i.start) for i in self.intervals])
+
+
+class TensorFlowOutput(_Section):
+    name: str | None = Field(default=None, json_schema_extra=UNUSED)
+    index: int | None = Field(default=None, json_schema_extra=UNUSED)
+    outputs: int | None = Field(default=None, json_schema_extra=UNUSED)
+    logits: bool | None = Field(default=None, json_schema_extra=UNUSED)
+
+
+class TensorFlowConfig(_Section):
+    """PhotoPrism's TensorFlow block (written by `photoprism vision save` for every
+    classifier): its input size and scaling are used for a TensorFlow model of one's own."""
+
+    tags: list[str] | None = Field(default=None, json_schema_extra=UNUSED)
+    input: TensorFlowInput | None = None
+    output: TensorFlowOutput | None = None
 
 
 class ModelConfig(_Section):
@@ -390,12 +467,29 @@ class ModelConfig(_Section):
     label_file: str | None = None
     # The input scaling of a TensorFlow model given by Path (ONNX models: ONNX.Input).
     normalization: OnnxNormalization | None = None
+    tensorflow: TensorFlowConfig | None = Field(default=None, alias="TensorFlow")
+    # PhotoPrism 2025's SavedModel tags: xmpvision loads a model's serving graph whatever
+    # its tags.
+    tags: list[str] | None = Field(default=None, json_schema_extra=UNUSED)
     # PhotoPrism's class ordering and NSFW classifier settings; xmpvision uses neither.
     canonical_order: Any = Field(default=None, json_schema_extra=UNUSED)
     reduction: Any = Field(default=None, json_schema_extra=UNUSED)
     unsafe_class_index: int | None = Field(default=None, json_schema_extra=UNUSED)
     neutral_class_index: int | None = Field(default=None, json_schema_extra=UNUSED)
     default_threshold: float | None = Field(default=None, json_schema_extra=UNUSED)
+    # A built-in model appended for a type the file does not configure: best effort, left
+    # out of a run (said once) when it cannot run here. Not a key: nobody writes it.
+    _implicit: bool = PrivateAttr(default=False)
+
+    @property
+    def implicit(self) -> bool:
+        return self._implicit
+
+    def as_implicit(self) -> ModelConfig:
+        """This entry marked as an implicit default."""
+        copy = self.model_copy()
+        copy._implicit = True
+        return copy
 
     @field_validator("language")
     @classmethod

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel
 
-from xmpvision.config.models import ModelOptions, VisionConfig, key_use
+from xmpvision.config.models import SUPPORTED_TYPES, ModelOptions, VisionConfig, key_use
 
 KeyPath = tuple[str | int, ...]
 
@@ -25,17 +25,24 @@ def unused_keys(config: VisionConfig, engines: Sequence[str | None]) -> list[Key
     _walk(config.sidecar, ("Sidecar",), None, found)
     for index, model in enumerate(config.models):
         engine = engines[index] if index < len(engines) else None
-        _walk(model, ("Models", index), engine, found)
+        # A built-in entry is replaced by xmpvision's own model: what PhotoPrism wrote to
+        # describe its classifier is one unused block, not a key each.
+        whole = _BUILTIN_BLOCKS if model.default and model.type in SUPPORTED_TYPES else ()
+        _walk(model, ("Models", index), engine, found, whole)
     return found
 
 
-def _walk(section: BaseModel, path: KeyPath, engine: str | None, found: list[KeyPath]) -> None:
+_BUILTIN_BLOCKS = ("tensorflow", "onnx")
+
+
+def _walk(section: BaseModel, path: KeyPath, engine: str | None, found: list[KeyPath],
+          whole: tuple[str, ...] = ()) -> None:
     fields = type(section).model_fields
     for name, field in fields.items():
         if name not in section.model_fields_set:
             continue
         here = (*path, field.alias or name)
-        if _unused(section, name, key_use(field), engine):
+        if name in whole or _unused(section, name, key_use(field), engine):
             found.append(here)  # once for the key: what lies below it is unused as well
             continue
         value = getattr(section, name)

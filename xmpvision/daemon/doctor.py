@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import httpx
+
 from xmpvision.chain.compose import check_ready
 from xmpvision.chain.resolve import describe_model
 from xmpvision.config import LoadedConfig, load_config
 from xmpvision.config.daemon import find_schedule_dir, load_schedules
+from xmpvision.config.defaults import DOWNLOAD_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines import describe
-from xmpvision.engines.ollama.api import RunningModel
+from xmpvision.engines.ollama.api import RunningModel, same_model
 from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
@@ -91,7 +94,7 @@ def _service(service: Service) -> list[Check]:
         except EngineError as exc:
             return [*checks, Check(name, "fail", str(exc), "check the Ollama server's logs")]
         for model in service.models:
-            if model not in pulled:
+            if not any(same_model(model, name) for name in pulled):
                 checks.append(Check(f"model {model}", "fail", f"not pulled on {service.shown}",
                                     f"ollama pull {model}"))
                 continue
@@ -132,7 +135,13 @@ def _residency(model: str, running: list[RunningModel]) -> Check:
 
 
 def _classifier(models: list[ModelConfig]) -> list[Check]:
-    from xmpvision.engines.tensorflow.install import ENV_NO_DOWNLOAD, MODEL_URL, model_dir, truthy
+    from xmpvision.engines.tensorflow.install import (
+        ENV_MODEL_URL,
+        ENV_NO_DOWNLOAD,
+        MODEL_URL,
+        model_dir,
+        truthy,
+    )
 
     classifiers = [m for m in models if m.engine == "tensorflow"]
     missing = missing_packages()
@@ -151,9 +160,31 @@ def _classifier(models: list[ModelConfig]) -> list[Check]:
             checks.append(Check("classifier", "warn", f"no model at {folder}; downloads are "
                                 f"off ({ENV_NO_DOWNLOAD})", f"unpack {MODEL_URL} into {folder}"))
         else:
-            checks.append(Check("classifier", "ok", f"no model at {folder} yet; downloaded "
-                                f"there on first use from {MODEL_URL}"))
+            url = os.environ.get(ENV_MODEL_URL) or MODEL_URL
+            problem = _unreachable(url)
+            if problem is None:
+                checks.append(Check("classifier", "ok", f"no model at {folder} yet; "
+                                    f"downloaded there on first use from {url}"))
+            else:
+                # An offline NAS: the first run would find no model and no way to get one.
+                checks.append(Check("classifier", "warn", f"no model at {folder}, and {url} "
+                                    f"cannot be fetched: {problem}", f"fetch {url} elsewhere "
+                                    "and install it with `xmpvision models pull nasnet "
+                                    "--file FILE`"))
     return checks
+
+
+def _unreachable(url: str) -> str | None:
+    """Why `url` cannot be downloaded from here (None: it answers 200). Only the headers are
+    read, not the model."""
+    try:
+        with httpx.Client(timeout=DOWNLOAD_PROBE_TIMEOUT, follow_redirects=True) as client, \
+                client.stream("GET", url) as response:
+            if response.status_code != httpx.codes.OK:
+                return f"HTTP {response.status_code}"
+    except httpx.HTTPError as exc:
+        return str(exc) or type(exc).__name__
+    return None
 
 
 def _state(state: Path) -> Check:

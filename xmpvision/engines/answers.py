@@ -11,12 +11,43 @@ from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.classifier.rules import categories_for
 from xmpvision.errors import InvalidPayload
 from xmpvision.results import GeneratedText, Label, PhotoResult
-from xmpvision.text.answers import generated_fields, label_items, parse_label_items
+from xmpvision.text.answers import (
+    answer_text,
+    generated_fields,
+    label_items,
+    parse_label_items,
+)
 from xmpvision.text.labels import RawLabel, normalize_labels
 
 # What a language-model engine is asked: an output type's name (modeltypes) or "generate".
 Kind = str
 MAX_ANSWER_CHARS = 262_144  # a runaway generation is cut off rather than buffered forever
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a server sent for one question, before it is used."""
+
+    text: str  # the answer
+    reasoning: str = ""  # a reasoning model's thoughts, sent apart (never the answer)
+    cut: bool = False  # stopped at the token budget or the context ("length")
+    tokens: int | None = None  # tokens generated, when the server counted them
+
+
+def finished_answer(reply: Reply, who: str, budget: str) -> str:
+    """The answer text, when it is complete and is an answer; else InvalidPayload (this photo
+    falls back). A cut caption is not a caption and cut JSON is not labels, so a "length"
+    answer is never used; reasoning, even the only text there is, is never the answer.
+    `who` names the engine and model, `budget` the setting that raises the token budget."""
+    if reply.cut:
+        at = f" at {reply.tokens} tokens" if reply.tokens else ""
+        thinking = " while still reasoning" if reply.reasoning and not reply.text.strip() else ""
+        raise InvalidPayload(f"the answer from {who} was cut off{at}{thinking}; raise {budget}")
+    text = answer_text(reply.text)
+    if not text and (reply.reasoning.strip() or reply.text.strip()):
+        raise InvalidPayload(f"{who} answered with reasoning only, no answer; raise {budget} "
+                             "or turn its reasoning off")
+    return text
 
 
 @dataclass(frozen=True)

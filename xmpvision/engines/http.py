@@ -2,9 +2,13 @@
 the mapping of HTTP failures to `xmpvision.errors` types (the httpx exception kept as the cause).
 
 Retries: connection failures, connections closed mid-answer, 429 (honouring Retry-After) and
-5xx are retried with exponential backoff and full jitter; other 4xx are not. Read timeouts are
-not retried by default (see RetryPolicy). Refused credentials and a missing model are remembered
-as permanent: they are raised again without asking the service.
+5xx are retried with exponential backoff and full jitter; other 4xx are not. Read timeouts and a
+passed deadline are not retried by default (see RetryPolicy). Refused credentials, a missing
+model and a model that cannot run on the server (the dialect tells from the error's words) are
+remembered as permanent: they are raised again without asking the service.
+
+Every request is read through `reading.Body`: within an overall deadline (`Service.Deadline`)
+and with its decompressed size capped.
 """
 
 from __future__ import annotations
@@ -16,16 +20,37 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 import httpx
 
-from xmpvision.config.defaults import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+from xmpvision.config.defaults import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DEADLINE_FACTOR,
+    DEFAULT_READ_TIMEOUT,
+)
 from xmpvision.config.models import ServiceConfig
+from xmpvision.engines.reading import (
+    ACCEPT_ENCODING,
+    MAX_BODY_BYTES,
+    Body,
+    BodyTooLarge,
+    Deadline,
+    DeadlinePassed,
+    UnknownEncoding,
+    Watchdog,
+)
 from xmpvision.engines.retry import RetryPolicy, parse_retry_after
-from xmpvision.errors import EngineError, EngineUnavailable, ServiceDown, redact
+from xmpvision.errors import (
+    EngineError,
+    EngineUnavailable,
+    InvalidPayload,
+    ModelCannotRun,
+    ServiceDown,
+    redact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +112,7 @@ class ServerDialect:
     name: str  # for logs: "ollama", "openai"
     error_text: Callable[[bytes], str]  # the human part of an error body
     # The error for a 404 that means "no such model" (None: an ordinary rejected request).
-    model_missing: Callable[[httpx.Response, str], EngineError | None]
+    model_missing: Callable[[httpx.Response, bytes, str], EngineError | None]
     # What messages call the server ("Ollama", "the OpenAI-compatible server").
     display: str = "the server"
     # What to do when the server cannot be reached at all.
@@ -96,6 +121,11 @@ class ServerDialect:
     retry_after: Callable[[httpx.Headers], float | None] = lambda _headers: None
     # A cheap GET that tells the server is back (the circuit breaker's probe).
     probe_path: str = "/"
+    # An error answer (status, the server's message) that is this model's fault, not the
+    # server's: it cannot load, or refuses a setting. None: the status decides.
+    model_fault: Callable[[int, str, str], EngineError | None] = lambda _s, _d, _m: None
+    # An error answer besides 401/403 that means the credentials were refused.
+    refuses_access: Callable[[int, str], bool] = lambda _status, _detail: False
 
 
 @functools.cache
@@ -110,6 +140,26 @@ def timeouts(service: ServiceConfig) -> httpx.Timeout:
     read = service.timeout or DEFAULT_READ_TIMEOUT
     # The pool wait is bounded by the read timeout: a worker waits at most one slow answer.
     return httpx.Timeout(connect=connect, read=read, write=read, pool=read)
+
+
+def deadline_seconds(service: ServiceConfig) -> float:
+    """The longest one request may take, connect and whole answer (`Service.Deadline`)."""
+    if service.deadline:
+        return service.deadline
+    return DEFAULT_DEADLINE_FACTOR * (service.timeout or DEFAULT_READ_TIMEOUT)
+
+
+# Words of an error that say the model cannot be loaded on that server (Ollama's scheduler,
+# llama.cpp, vLLM and CUDA say it these ways); the server itself is fine.
+_CANNOT_LOAD = (
+    "requires more system memory", "unable to load full model", "unable to load model",
+    "failed to load model", "out of memory", "insufficient memory", "not enough memory",
+)
+
+
+def cannot_load(detail: str) -> bool:
+    lowered = detail.lower()
+    return any(words in lowered for words in _CANNOT_LOAD)
 
 
 def _with_cause(error: EngineError, cause: BaseException) -> EngineError:
@@ -139,10 +189,11 @@ class HttpService:
         self.model = model
         self.dialect = dialect
         self.timeout = timeouts(service)
+        self.deadline = deadline_seconds(service)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rand = rand
-        self.headers = {"Accept": accept}
+        self.headers = {"Accept": accept, "Accept-Encoding": ACCEPT_ENCODING}
         self.auth: httpx.Auth | None = None
         if service.key is not None and service.key.get_secret_value():
             self.headers["Authorization"] = f"Bearer {service.key.get_secret_value()}"
@@ -175,8 +226,14 @@ class HttpService:
         if fatal is not None:
             raise fatal.again()
 
-    def remember(self, error: EngineError) -> NoReturn:
+    def remember(self, error: EngineError, *, say: bool = False) -> NoReturn:
+        """Raise `error` now and (a copy of it) for every later request. `say`: it was met
+        while answering, after the run's readiness checks were reported, so it is said here,
+        once."""
         self._fatal = error
+        if say:
+            logger.warning("%s; model %s is not asked again in this run", error.with_hint(),
+                           self.model)
         raise error
 
     def forget(self) -> None:
@@ -221,57 +278,80 @@ class HttpService:
 
     def send(self, method: str, path: str, body: dict[str, Any] | None = None) -> bytes:
         """One request; the body of a 2xx answer, or a translated error (not retried here)."""
-        response = self._request(method, path, body, self.timeout)
-        if not response.is_success:
-            self.status_error(response, path)
-        return response.content
+        with self.exchange(method, path, body) as answer:
+            return answer.read()
+
+    def stream(self, path: str, body: dict[str, Any]) -> AbstractContextManager[Body]:
+        """One streamed POST: its body once the status is known to be 2xx."""
+        return self.exchange("POST", path, body)
 
     def probe(self, seconds: float) -> None:
         """One GET of the dialect's probe path, within `seconds`, not retried: any HTTP answer
         means the server is up (a 401 or 404 is the request's business, and nothing is
         remembered from it); raises ServiceDown when it does not answer at all."""
-        try:
-            self._request("GET", self.dialect.probe_path, None, httpx.Timeout(seconds))
-        except Retry as retry:
-            raise retry.error from retry.error.__cause__
-
-    def _request(self, method: str, path: str, body: dict[str, Any] | None,
-                 timeout: httpx.Timeout) -> httpx.Response:
-        """The answer, whatever its status; a transport failure translated."""
-        try:
-            return self._client.request(
-                method, self.base_url + path, json=body, headers=self.headers,
-                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout,
-            )
-        except httpx.HTTPError as exc:
-            self.transport_error(exc, path, timeout.read)
-
-    @contextmanager
-    def stream(self, path: str, body: dict[str, Any]) -> Iterator[httpx.Response]:
-        """One streamed POST: the response once its status is known to be 2xx."""
+        timeout = httpx.Timeout(seconds)
         try:
             with self._client.stream(
-                "POST", self.base_url + path, json=body, headers=self.headers,
-                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=self.timeout,
-            ) as response:
-                if not response.is_success:
-                    response.read()
-                    self.status_error(response, path)
-                yield response
+                "GET", self.base_url + self.dialect.probe_path, headers=self.headers,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout,
+            ):
+                return  # the status line came: up (the body is not needed)
         except httpx.HTTPError as exc:
-            self.transport_error(exc, path)
+            try:
+                self.transport_error(exc, self.dialect.probe_path, seconds)
+            except Retry as retry:
+                raise retry.error from retry.error.__cause__
+
+    @contextmanager
+    def exchange(self, method: str, path: str,
+                 body: dict[str, Any] | None = None) -> Iterator[Body]:
+        """One request, its 2xx body read within the request's deadline and size cap; an
+        error status, a transport failure or a passed deadline translated."""
+        deadline = Deadline(self.deadline)
+        timeout = deadline.timeout(self.timeout)
+        try:
+            with self._client.stream(
+                method, self.base_url + path, json=body, headers=self.headers,
+                auth=self.auth or httpx.USE_CLIENT_DEFAULT, timeout=timeout,
+            ) as response, Watchdog(response, deadline) as watchdog:
+                answer = Body(response, deadline, watchdog)
+                if not response.is_success:
+                    self.status_error(response, path, answer.read())
+                yield answer
+        except httpx.HTTPError as exc:
+            if deadline.passed:
+                self.deadline_error(path, exc)
+            self.transport_error(exc, path, timeout.read)
+        except DeadlinePassed:
+            self.deadline_error(path)
+        except BodyTooLarge:
+            raise InvalidPayload(
+                f"answer from {self.shown}{path} (model {self.model}) exceeds "
+                f"{MAX_BODY_BYTES // (1024 * 1024)} MiB unpacked"
+            ) from None
+        except UnknownEncoding as exc:
+            raise EngineUnavailable(
+                f"answer from {self.shown}{path} uses Content-Encoding {str(exc)!r}, "
+                f"which xmpvision does not unpack (it asks for {ACCEPT_ENCODING})"
+            ) from None
 
     # --- error mapping ---------------------------------------------------------------------
 
-    def status_error(self, response: httpx.Response, path: str) -> NoReturn:
+    def status_error(self, response: httpx.Response, path: str, content: bytes) -> NoReturn:
         status = response.status_code
-        detail = self.dialect.error_text(response.content)
+        detail = self.dialect.error_text(content)
         where = f"{self.shown}{path}"
+        fault = self.dialect.model_fault(status, detail, self.model)
+        if isinstance(fault, ModelCannotRun):
+            self.remember(fault, say=True)
+        if fault is not None:
+            raise fault
         if status == httpx.codes.NOT_FOUND:
-            missing = self.dialect.model_missing(response, self.model)
+            missing = self.dialect.model_missing(response, content, self.model)
             if missing is not None:
                 self.remember(missing)
-        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN):
+        if status in (httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN) or (
+                self.dialect.refuses_access(status, detail)):
             self.remember(EngineError(
                 f"{where} refused access ({status}): {detail}",
                 hint="check Service.Key or Service.Username/Password",
@@ -287,6 +367,17 @@ class HttpService:
         raise EngineError(
             f"{where} rejected the request for model {self.model} ({status}): {detail}"
         )
+
+    def deadline_error(self, path: str, cause: BaseException | None = None) -> NoReturn:
+        """The request took its whole deadline: the server is too slow or stuck sending (a
+        trickle, keep-alive comments forever); counted as a failure of the server."""
+        error = ServiceDown(
+            f"no complete answer from {self.shown}{path} within {self.deadline:g}s "
+            f"(model {self.model})",
+            hint=f"raise Service.Deadline (default: {DEFAULT_DEADLINE_FACTOR:g} times "
+            "Service.Timeout) for slow hardware, or lower Options.NumPredict",
+        )
+        raise error from cause
 
     def transport_error(self, exc: httpx.HTTPError, path: str,
                         timeout: float | None = None) -> NoReturn:

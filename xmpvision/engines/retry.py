@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,14 +33,18 @@ class RetryPolicy:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if absent."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), None if absent
+    or not a finite number. A wait longer than RetryPolicy.max_retry_after is not waited for."""
     if value is None or not value.strip():
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        # "inf", "nan", "1e309": garbage, as if no header came (the backoff applies).
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError):

@@ -19,6 +19,7 @@ from xmpvision.engines.ollama.api import (
     RunningModel,
     TagsResponse,
     VersionResponse,
+    same_model,
 )
 from xmpvision.engines.ollama.engine import DIALECT, GENERATE_PATH, base_url
 from xmpvision.engines.ollama.timing import Timing
@@ -101,7 +102,9 @@ class Probe:
 
     def generate(self, model: str) -> Timing:
         """A tiny generation (it loads the model when it is not loaded); its timings."""
-        body = GenerateRequest(model=model, prompt=PROBE_PROMPT, stream=False,
+        # Thinking off: Ollama would turn it on for a model that can think, and the probe's
+        # timing would then measure reasoning, not the model's speed.
+        body = GenerateRequest(model=model, prompt=PROBE_PROMPT, stream=False, think=False,
                                keep_alive=self.service.config.keep_alive,
                                options=dict(PROBE_OPTIONS)).to_json()
         started = time.monotonic()
@@ -128,4 +131,6 @@ def gpu_share(entry: RunningModel) -> float:
 
 
 def find_running(running: list[RunningModel], model: str) -> RunningModel | None:
-    return next((r for r in running if model in (r.name, r.model)), None)
+    # As Ollama matches names: `Gemma3:4B` in vision.yml is the `gemma3:4b` it runs.
+    return next((r for r in running if same_model(model, r.name) or same_model(model, r.model)),
+                None)

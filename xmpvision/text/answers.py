@@ -56,10 +56,10 @@ def strip_reasoning(text: str) -> str:
     return "".join(kept).strip()
 
 
-def answer_text(response: str, thinking: str = "") -> str:
-    """The model's answer: `response`, or `thinking` when a reasoning model left response empty."""
-    text = strip_reasoning(response)
-    return text if text else strip_reasoning(thinking)
+def answer_text(response: str) -> str:
+    """The model's answer: `response` without its reasoning blocks. A reasoning model's
+    separate thinking text is never the answer, whatever it holds."""
+    return strip_reasoning(response)
 
 
 def find_json(text: str) -> Any:

@@ -68,3 +68,13 @@ def test_error_text() -> None:
     assert error_text(b'{"error": "model \'x\' not found"}') == "model 'x' not found"
     assert error_text(b"404 page not found") == "404 page not found"
     assert error_text(b"") == "(empty body)"
+
+
+def test_model_names_compare_as_ollama_compares_them() -> None:
+    from xmpvision.engines.ollama.api import same_model
+
+    assert same_model("Gemma3:4B", "gemma3:4b")
+    assert same_model("gemma3", "gemma3:latest")
+    assert same_model("registry.ollama.ai/library/Qwen2.5VL:7b", "qwen2.5vl:7b")
+    assert not same_model("gemma3:4b", "gemma3:12b")
+    assert not same_model("me/gemma3", "gemma3")

@@ -112,7 +112,8 @@ def test_labels_request_and_result(ollama_server: OllamaServer, photo: PhotoImag
     assert json.dumps(prompts.LABELS_SCHEMA, separators=(",", ":")) in body["prompt"]
     assert '"name":"dog"' in body["prompt"]
     assert "at most 10 labels" in body["prompt"]
-    assert "keep_alive" not in body and "think" not in body
+    assert "keep_alive" not in body
+    assert body["think"] is False  # Ollama would turn thinking on for a model that can think
     assert [(i.format, i.width, i.height) for i in request.images] == [("JPEG", 720, 540)]
     assert "authorization" not in request.headers
     # The readiness check asked for this model once.
@@ -133,6 +134,7 @@ def test_image_is_plain_base64_at_configured_resolution(
 
 def test_options_service_settings_and_auth(ollama_server: OllamaServer, photo: PhotoImage) -> None:
     ollama_server.require_key = "s3cret"
+    ollama_server.add_model("gemma3", capabilities=("completion", "vision", "thinking"))
     with make_engine(
         ollama_server,
         Options={"Temperature": 5, "TopK": 20, "NumCtx": 8192},
@@ -231,7 +233,6 @@ PAYLOADS = {
         'Let me look. I see a dog {maybe}.\n{"labels": [{"name": "dog"}]}\nHope this helps!'
     ),
     "think block": Reply('<think>It is a dog, {"labels": []}?</think>{"labels": ["dog"]}'),
-    "thinking field": Reply("", thinking='{"labels": [{"name": "dog", "confidence": 0.9}]}'),
     "bare list of strings": Reply('["dog"]'),
     "bare list of objects": Reply('[{"name": "dog", "confidence": 0.7}]'),
     "capitalised key": Reply('{"Labels": [{"name": "dog"}]}'),
@@ -283,7 +284,6 @@ def test_empty_label_list_is_a_valid_answer(
     "reply",
     [
         Reply("<think>A dog, clearly.</think>\nA dog runs on the beach."),
-        Reply("", thinking="A dog runs on the beach."),
         Reply('{"caption": "A dog runs on the beach."}'),
     ],
 )
@@ -296,10 +296,18 @@ def test_caption_shapes(ollama_server: OllamaServer, photo: PhotoImage, reply: R
 
 
 def test_empty_caption_is_invalid(ollama_server: OllamaServer, photo: PhotoImage) -> None:
-    ollama_server.respond("<think>nothing to say</think>   ")
+    ollama_server.respond("   ")
     with make_engine(ollama_server, Type="caption") as engine, pytest.raises(
         InvalidPayload,
         match=r"^invalid caption payload from ollama \(model gemma3:latest, file .*\): ",
+    ):
+        caption_of(engine, photo)
+
+
+def test_reasoning_alone_is_no_caption(ollama_server: OllamaServer, photo: PhotoImage) -> None:
+    ollama_server.respond("<think>nothing to say</think>   ")
+    with make_engine(ollama_server, Type="caption") as engine, pytest.raises(
+        InvalidPayload, match=r"^ollama \(model gemma3:latest\) answered with reasoning only",
     ):
         caption_of(engine, photo)
 

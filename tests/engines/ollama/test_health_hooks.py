@@ -5,11 +5,8 @@ restart is tried again without spending a retry."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.engines.asking import caption_of
 from tests.engines.ollama.test_engine import Recorder, make_engine
@@ -18,14 +15,6 @@ from xmpvision.engines.http import PauseGate
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.errors import EngineUnavailable
 from xmpvision.prepare.images import PhotoImage
-
-
-@pytest.fixture
-def photo(tmp_path: Path) -> Iterator[PhotoImage]:
-    path = tmp_path / "IMG.jpg"
-    Image.new("RGB", (64, 48), (10, 20, 30)).save(path)
-    with PhotoImage(path) as image:
-        yield image
 
 
 @pytest.mark.parametrize("stream", [True, False])

@@ -84,6 +84,26 @@ class ShowResponse(_Wire):
     capabilities: list[str] | None = None  # absent before Ollama 0.6
 
 
+# The parts Ollama fills in when a name leaves them out (types/model.Name).
+_DEFAULT_PREFIXES = ("registry.ollama.ai/library/", "registry.ollama.ai/", "library/")
+
+
+def model_key(name: str) -> str:
+    """A model name as Ollama compares it: host, namespace, model and tag each matched
+    case-insensitively (strings.EqualFold), a missing tag meaning "latest" and the default
+    registry and namespace implied. `Gemma3:4B` and `gemma3:4b` are one model."""
+    key = name.strip().casefold()
+    for prefix in _DEFAULT_PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+            break
+    return key if ":" in key.rsplit("/", 1)[-1] else f"{key}:latest"
+
+
+def same_model(a: str, b: str) -> bool:
+    return model_key(a) == model_key(b)
+
+
 def error_text(body: bytes) -> str:
     """Ollama's `error` text from an error body, or the body itself when it is not JSON."""
     try:

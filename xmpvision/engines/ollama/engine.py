@@ -5,10 +5,16 @@ is what /api/generate is for; it takes `system` and `images` at the top level, a
 PhotoPrism sends, so prompts tuned there behave the same here.
 
 Streaming is on by default. httpx's read timeout bounds the silence between two reads, so with
-`stream: true` a model that stops producing tokens is detected after one read timeout, while a
-slow but working CPU model may take as long as it needs in total. Without streaming, the read
+`stream: true` a model that stops producing tokens is detected after one read timeout; the
+request's deadline (Service.Deadline) bounds the whole answer. Without streaming, the read
 timeout must cover the whole generation. A non-streaming engine (`stream=False`) is simpler on
 the wire and is supported for proxies that buffer NDJSON. Retries and error mapping: http.py.
+
+Thinking: Ollama turns it on for every thinking-capable model that is not told otherwise, so
+`think: false` is sent unless the entry sets Think (as PhotoPrism does); the model's thinking
+text is never the answer. An answer Ollama ended early (`done_reason: "length"`, or a stream
+that stops without its final chunk, which is how Ollama ends a model repeating itself) is a
+bad answer for this photo, not a fault of the server.
 """
 
 from __future__ import annotations
@@ -25,22 +31,22 @@ from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.config.schema import response_schema
 from xmpvision.engines import prompts
-from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind
+from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind, Reply, finished_answer
 from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
-from xmpvision.engines.http import Retry, ServerDialect
+from xmpvision.engines.http import ServerDialect, cannot_load
 from xmpvision.engines.llm import LanguageModelEngine
 from xmpvision.engines.ollama.api import GenerateChunk, GenerateRequest, ShowResponse, error_text
 from xmpvision.engines.ollama.timing import Timing
+from xmpvision.engines.reading import Body
 from xmpvision.errors import (
     EngineError,
     EngineUnavailable,
     InvalidPayload,
+    ModelCannotRun,
     ModelNotFound,
-    ServiceDown,
     redact,
 )
 from xmpvision.prepare.images import PhotoImage
-from xmpvision.text.answers import answer_text
 
 ENGINE = "ollama"
 SOURCE = ENGINE_DEFAULTS[ENGINE].source
@@ -110,10 +116,16 @@ def describe(model: ModelConfig) -> EngineInfo:
     )
 
 
-def _model_missing(response: httpx.Response, model: str) -> EngineError | None:
+def think_value(model: ModelConfig) -> bool | str:
+    """The request's `think`: the entry's Think, else off (Ollama would turn it on)."""
+    think = model.service.think
+    return False if think is None else think
+
+
+def _model_missing(response: httpx.Response, content: bytes, model: str) -> EngineError | None:
     # Ollama's own 404s are JSON ({"error": ...}); a plain-text 404 is some other server.
     try:
-        is_json = isinstance(json.loads(response.content), dict)
+        is_json = isinstance(json.loads(content), dict)
     except ValueError:
         is_json = False
     if not is_json:
@@ -122,8 +134,19 @@ def _model_missing(response: httpx.Response, model: str) -> EngineError | None:
     return ModelNotFound(f'model "{model}" not found on {base}', hint=f'run "ollama pull {model}"')
 
 
+def _model_fault(status: int, detail: str, model: str) -> EngineError | None:
+    """Ollama's words for a model that cannot run there: its scheduler cannot load it (500),
+    or it cannot think (400, when Think is on); other models on the server still run."""
+    if status >= 500 and cannot_load(detail):
+        return ModelCannotRun(f'model "{model}" cannot be loaded by Ollama: {detail}',
+                              hint="use a smaller model or quantization, or free memory")
+    if status == 400 and "does not support thinking" in detail:
+        return ModelCannotRun(f"Ollama: {detail}", hint="set Service.Think: false")
+    return None
+
+
 DIALECT = ServerDialect(
-    ENGINE, error_text, _model_missing, display="Ollama",
+    ENGINE, error_text, _model_missing, display="Ollama", model_fault=_model_fault,
     connect_hint="start Ollama (`ollama serve`, or `systemctl start ollama`), or set "
     "OLLAMA_HOST or Service.Uri in vision.yml to where it runs",
     probe_path="/api/version",  # Ollama's cheapest answer
@@ -149,10 +172,12 @@ class OllamaEngine(LanguageModelEngine):
     # --- readiness -------------------------------------------------------------------------
 
     def check_ready(self) -> None:
-        """Ask Ollama (POST /api/show) whether the model exists and reads images.
+        """Ask Ollama (POST /api/show) whether the model exists, reads images and, when the
+        entry turns thinking on, can think.
 
-        Cached: success and permanent failures (missing model, no vision, refused credentials)
-        are remembered; an unreachable service is not, so a later call may find it back.
+        Cached: success and permanent failures (missing model, no vision, no thinking, refused
+        credentials) are remembered; an unreachable service is not, so a later call may find
+        it back.
         """
         with self._ready_lock:
             self.http.raise_fatal()
@@ -172,6 +197,14 @@ class OllamaEngine(LanguageModelEngine):
                     f'model "{self.model_ref}" on {self.http.shown} cannot read images '
                     f"(capabilities: {', '.join(show.capabilities) or 'none'})",
                     hint="configure a vision model",
+                ))
+            think = think_value(self.model)
+            if show.capabilities is not None and think and "thinking" not in show.capabilities:
+                self.http.remember(ModelCannotRun(
+                    f'model "{self.model_ref}" on {self.http.shown} cannot think, but its '
+                    f"Service.Think is {str(think).lower()} (capabilities: "
+                    f"{', '.join(show.capabilities) or 'none'})",
+                    hint="set Service.Think: false",
                 ))
             self._ready = True
 
@@ -198,7 +231,7 @@ class OllamaEngine(LanguageModelEngine):
             images=[image],
             format=fmt,
             stream=self.stream,
-            think=self.model.service.think,
+            think=think_value(self.model),
             keep_alive=self.model.service.keep_alive,
             options=options,
         )
@@ -206,35 +239,40 @@ class OllamaEngine(LanguageModelEngine):
     def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
         self._ensure_ready()
         body = self.request(kind, photo, types).to_json()
-        response, thinking = self.http.retried(lambda: self._timed(body))
-        return answer_text(response, thinking)
+        reply = self.http.retried(lambda: self._timed(body))
+        budget = "Options.NumPredict" if self.options.get("num_predict") else (
+            "Options.NumPredict (or NumCtx)")
+        return finished_answer(reply, f"ollama (model {self.model_ref})", budget)
 
     # --- HTTP --------------------------------------------------------------------------------
 
-    def _timed(self, body: dict[str, Any]) -> tuple[str, str]:
+    def _timed(self, body: dict[str, Any]) -> Reply:
         """One attempt, its timings handed to the observer once the answer is complete."""
         started = time.monotonic()
-        response, thinking, final = self._generate_once(body)
+        final = self._generate_once(body)
         observer = self.observer
         if observer is not None:
             observer(Timing.of(self.base_url, self.model_ref, started,
                                time.monotonic() - started, final))
-        return response, thinking
+        return Reply(final.response, final.thinking, cut=final.done_reason == "length",
+                     tokens=final.eval_count)
 
-    def _generate_once(self, body: dict[str, Any]) -> tuple[str, str, GenerateChunk]:
-        """One /api/generate attempt: (response, thinking) text and the final chunk."""
+    def _generate_once(self, body: dict[str, Any]) -> GenerateChunk:
+        """One /api/generate attempt: the final chunk, holding the whole answer."""
         if not self.stream:
             chunk = self._chunk(self.http.send("POST", GENERATE_PATH, body), "response body")
-            return chunk.response, chunk.thinking, chunk
-        with self.http.stream(GENERATE_PATH, body) as response:
-            return self._read_stream(response)
+            if not chunk.done:
+                raise self._stopped()
+            return chunk
+        with self.http.stream(GENERATE_PATH, body) as answer:
+            return self._read_stream(answer)
 
-    def _read_stream(self, response: httpx.Response) -> tuple[str, str, GenerateChunk]:
+    def _read_stream(self, answer: Body) -> GenerateChunk:
         """Concatenate NDJSON chunks until `done`; an `error` line fails the answer."""
         texts: list[str] = []
         thoughts: list[str] = []
         size = 0
-        for line in response.iter_lines():
+        for line in answer.lines():
             if not line.strip():
                 continue
             chunk = self._chunk(line, "stream line")
@@ -247,10 +285,18 @@ class OllamaEngine(LanguageModelEngine):
                     f"{MAX_ANSWER_CHARS} characters; set Options.NumPredict"
                 )
             if chunk.done:
-                return "".join(texts), "".join(thoughts), chunk
-        raise Retry(ServiceDown(
-            f"ollama at {self.http.shown} ended the answer stream early (model {self.model_ref})"
-        ))
+                return chunk.model_copy(update={"response": "".join(texts),
+                                                "thinking": "".join(thoughts)})
+        raise self._stopped()
+
+    def _stopped(self) -> InvalidPayload:
+        # A complete HTTP answer without a final (`done`) chunk: Ollama ends a generation
+        # this way when the model keeps repeating one token. The model's fault for this photo,
+        # so neither a retry nor a mark against the server.
+        return InvalidPayload(
+            f"ollama stopped the answer of model {self.model_ref} before it was done (the "
+            "model kept repeating itself)"
+        )
 
     def _chunk(self, raw: str | bytes, what: str) -> GenerateChunk:
         """One answer object (the whole answer, or a line of a stream), checked."""
@@ -264,12 +310,17 @@ class OllamaEngine(LanguageModelEngine):
         return chunk
 
     def _check_chunk(self, chunk: GenerateChunk) -> None:
-        if chunk.error is not None:
-            # Ollama reports failures after the 200 header as an `error` line; the model broke
-            # on this input, so the chain falls back rather than asking again.
-            raise EngineError(
-                f"ollama failed while answering (model {self.model_ref}): {chunk.error}"
-            )
+        if chunk.error is None:
+            return
+        # Ollama reports failures after the 200 header as an `error` line. One that says the
+        # model cannot be loaded is remembered like a 500 saying so; any other broke this
+        # answer, so the chain falls back rather than asking again.
+        fault = _model_fault(500, chunk.error, self.model_ref)
+        if isinstance(fault, ModelCannotRun):
+            self.http.remember(fault, say=True)
+        raise EngineError(
+            f"ollama failed while answering (model {self.model_ref}): {chunk.error}"
+        )
 
 
 KIND = ModuleKind(ENGINE, describe, __name__, "OllamaEngine")
