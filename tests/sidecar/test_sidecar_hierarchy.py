@@ -162,15 +162,15 @@ def test_deleting_our_path_rejects_the_keyword(photo: Path) -> None:
                                        now=NOW).keywords_added
 
 
-def test_deleting_from_dc_subject_still_rejects(photo: Path) -> None:
+def test_deleting_from_dc_subject_rejects_and_takes_our_path_out(photo: Path) -> None:
     sidecar = update_sidecar(photo, labels("Dog", "Ball"), keyword_parent="AI", now=NOW).path
     _edit(sidecar, "<rdf:li>Dog</rdf:li>", "")
     change = update_sidecar(photo, labels("Dog", "Ball", "Grass"), keyword_parent="AI", now=NOW)
     assert change.keywords_added == ("Grass",)
     state = read_sidecar(sidecar)
     assert state.provenance.rejected == ["Dog"]
-    # The path we wrote is the user's now, as a dc:subject item would be: left alone.
-    assert state.hierarchical == ("AI|Dog", "AI|Ball", "AI|Grass")
+    # A removal from one keyword list is a removal from all of them.
+    assert state.hierarchical == ("AI|Ball", "AI|Grass")
 
 
 def test_changing_the_parent_moves_ours_only(photo: Path) -> None:

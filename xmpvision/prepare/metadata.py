@@ -37,6 +37,7 @@ _DATE_KEYS = ("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTimeOriginal",
               "Xmp.photoshop.DateCreated", "Exif.Image.DateTime")
 _KEYWORD_KEYS = ("Iptc.Application2.Keywords", "Xmp.dc.subject")
 _TITLE_KEYS = ("Xmp.dc.title", "Iptc.Application2.ObjectName")
+_CAPTION_KEYS = ("Xmp.dc.description", "Iptc.Application2.Caption")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class PhotoMetadata:
     position: tuple[float, float] | None = None  # latitude, longitude in degrees
     keywords: tuple[str, ...] = ()  # the owner's, from IPTC and embedded XMP
     title: str | None = None
+    caption: str | None = None
+    hierarchical: tuple[str, ...] = ()  # lr:hierarchicalSubject paths ("Places|Nice")
+    tags_list: tuple[str, ...] = ()  # digiKam:TagsList paths ("Places/Nice")
 
 
 def read_metadata(path: Path) -> PhotoMetadata:
@@ -109,8 +113,16 @@ def parse_metadata(values: Mapping[str, object]) -> PhotoMetadata:
         keywords=tuple(dict.fromkeys(
             word for key in _KEYWORD_KEYS for word in _texts(values.get(key)) if word
         )),
-        title=next((t for key in _TITLE_KEYS for t in _texts(values.get(key)) if t), None),
+        title=_first(values, _TITLE_KEYS),
+        caption=_first(values, _CAPTION_KEYS),
+        hierarchical=tuple(dict.fromkeys(
+            t for t in _texts(values.get("Xmp.lr.hierarchicalSubject")) if t)),
+        tags_list=tuple(dict.fromkeys(t for t in _texts(values.get("Xmp.digiKam.TagsList")) if t)),
     )
+
+
+def _first(values: Mapping[str, object], keys: tuple[str, ...]) -> str | None:
+    return next((t for key in keys for t in _texts(values.get(key)) if t), None)
 
 
 def _texts(value: object) -> list[str]:

@@ -13,8 +13,9 @@ from xmpvision import __version__, modeltypes
 from xmpvision.errors import SidecarError
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import merge, rdf
-from xmpvision.sidecar.embedded import embedded_keywords
+from xmpvision.sidecar.embedded import OwnerMetadata, owner_metadata
 from xmpvision.sidecar.model import parse_sidecar, state_of, unsupported
+from xmpvision.sidecar.owner import seed
 from xmpvision.sidecar.paths import Naming, find_sidecar
 from xmpvision.sidecar.writer import (
     ConcurrentChange,
@@ -119,6 +120,7 @@ def _apply(
     now: datetime | None,
     operation: Callable[[rdf.Packet, str], merge.MergeOutcome],
     follow_symlinks: bool,
+    owner: Callable[[], OwnerMetadata] | None = None,
 ) -> SidecarChange:
     sidecar = find_sidecar(photo, naming)
     target = sidecar
@@ -134,6 +136,8 @@ def _apply(
                 discard_stale_temp(target)
             before = read_current(target, follow_symlinks=follow_symlinks)
             packet = _load(target, before)
+            if owner is not None and (before is None or not before.strip()):
+                seed(packet, owner())  # a new sidecar starts with the owner's own metadata
             try:
                 outcome = operation(packet, stamp)
             except rdf.UnsupportedRdf as exc:  # prepare() in _load refuses these first
@@ -199,7 +203,13 @@ def update_sidecar(
     in an RDF form we cannot merge, and (unless `follow_symlinks`) one that is a symbolic link;
     each is left untouched.
     """
-    embedded = embedded_keywords(photo) if result.labels else set()
+    found: list[OwnerMetadata] = []
+
+    def owner() -> OwnerMetadata:  # read once, and only when needed
+        if not found:
+            found.append(owner_metadata(photo))
+        return found[0]
+
     ident = photo_id(photo.name)
 
     def operation(packet: rdf.Packet, stamp: str) -> merge.MergeOutcome:
@@ -210,11 +220,11 @@ def update_sidecar(
             now=stamp,
             force=force,
             source=source,
-            embedded=embedded,
+            embedded=owner().keywords() if result.labels else set(),
             keyword_parent=keyword_parent,
         )
 
-    return _apply(photo, naming, dry_run, now, operation, follow_symlinks)
+    return _apply(photo, naming, dry_run, now, operation, follow_symlinks, owner)
 
 
 def reset_sidecar(

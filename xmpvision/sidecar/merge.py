@@ -6,10 +6,10 @@ priorities):
 
 - A value is ours only while our provenance record says we wrote it and it is unchanged.
   Everything else is the user's and is never changed or removed (captions: see below).
-- A keyword we wrote that is no longer in dc:subject was removed by the user: it moves to
-  xmpvision:RejectedKeywords and is never added again (not even with --force). So does one we
-  wrote under a parent or category whose path is no longer in lr:hierarchicalSubject (that
-  path is what Lightroom's and digiKam's keyword trees show and delete).
+- A keyword we wrote that is gone from any keyword list it was written to (dc:subject, or its
+  path from lr:hierarchicalSubject or digiKam:TagsList: what Lightroom's and digiKam's keyword
+  trees show and delete) was removed by the user: our items in the other lists go too, and it
+  moves to xmpvision:RejectedKeywords, never to be added again (not even with --force).
 - A text (caption, title) we wrote whose text differs from the recorded hash was edited: it becomes
   the user's (source `xmp`, priority 32).
 - Labels: a regenerate for photo P replaces our keywords of P whose source priority is <= the
@@ -231,23 +231,27 @@ def _folded_items(packet: rdf.Packet, tag: str) -> set[str]:
     return {_fold(item) for item in rdf.node_items(node)} if node is not None else set()
 
 
-def _removed_by_user(record: KeywordRecord, subjects: set[str], hierarchical: set[str]) -> bool:
-    # A flat path only repeats dc:subject, which stays the one that counts (as it always has).
-    path = record.hierarchical_path
-    nested = path is not None and "|" in path
-    return _fold(record.name) not in subjects or (nested and _fold(path or "") not in hierarchical)
+def _removed_by_user(record: KeywordRecord, present: dict[str, set[str]]) -> bool:
+    """True when an item the record claims is gone from its keyword list: a keyword removed
+    from dc:subject, a path from lr:hierarchicalSubject or digiKam:TagsList."""
+    return any(_fold(value) not in present[name] for name, value in record.written())
 
 
-def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
-    """Turn values the user removed or edited into theirs (mutates `prov`)."""
-    subjects = _folded_items(packet, DC_SUBJECT)
-    hierarchical = _folded_items(packet, LR_HIERARCHICAL)
+def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> bool:
+    """Turn values the user removed or edited into theirs (mutates `prov`). A keyword of ours
+    removed from any keyword list is removed from all of them and never added again; True when
+    that took items out of the packet."""
+    present = {name: _folded_items(packet, tag) for name, (tag, _, _) in _FIELD_TAGS.items()}
     rejected = {_fold(name) for name in prov.rejected}
-    kept: list[KeywordRecord] = []
-    for record in prov.keywords:
-        if not _removed_by_user(record, subjects, hierarchical):
-            kept.append(record)
-        elif _fold(record.name) not in rejected:
+    kept = [r for r in prov.keywords if not _removed_by_user(r, present)]
+    gone = [r for r in prov.keywords if _removed_by_user(r, present)]
+    changed = False
+    for record in gone:
+        for field_name, value in record.written():
+            if _fold(value) in present[field_name] and not _claimed(kept, field_name, value):
+                _remove_item(packet, field_name, value)
+                changed = True
+        if _fold(record.name) not in rejected:
             rejected.add(_fold(record.name))
             prov.rejected.append(record.name)
             notes.append(f"keyword {record.name!r} was removed by the user; not added again")
@@ -257,6 +261,7 @@ def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
         if text is not None and _edited(packet, TEXT_FIELDS[row.name], text):
             notes.append(f"{row.noun} was edited by the user; it is theirs now")
             del prov.texts[row.name]
+    return changed
 
 
 # ---- Lang Alt texts: the text types' properties (dc:description, dc:title) ------------------
@@ -633,7 +638,7 @@ def apply_update(
     prepare(packet)
     prov = read_provenance(packet)
     prepare_texts(packet, {*result.texts, *prov.texts})
-    reconcile(packet, prov, out.notes)
+    out.changed = reconcile(packet, prov, out.notes)
     if result.labels is not None:
         run = _LabelRun(source=run_source(result, source), photo=photo, now=now, force=force,
                         embedded=embedded or set(), parent=parent_components(keyword_parent))
@@ -658,7 +663,7 @@ def apply_reset(
     prepare(packet)
     prov = read_provenance(packet)
     prepare_texts(packet, prov.texts)
-    reconcile(packet, prov, out.notes)
+    out.changed = reconcile(packet, prov, out.notes)
     if modeltypes.LABELS.name in types:
         drop = [r for r in prov.keywords if r.photo == photo and r.source == source]
         remaining = [r for r in prov.keywords if r not in drop]
