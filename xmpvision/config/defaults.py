@@ -20,6 +20,10 @@ DEFAULT_CLASSIFIER_MODEL = "nasnet"
 # choice to share.
 ContextKind = Literal["date", "place", "keywords"]
 DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
+# The owner's words in a prompt are capped: each value (a keyword, a title, a name) and each
+# hint's list in characters, so a hostile or huge keyword cannot flood or steer the prompt.
+MAX_HINT_VALUE_CHARS = 100
+MAX_HINT_LIST_CHARS = 400
 DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds

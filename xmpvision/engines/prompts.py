@@ -9,6 +9,7 @@ sentence in active voice, main subject and action first; a title is a few words.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,18 +83,17 @@ def generate_prompt(*, base: str | None, types: tuple[str, ...], max_labels: int
     return "\n\n".join(parts)
 
 
+_HINT_MARKER = re.compile(r"\{(date|place|keywords|title)\}")
+
+
 def with_hints(prompt: str, hints: dict[str, str]) -> str:
     """The prompt with the photo's own facts: as template variables where the prompt names
     them (`{date}`, `{place}`, `{keywords}`, `{title}`), else as one short hint sentence at
     the end. The model sees the hints; nothing of them is written to the sidecar as its own."""
-    used = False
-    for name in ("date", "place", "keywords", "title"):
-        marker = "{" + name + "}"
-        if marker in prompt:
-            prompt = prompt.replace(marker, hints.get(name, ""))
-            used = True
-    if used or not hints:
-        return prompt
+    # One pass: a hint's text that reads "{title}" is the owner's text, never a marker.
+    replaced = _HINT_MARKER.sub(lambda found: hints.get(found.group(1), ""), prompt)
+    if _HINT_MARKER.search(prompt) or not hints:
+        return replaced
     facts = []
     if "date" in hints:
         facts.append(f"taken on {hints['date']}")

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from xmpvision.config.defaults import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS
+from xmpvision.text.owner import prompt_list, prompt_value
+
 log = logging.getLogger(__name__)
 
 # EXIF and IPTC sit at the front of a JPEG; other formats are read whole, up to this size.
@@ -218,8 +221,11 @@ def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:
         if place:
             out["place"] = place
     if "keywords" in wanted:
-        if metadata.keywords:
-            out["keywords"] = ", ".join(metadata.keywords[:20])
-        if metadata.title:
-            out["title"] = metadata.title
+        words = prompt_list(metadata.keywords, each=MAX_HINT_VALUE_CHARS,
+                            total=MAX_HINT_LIST_CHARS)
+        title = prompt_value(metadata.title or "", MAX_HINT_VALUE_CHARS)
+        if words:
+            out["keywords"] = words
+        if title:
+            out["title"] = title
     return out
