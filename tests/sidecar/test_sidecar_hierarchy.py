@@ -238,3 +238,21 @@ def test_path_parts_are_cleaned(photo: Path, parent: str | None, categories: tup
     change = update_sidecar(photo, PhotoResult(labels=[dog]), keyword_parent=parent, now=NOW)
     assert change.keywords == ("Dog",)
     assert read_sidecar(change.path).hierarchical == (path,)
+
+
+def test_vocabulary_terms_go_where_the_owner_keeps_them(photo: Path) -> None:
+    from xmpvision.text.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary({"Animals|Dogs": 4, "Places|Beach": 2})
+    policies = {"allow": ("Dogs", "Beach", "Kite"), "review": ("Dogs", "Beach", "Kite"),
+                "deny": ("Dogs", "Beach")}
+    trees = {"allow": ("Animals|Dogs", "Places|Beach", "AI|Kite"),
+             "review": ("Animals|Dogs", "Places|Beach", "AI|new|Kite"),
+             "deny": ("Animals|Dogs", "Places|Beach")}
+    for new, names in policies.items():
+        change = update_sidecar(photo, labels("DOGS", "beaches", "Kite"), keyword_parent="AI",
+                                vocabulary=vocabulary, new_keywords=new,  # type: ignore[arg-type]
+                                force=True, now=NOW)
+        state = read_sidecar(change.path)
+        assert state.subjects == names and state.hierarchical == trees[new]
+        change.path.unlink()

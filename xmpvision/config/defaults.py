@@ -24,6 +24,15 @@ DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
 # hint's list in characters, so a hostile or huge keyword cannot flood or steer the prompt.
 MAX_HINT_VALUE_CHARS = 100
 MAX_HINT_LIST_CHARS = 400
+# Keywords.Vocabulary: "library" (the owner's keywords the scans collected) or a file; unset,
+# answers are written as the model gives them. Keywords.New: what happens to a keyword that is
+# no term of the vocabulary (allow: written; review: written under <KeywordParent or AI>|new;
+# deny: left out).
+VOCABULARY_LIBRARY = "library"
+NewKeywords = Literal["allow", "review", "deny"]
+DEFAULT_NEW_KEYWORDS: NewKeywords = "allow"
+REVIEW_PARENT = "AI"
+REVIEW_BRANCH = "new"
 DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds

@@ -35,6 +35,12 @@ from dataclasses import dataclass, field, replace
 from lxml import etree
 
 from xmpvision import modeltypes
+from xmpvision.config.defaults import (
+    DEFAULT_NEW_KEYWORDS,
+    REVIEW_BRANCH,
+    REVIEW_PARENT,
+    NewKeywords,
+)
 from xmpvision.modeltypes import ModelTypeRow
 from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.sidecar import rdf
@@ -68,6 +74,7 @@ from xmpvision.sources import (
 )
 from xmpvision.text.languages import xml_lang
 from xmpvision.text.untrusted import xml_keyword
+from xmpvision.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -476,19 +483,40 @@ def parent_components(parent: str | None) -> list[str]:
     return _components((parent or "").replace("/", "|").split("|"))
 
 
-def _new_labels(labels: list[Label], parent: list[str]) -> dict[str, _Wanted]:
+def _new_labels(labels: list[Label], run: _LabelRun, out: MergeOutcome) -> dict[str, _Wanted]:
     best: dict[str, _Wanted] = {}
     for label in labels:
         name = xml_keyword(label.name)
         if not name:
             continue
+        path = _vocabulary_path(name, label, run, out)
+        if path is None:
+            continue
+        name = path[-1]
         key = _fold(name)
         if key in best and label.confidence <= best[key].label.confidence:
             continue
-        categories = [c for c in _components(label.categories) if _fold(c) != key]
-        path = [*_components([*parent, *categories]), name]
         best[key] = _Wanted(name, label, "|".join(path), "/".join(path))
     return best
+
+
+def _vocabulary_path(name: str, label: Label, run: _LabelRun,
+                     out: MergeOutcome) -> list[str] | None:
+    """Where a keyword goes: the owner's term, in their spelling and place in their tree;
+    else (a term new to them) under the parent and the label's categories, under the review
+    branch, or nowhere (Keywords.New)."""
+    vocabulary = run.vocabulary
+    term = vocabulary.fold(name) if vocabulary else None
+    if term is not None:
+        return _components(term.path) or None
+    categories = [c for c in _components(label.categories) if _fold(c) != _fold(name)]
+    if vocabulary and run.new == "deny":
+        out.notes.append(f"keyword {name!r} left out: not in the vocabulary (Keywords.New: deny)")
+        return None
+    if vocabulary and run.new == "review":
+        parent = run.parent or [REVIEW_PARENT]
+        return [*_components([*parent, REVIEW_BRANCH, *categories]), name]
+    return [*_components([*run.parent, *categories]), name]
 
 
 def _record_for(name: str, label: Label, photo: str, now: str) -> KeywordRecord:
@@ -526,6 +554,8 @@ class _LabelRun:
     force: bool
     embedded: set[str]
     parent: list[str]
+    vocabulary: Vocabulary | None = None
+    new: NewKeywords = DEFAULT_NEW_KEYWORDS
 
     def replaces(self, record: KeywordRecord) -> bool:
         return self.force or _record_priority(record.source) <= source_priority(self.source)
@@ -574,7 +604,7 @@ def _move_kept(packet: rdf.Packet, kept: list[KeywordRecord], handled: dict[int,
 def _merge_labels(
     packet: rdf.Packet, prov: Provenance, labels: list[Label], run: _LabelRun, out: MergeOutcome
 ) -> None:
-    wanted = _new_labels(labels, run.parent)
+    wanted = _new_labels(labels, run, out)
     ours = {_fold(value) for record in prov.keywords for _, value in record.written()}
     blocked_by_user = _present_keywords(packet, ours | {_fold(r.name) for r in prov.keywords})
     blocked_by_user |= run.embedded
@@ -632,6 +662,8 @@ def apply_update(
     source: str | None = None,
     embedded: set[str] | None = None,
     keyword_parent: str | None = None,
+    vocabulary: Vocabulary | None = None,
+    new: NewKeywords = DEFAULT_NEW_KEYWORDS,
 ) -> MergeOutcome:
     """Merge `result` for the photo named `photo` into `packet` (see the module rules)."""
     out = MergeOutcome()
@@ -641,7 +673,8 @@ def apply_update(
     out.changed = reconcile(packet, prov, out.notes)
     if result.labels is not None:
         run = _LabelRun(source=run_source(result, source), photo=photo, now=now, force=force,
-                        embedded=embedded or set(), parent=parent_components(keyword_parent))
+                        embedded=embedded or set(), parent=parent_components(keyword_parent),
+                        vocabulary=vocabulary, new=new)
         _merge_labels(packet, prov, result.labels, run, out)
     for row in modeltypes.TEXT_TYPES:
         value = result.texts.get(row.name)
