@@ -256,3 +256,12 @@ def test_vocabulary_terms_go_where_the_owner_keeps_them(photo: Path) -> None:
         state = read_sidecar(change.path)
         assert state.subjects == names and state.hierarchical == trees[new]
         change.path.unlink()
+
+
+def test_a_person_of_the_vocabulary_is_never_written(photo: Path) -> None:
+    from xmpvision.text.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary({"People|Anna": 9, "Animals|Dogs": 1})
+    change = update_sidecar(photo, labels("anna", "dog"), vocabulary=vocabulary, now=NOW)
+    assert change.keywords == ("Dogs",)
+    assert any("names a person" in note for note in change.notes)

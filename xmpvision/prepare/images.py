@@ -16,6 +16,7 @@ import io
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -24,8 +25,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xmpvision.discover import photo_kind
 from xmpvision.errors import ImageError
+from xmpvision.people import unique_names
 from xmpvision.prepare.metadata import PhotoMetadata, hints, read_metadata
 from xmpvision.prepare.rawpreview import NoPreview, extract_preview
+from xmpvision.sidecar.model import people_in_sidecar
+from xmpvision.sidecar.paths import existing_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +125,8 @@ class PhotoImage:
         with self._lock:
             if self._metadata is None:
                 self._metadata = read_metadata(self.path)
+                if "people" in wanted:  # named in the sidecar too (digiKam's face regions)
+                    self._metadata = with_sidecar_people(self.path, self._metadata)
             metadata = self._metadata
         return hints(metadata, tuple(wanted))
 
@@ -246,3 +252,12 @@ _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the ones that rotate by 90 d
 
 def _covers(have: tuple[int, int], need: tuple[int, int]) -> bool:
     return have[0] >= need[0] and have[1] >= need[1]
+
+
+def with_sidecar_people(photo: Path, metadata: PhotoMetadata) -> PhotoMetadata:
+    """`metadata` with the people the owner named in the photo's sidecar added."""
+    sidecar = existing_sidecar(photo)
+    if sidecar is None:
+        return metadata
+    return replace(metadata, people=unique_names((*metadata.people,
+                                                  *people_in_sidecar(sidecar))))

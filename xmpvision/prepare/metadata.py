@@ -13,11 +13,12 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from xmpvision.config.defaults import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS
+from xmpvision.people import people_in_exiv2, tagged_people, unique_names
 from xmpvision.text.owner import prompt_list, prompt_value
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class PhotoMetadata:
     caption: str | None = None
     hierarchical: tuple[str, ...] = ()  # lr:hierarchicalSubject paths ("Places|Nice")
     tags_list: tuple[str, ...] = ()  # digiKam:TagsList paths ("Places/Nice")
+    people: tuple[str, ...] = ()  # named faces, PersonInImage, People|… tags (people.py)
 
 
 def read_metadata(path: Path) -> PhotoMetadata:
@@ -110,6 +112,12 @@ def _read_bytes(path: Path) -> bytes:
 
 def parse_metadata(values: Mapping[str, object]) -> PhotoMetadata:
     """PhotoMetadata from exiv2's key -> value mapping (pyexiv2's read_* results)."""
+    found = _parse(values)
+    tagged = tagged_people((*found.hierarchical, *found.tags_list))
+    return replace(found, people=unique_names((*people_in_exiv2(values), *tagged)))
+
+
+def _parse(values: Mapping[str, object]) -> PhotoMetadata:
     return PhotoMetadata(
         taken=next((d for k in _DATE_KEYS if (d := _date(values.get(k))) is not None), None),
         position=_position(values),
@@ -207,7 +215,7 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
-CONTEXT_KINDS = ("date", "place", "keywords")
+CONTEXT_KINDS = ("date", "place", "keywords", "people")
 
 
 def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:
@@ -228,4 +236,9 @@ def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:
             out["keywords"] = words
         if title:
             out["title"] = title
+    if "people" in wanted:
+        people = prompt_list(metadata.people, each=MAX_HINT_VALUE_CHARS,
+                             total=MAX_HINT_LIST_CHARS)
+        if people:
+            out["people"] = people
     return out

@@ -14,7 +14,7 @@ from xmpvision.config.defaults import DEFAULT_NEW_KEYWORDS, NewKeywords
 from xmpvision.errors import SidecarError
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import merge, rdf
-from xmpvision.sidecar.embedded import OwnerMetadata, owner_metadata
+from xmpvision.sidecar.embedded import OwnerMetadata, blocked_names, owner_metadata
 from xmpvision.sidecar.model import parse_sidecar, state_of, unsupported
 from xmpvision.sidecar.owner import seed
 from xmpvision.sidecar.paths import Naming, find_sidecar
@@ -239,7 +239,7 @@ def update_sidecar(
             now=stamp,
             force=force,
             source=source,
-            embedded=owner().keywords() if result.labels else set(),
+            embedded=blocked_names(owner()) if result.labels else set(),
             keyword_parent=keyword_parent,
             vocabulary=vocabulary,
             new=new_keywords,

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xmpvision.people import people_in_tree, unique_names
 from xmpvision.prepare.metadata import read_metadata
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
@@ -62,6 +63,7 @@ class OwnerMetadata:
     tags_list: tuple[str, ...] = ()  # digiKam:TagsList paths, "/"-separated
     caption: str | None = None  # dc:description (x-default) or IPTC Caption-Abstract
     title: str | None = None  # dc:title (x-default) or IPTC Object Name
+    people: tuple[str, ...] = ()  # named faces and PersonInImage (people.py); not copied
 
     def keywords(self) -> set[str]:
         """Case-folded keywords: dc:subject plus the leaves of hierarchical tags."""
@@ -107,6 +109,7 @@ def _from_packet(packet: rdf.Packet) -> OwnerMetadata:
         tags_list=_unique(_items(packet, DIGIKAM_TAGSLIST)),
         caption=_text(packet, DC_DESCRIPTION),
         title=_text(packet, DC_TITLE),
+        people=people_in_tree(packet.tree.getroot()),
     )
 
 
@@ -126,7 +129,14 @@ def owner_metadata(photo: Path) -> OwnerMetadata:
         tags_list=_unique(found.tags_list, *(p.tags_list for p in packets)),
         caption=found.caption or next((p.caption for p in packets if p.caption), None),
         title=found.title or next((p.title for p in packets if p.title), None),
+        people=unique_names((*found.people, *(n for p in packets for n in p.people))),
     )
+
+
+def blocked_names(owner: OwnerMetadata) -> set[str]:
+    """Case-folded words we never add as keywords for the photo: the owner's embedded keywords
+    and the people they named (a caption may name them; a keyword of ours must not)."""
+    return owner.keywords() | {name.casefold() for name in owner.people}
 
 
 def embedded_keywords(photo: Path) -> set[str]:

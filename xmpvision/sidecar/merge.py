@@ -42,6 +42,7 @@ from xmpvision.config.defaults import (
     NewKeywords,
 )
 from xmpvision.modeltypes import ModelTypeRow
+from xmpvision.people import PEOPLE_BRANCH, people_in_tree
 from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
@@ -507,6 +508,10 @@ def _vocabulary_path(name: str, label: Label, run: _LabelRun,
     branch, or nowhere (Keywords.New)."""
     vocabulary = run.vocabulary
     term = vocabulary.fold(name) if vocabulary else None
+    if term is not None and _fold(term.path[0]) == PEOPLE_BRANCH:
+        out.notes.append(f"keyword {name!r} left out: the owner's {'|'.join(term.path)!r} "
+                         "names a person, which only the owner does")
+        return None
     if term is not None:
         return _components(term.path) or None
     categories = [c for c in _components(label.categories) if _fold(c) != _fold(name)]
@@ -608,6 +613,8 @@ def _merge_labels(
     ours = {_fold(value) for record in prov.keywords for _, value in record.written()}
     blocked_by_user = _present_keywords(packet, ours | {_fold(r.name) for r in prov.keywords})
     blocked_by_user |= run.embedded
+    # The people the owner named here: a caption may name them, a keyword of ours never does.
+    blocked_by_user |= {name.casefold() for name in people_in_tree(packet.tree.getroot())}
     rejected = {_fold(name) for name in prov.rejected}
     others = [record for record in prov.keywords if record.photo != run.photo]
     mine = [record for record in prov.keywords if record.photo == run.photo]
