@@ -346,7 +346,7 @@ class Pipeline:
 
     def _work(self, job: _Job) -> Outcome:
         try:
-            with PhotoImage(Path(job.photo.path)) as image:
+            with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
                 self.analyzer.prefetch(image, job.todo)
                 if job.upgrade is not None:

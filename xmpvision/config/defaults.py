@@ -18,7 +18,7 @@ DEFAULT_THINK: bool | str = False
 DEFAULT_CLASSIFIER_MODEL = "nasnet"
 # A prompt's hints from the photo's own metadata (a model's `Context`); keywords are the owner's
 # choice to share.
-ContextKind = Literal["date", "place", "keywords", "people"]
+ContextKind = Literal["date", "place", "keywords", "people", "vocabulary"]
 DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
 # The owner's words in a prompt are capped: each value (a keyword, a title, a name) and each
 # hint's list in characters, so a hostile or huge keyword cannot flood or steer the prompt.

@@ -83,12 +83,13 @@ def generate_prompt(*, base: str | None, types: tuple[str, ...], max_labels: int
     return "\n\n".join(parts)
 
 
-_HINT_MARKER = re.compile(r"\{(date|place|keywords|title|people)\}")
+_HINT_MARKER = re.compile(r"\{(date|place|keywords|title|people|vocabulary)\}")
 
 
 def with_hints(prompt: str, hints: dict[str, str]) -> str:
     """The prompt with the photo's own facts: as template variables where the prompt names
-    them (`{date}`, `{place}`, `{keywords}`, `{title}`, `{people}`), else as one short hint
+    them (`{date}`, `{place}`, `{keywords}`, `{title}`, `{people}`, `{vocabulary}`), else as
+    one short hint
     sentence at the end. The model sees the hints; nothing of them is written to the sidecar
     as its own."""
     # One pass: a hint's text that reads "{title}" is the owner's text, never a marker.
@@ -106,6 +107,9 @@ def with_hints(prompt: str, hints: dict[str, str]) -> str:
         facts.append(f"the owner's title: {hints['title']}")
     if "people" in hints:
         facts.append(f"people in this photo: {hints['people']}")
+    if "vocabulary" in hints:
+        facts.append(f"the owner's keyword list (use these words where they fit): "
+                     f"{hints['vocabulary']}")
     return (f"{prompt}\n\nWhat the photo's own metadata says (use it only where it fits what "
             f"you see): {'; '.join(facts)}.")
 

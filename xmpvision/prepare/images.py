@@ -30,6 +30,7 @@ from xmpvision.prepare.metadata import PhotoMetadata, hints, read_metadata
 from xmpvision.prepare.rawpreview import NoPreview, extract_preview
 from xmpvision.sidecar.model import people_in_sidecar
 from xmpvision.sidecar.paths import existing_sidecar
+from xmpvision.text.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +88,10 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 class PhotoImage:
     """One photo on disk, decoded lazily and memoised per requested size."""
 
-    def __init__(self, path: Path | str, *, max_pixels: int | None = None) -> None:
+    def __init__(self, path: Path | str, *, max_pixels: int | None = None,
+                 vocabulary: Vocabulary | None = None) -> None:
         self.path = Path(path)
+        self.vocabulary = vocabulary  # the owner's terms a prompt may offer (Context)
         # Read at construction, so a caller may lower Image.MAX_IMAGE_PIXELS process-wide;
         # Pillow's None (no limit) becomes 0 here, which also means no limit.
         self.max_pixels = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS or 0
@@ -128,7 +131,11 @@ class PhotoImage:
                 if "people" in wanted:  # named in the sidecar too (digiKam's face regions)
                     self._metadata = with_sidecar_people(self.path, self._metadata)
             metadata = self._metadata
-        return hints(metadata, tuple(wanted))
+        found = hints(metadata, tuple(wanted))
+        offered = self.vocabulary.offer() if self.vocabulary and "vocabulary" in wanted else ""
+        if offered:
+            found["vocabulary"] = offered
+        return found
 
     @property
     def size(self) -> tuple[int, int]:

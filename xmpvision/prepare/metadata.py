@@ -215,7 +215,7 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
-CONTEXT_KINDS = ("date", "place", "keywords", "people")
+CONTEXT_KINDS = ("date", "place", "keywords", "people", "vocabulary")
 
 
 def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:

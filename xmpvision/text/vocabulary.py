@@ -12,11 +12,15 @@ the term (a path or a keyword) and its synonyms, separated by commas. "#" starts
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from xmpvision.config.defaults import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS
 from xmpvision.errors import ConfigError
+from xmpvision.people import PEOPLE_BRANCH
+from xmpvision.text.owner import prompt_list
 from xmpvision.text.plurals import singularize_phrase
 
 _SEPARATORS = re.compile(r"[\s\-_]+")
@@ -49,6 +53,9 @@ class Vocabulary:
         the term (a path or a keyword) it stands for; `grows`: `learn` adds terms (the
         library's vocabulary, which a scan extends as it reads the owner's keywords)."""
         self.grows = grows
+        # A scan's writer thread learns while its workers build prompts from the terms.
+        self._lock = threading.Lock()
+        self._offer: str | None = None
         self._terms: dict[str, Term] = {}
         self._uses: dict[Term, int] = {}
         self._squashed: dict[str, Term | None] = {}
@@ -80,8 +87,10 @@ class Vocabulary:
     def learn(self, paths: Iterable[str]) -> None:
         """Add the owner's keywords of one more photo (only to a vocabulary that grows)."""
         if self.grows:
-            for path in paths:
-                self._add(path, 1)
+            with self._lock:
+                for path in paths:
+                    self._add(path, 1)
+                self._offer = None
 
     def __bool__(self) -> bool:
         return bool(self._terms)
@@ -92,11 +101,24 @@ class Vocabulary:
     def fold(self, keyword: str) -> Term | None:
         """The owner's term `keyword` stands for, or None if it is new to them."""
         key = match_key(keyword)
-        return self._terms.get(key) or self._squashed.get(key.replace(" ", ""))
+        with self._lock:
+            return self._terms.get(key) or self._squashed.get(key.replace(" ", ""))
 
     def most_used(self) -> list[Term]:
-        """The terms, most used first (a prompt offers as many as fit)."""
-        return sorted(self._uses, key=lambda term: -self._uses[term])
+        """The terms, most used first."""
+        with self._lock:
+            return sorted(self._uses, key=lambda term: -self._uses[term])
+
+    def offer(self) -> str:
+        """The most used terms as a prompt may quote them (Context: vocabulary): untrusted
+        text, bounded like every hint; never names of people."""
+        with self._lock:
+            if self._offer is None:
+                terms = sorted(self._uses, key=lambda term: -self._uses[term])
+                names = [t.name for t in terms if t.path[0].casefold() != PEOPLE_BRANCH]
+                self._offer = prompt_list(names, each=MAX_HINT_VALUE_CHARS,
+                                          total=MAX_HINT_LIST_CHARS)
+            return self._offer
 
 
 def _levels(path: str) -> tuple[str, ...]:
