@@ -22,9 +22,13 @@ Health scenarios (the knobs the health monitor's tests and bench/bench_health.py
 prompt_eval_duration); `lose_gpu_after=K` loses the GPU at generate request K (size_vram 0,
 `gpu_slowdown` times slower); `drift_after=K` makes every later request `drift_per_request` slower
 while /api/ps still claims the GPU; `noise` (lognormal sigma) and `outlier_rate` (4 times slower)
-make healthy latencies noisy, from a seeded RNG. `python -m tests.ollama_server serve --port P`
-runs it as a process, and `python -m tests.ollama_server restart --pidfile F -- serve ...` kills
-that process and starts a fresh one on the same port (a real restart: the GPU is back).
+make healthy latencies noisy, from a seeded RNG. `constrained_slowdown` makes the decoding of
+schema-constrained answers (a request with `format`) that many times slower per token than free
+text, as Ollama's grammar sampling often is; `--prefill S --decode S` (seconds per prompt and per
+answer token, a `GpuCost`) make every answer's time and reported timings per token.
+`python -m tests.ollama_server serve --port P` runs it as a process, and
+`python -m tests.ollama_server restart --pidfile F -- serve ...` kills that process and starts
+a fresh one on the same port (a real restart: the GPU is back).
 
 Answers come from responders: a function of the request returning text or a `Reply`, set per
 model and kind ("labels" when the request carries a `format` or mentions labels, else
@@ -149,20 +153,25 @@ class Fault:
 class GpuCost:
     """What a request costs a GPU: every prompt token (each image is `image_tokens` of them,
     ~1,150 for qwen2.5-vl at 720 px, ~208 for gemma) is prefilled, every answer token decoded.
-    Text tokens are counted as characters / 4."""
+    Text tokens are counted as characters / 4. A `format` schema is no prompt token: Ollama
+    turns it into the sampler's grammar (llm/server.go), the prompt is the template's."""
 
     image_tokens: int = 1150
     prefill: float = 0.0009  # seconds per prompt token
     decode: float = 0.025  # seconds per answer token
 
     def tokens(self, body: dict[str, Any], reply: Reply) -> tuple[int, int]:
-        text = json.dumps([body.get("prompt"), body.get("system"), body.get("format")])
+        text = json.dumps([body.get("prompt"), body.get("system")])
         prompt = len(text) // 4 + self.image_tokens * len(body.get("images") or [])
         return prompt, max(1, len(reply.response + reply.thinking) // 4)
 
-    def seconds(self, body: dict[str, Any], reply: Reply) -> tuple[float, float]:
+    def seconds(self, body: dict[str, Any], reply: Reply,
+                constrained: float = 1.0) -> tuple[float, float]:
+        """(prefill, decode) seconds; `constrained` multiplies the decode of a `format`
+        request (grammar sampling slows decoding, not the prompt)."""
         prompt, answer = self.tokens(body, reply)
-        return prompt * self.prefill, answer * self.decode
+        slower = constrained if body.get("format") else 1.0
+        return prompt * self.prefill, answer * self.decode * slower
 
 
 @dataclass
@@ -283,11 +292,13 @@ class OllamaServer:
         outlier_rate: float = 0.0,
         seed: int = 0,
         cost: GpuCost | None = None,
+        constrained_slowdown: float = 1.0,
     ) -> None:
         self._lock = threading.Lock()
         # With a cost model, each request takes (and reports) what a GPU would spend on it
         # instead of `latency`; `gpu_seconds` adds them up.
         self.cost = cost
+        self.constrained_slowdown = constrained_slowdown
         self.gpu_seconds = 0.0
         self.port = port
         self.slowdown = 1.0  # multiplies latency and the reported timings
@@ -813,8 +824,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _gpu_time(self, body: dict[str, Any], reply: Reply, factor: float) -> float:
         cost = self.emulator.cost
         if cost is None:
-            return self.emulator.latency * factor
-        seconds = sum(cost.seconds(body, reply)) * factor
+            return self.emulator.latency * factor * self._constrained(body)
+        seconds = sum(cost.seconds(body, reply, self.emulator.constrained_slowdown)) * factor
         with self.emulator._lock:
             self.emulator.gpu_seconds += seconds
         return seconds
@@ -915,11 +926,11 @@ class _Handler(BaseHTTPRequestHandler):
             if thinking:
                 payload["thinking"] = thinking
         tokens = max(1, len(reply.response + reply.thinking) // 4)
-        prompt_tokens, prompt_s, eval_s = 300, 0.4, 1.0
+        prompt_tokens, prompt_s, eval_s = 300, 0.4, 1.0 * self._constrained(body)
         cost = self.emulator.cost
         if cost is not None:
             prompt_tokens, tokens = cost.tokens(body, reply)
-            prompt_s, eval_s = cost.seconds(body, reply)
+            prompt_s, eval_s = cost.seconds(body, reply, self.emulator.constrained_slowdown)
         payload.update({
             "done": True,
             "done_reason": "length" if reply.end == "length" else "stop",
@@ -931,6 +942,9 @@ class _Handler(BaseHTTPRequestHandler):
             "eval_duration": round(eval_s * 1e9 * factor),
         })
         return payload
+
+    def _constrained(self, body: dict[str, Any]) -> float:
+        return self.emulator.constrained_slowdown if body.get("format") else 1.0
 
     @staticmethod
     def _details(entry: ModelEntry) -> dict[str, Any]:
@@ -980,6 +994,9 @@ def _serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise", type=float, default=0.0)
     parser.add_argument("--outlier-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--constrained-slowdown", type=float, default=1.0)
+    parser.add_argument("--prefill", type=float, default=None, help="s per prompt token")
+    parser.add_argument("--decode", type=float, default=None, help="s per answer token")
     parser.add_argument("--pidfile", default=None)
     return parser
 
@@ -993,6 +1010,10 @@ def serve(argv: list[str]) -> int:
         gpu_slowdown=args.gpu_slowdown, drift_after=args.drift_after,
         drift_per_request=args.drift_per_request, noise=args.noise,
         outlier_rate=args.outlier_rate, seed=args.seed,
+        constrained_slowdown=args.constrained_slowdown,
+        cost=None if args.prefill is None and args.decode is None else GpuCost(
+            prefill=GpuCost.prefill if args.prefill is None else args.prefill,
+            decode=GpuCost.decode if args.decode is None else args.decode),
     )
     deadline = time.monotonic() + 10
     while True:  # the killed predecessor's socket may take a moment to go

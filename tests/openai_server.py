@@ -19,6 +19,9 @@ As the real servers behave (llama.cpp's server, vLLM, LiteLLM, LM Studio, OpenAI
 - `gpt5_rules`: as OpenAI's GPT-5 family and o-series, a `temperature` other than 1 is a 400
   `unsupported_value` and `max_tokens` a 400 `unsupported_parameter` (use
   `max_completion_tokens`);
+- `usage` (completion_tokens: the answer's characters / 4) in every JSON body; a stream has it
+  only when the request asks (`stream_options.include_usage`), in a last chunk with empty
+  `choices`;
 - `litellm_auth`: a wrong key is answered as LiteLLM without a database does (400 "No
   connected db.");
 - `format_refusal`: "llama.cpp" answers a json_schema response_format with older llama.cpp's
@@ -385,8 +388,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._data({"object": "chat.completion.chunk",
                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-        self._data({"choices": [{"index": 0, "delta": {}, "finish_reason": answer.finish}],
-                    "usage": _usage(answer)})
+        self._data({"choices": [{"index": 0, "delta": {}, "finish_reason": answer.finish}]})
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            # OpenAI, vLLM and llama.cpp count a stream's tokens only when asked, in one more
+            # chunk whose `choices` is empty.
+            self._data({"object": "chat.completion.chunk", "choices": [],
+                        "usage": _usage(answer)})
         if shape != "no_done":
             self._event("data: [DONE]")
         self._end()

@@ -14,9 +14,9 @@ from tests.ollama_server import OllamaServer
 from xmpvision import modeltypes
 from xmpvision.config import load_config
 from xmpvision.config.builtin import builtin_model
-from xmpvision.config.daemon import ScheduleJob, parse_schedule_file
 from xmpvision.config.defaults import DEFAULT_SCHEDULE_MODELS
 from xmpvision.config.models import GENERATED_TYPES, MODEL_TYPES, SUPPORTED_TYPES, ModelConfig
+from xmpvision.config.schedules import ScheduleJob, parse_schedule_file
 from xmpvision.engines.prompts import question
 from xmpvision.jobs import run_models
 from xmpvision.pipeline import RunOptions

@@ -55,11 +55,46 @@ def test_daemon_unit_is_notify_with_the_scan_units_hardening() -> None:
     assert "xmpvision daemon" in _setting(daemon, "ExecStart")[0]
     hardening = ("NoNewPrivileges", "ProtectSystem", "PrivateTmp", "PrivateDevices",
                  "ProtectHome", "RestrictSUIDSGID", "RestrictAddressFamilies",
-                 "ProtectKernelModules", "ReadWritePaths", "StateDirectory")
+                 "ProtectKernelModules", "ReadWritePaths", "StateDirectory",
+                 "CapabilityBoundingSet", "PrivateUsers", "RestrictNamespaces",
+                 "SystemCallFilter", "ProtectProc", "ProtectClock", "ProtectHostname", "UMask")
     for key in hardening:
         assert _setting(daemon, key) == _setting(scan, key), key
     # systemctl reaches systemd over the D-Bus system bus: a Unix socket.
     assert "AF_UNIX" in _setting(daemon, "RestrictAddressFamilies")[0]
+
+
+# `systemd-analyze security` scores a unit's exposure from 0 (locked down) to 10; 2.0 and below
+# is "OK".
+MAX_EXPOSURE = 2.0
+
+
+def _exposure(analyze: str, unit: Path) -> float:
+    result = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+        capture_output=True, text=True, check=False,
+    )
+    found = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert found is not None, result.stdout + result.stderr
+    return float(found.group(1))
+
+
+def test_services_are_hardened_to_an_ok_exposure(tmp_path: Path) -> None:
+    require("systemd-analyze")
+    analyze = shutil.which("systemd-analyze")
+    assert analyze is not None
+    for name in ("xmpvision.service", "xmpvision-scan.service"):
+        shutil.copy(UNITS / name, tmp_path / name)
+        assert _exposure(analyze, tmp_path / name) <= MAX_EXPOSURE, name
+
+
+def test_reload_checks_the_configuration_before_signalling() -> None:
+    daemon = (UNITS / "xmpvision.service").read_text()
+    reload = _setting(daemon, "ExecReload")
+    assert reload[0].split()[1:3] == ["config", "check"]
+    assert reload[0].split()[0] == _setting(daemon, "ExecStart")[0].split()[0]
+    # The shell's builtin kill: /bin/kill (procps) is missing from minimal systems.
+    assert reload[-1] == "/bin/sh -c 'kill -HUP \"$$MAINPID\"'"
 
 
 def test_polkit_rule_grants_exactly_the_restart_of_ollama_to_the_units_user() -> None:

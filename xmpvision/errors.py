@@ -159,6 +159,9 @@ class InvalidPayload(EngineError):
     its token budget, reasoning only, stopped while repeating itself): this photo falls back;
     the server is up and the model is asked again for the next photo."""
 
+    # The answer tokens the server counted for it: spent on the GPU all the same.
+    spent: int | None = None
+
 
 class FileError(XmpvisionError):
     """One file cannot be used: "error <doing> PATH: REASON"; the run goes on without it."""

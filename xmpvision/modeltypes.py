@@ -49,7 +49,9 @@ class ModelTypeRow:
     field: XmpField  # where its values go (keywords: dc:subject, their paths beside it)
     run: RunMode  # when the built-in model of the type runs (Run of a `Default: true` entry)
     system: str  # the default system prompt of a request for this type alone
-    prompt: str  # the default prompt of such a request ({max_labels}: MaxLabels)
+    # the default prompt of such a request ({max_labels}: MaxLabels; {label_format}: how each
+    # label is written, prompts.py's)
+    prompt: str
     ask: str  # what the type's field of a combined (generate) answer holds
     # Text types: the answer cleaner, and the text as stored (XML-safe, capped).
     clean: Cleaner | None = None
@@ -92,12 +94,10 @@ LABELS = ModelTypeRow(
     prompt="List the things this photo shows: objects, animals, plants, people, places, "
     "activities and scenery. Use common nouns of one or two words, singular unless the word "
     "is only used in the plural, and return at most {max_labels} labels, most important "
-    "first. For each label give `name`, `confidence` (0 to 1: how sure you are that it is "
-    "visible) and `topicality` (0 to 1: how central it is to the photo).",
+    "first, {label_format}.",
     ask="`labels`: at most {max_labels} things the photo shows (objects, animals, plants, "
     "people, places, activities, scenery), common nouns of one or two words, singular, most "
-    "important first, each with `name`, `confidence` (0 to 1: how sure you are that it is "
-    "visible) and `topicality` (0 to 1: how central it is)",
+    "important first, {label_format}",
     key="labels", reported=(),
 )
 CAPTION = ModelTypeRow(

@@ -40,6 +40,7 @@ from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import GeneratedText, PhotoResult
 from xmpvision.sidecar import SidecarChange, update_sidecar
+from xmpvision.sidecar.model import named_people
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
 from xmpvision.sources import DEFAULT_SOURCE
@@ -72,6 +73,9 @@ class RunOptions:
     # what happens to the others. With `Vocabulary: library` it grows with what the run reads.
     vocabulary: Vocabulary | None = None
     new_keywords: NewKeywords = DEFAULT_NEW_KEYWORDS
+    # A photo that does not decode and was changed less than this many seconds ago is taken
+    # as still being copied in (the daemon: a copy may pause longer than Debounce).
+    settle: float = 0.0
 
 
 @dataclass
@@ -227,10 +231,11 @@ class Pipeline:
                 if plan.status is moved:
                     if not self._follow_move(item):
                         todo = types  # its sidecar could not follow it: redo it
-                elif not todo and item.name not in (item.sidecars or ()) and not (
-                        item.has_sidecar()):
-                    # Done, by the state, but its sidecar is gone (deleted, or restored from
-                    # an old backup without it): the photo is done again.
+                elif len(todo) < len(types) and item.name not in (item.sidecars or ()) and (
+                        not item.has_sidecar()):
+                    # Done (for some types at least), by the state, but its sidecar is gone
+                    # (deleted, or restored from an old backup without it): the photo is done
+                    # again. A type left out of every run stays in `todo`, hence "some".
                     todo = types
                 upgrade = None
                 if not todo:
@@ -346,7 +351,8 @@ class Pipeline:
 
     def _work(self, job: _Job) -> Outcome:
         try:
-            with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary) as image:
+            with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary,
+                            people=named_people) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
                 self.analyzer.prefetch(image, job.todo)
                 if job.upgrade is not None:
@@ -397,6 +403,10 @@ class Pipeline:
         if job.upgrade is not None:
             return self._finish_upgrade(job, outcome)
         if isinstance(outcome, ImageError):
+            if _being_written(photo, self.options.settle):
+                # Not failed, not recorded: the pass after the copy does it.
+                return PhotoReport(path, "skipped",
+                                   error=f"{outcome.reason}; still being written")
             self._mark_failed(photo, todo, outcome.reason)
             if _file_at_fault(outcome) and not self.options.dry_run:
                 self.state.set_bad(photo, outcome.reason)  # skipped while unchanged
@@ -495,8 +505,18 @@ class Pipeline:
             self.state.mark_failed(photo, model_type, error)
 
     def _emit(self, report: PhotoReport) -> None:
-        self.summary.add(report.status)
+        self.summary.add(report.status, report.result)
         self.report.photo(report)
+
+
+def _being_written(photo: Photo, settle: float) -> bool:
+    """The file changed since it was found, or (with `settle`) moments ago."""
+    try:
+        st = os.stat(photo.path)
+    except OSError:
+        return False
+    return ((st.st_size, st.st_mtime_ns) != (photo.size, photo.mtime_ns)
+            or time.time() - st.st_mtime < settle)
 
 
 def _source_of(result: PhotoResult, model_type: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -80,14 +81,56 @@ class ServiceReport:
 
 
 @dataclass
+class AnswerTokens:
+    """The answer tokens the servers counted in a run (Ollama's `eval_count`, OpenAI's
+    `usage.completion_tokens`), per request kind: an output type, or "generate". What a model
+    writes is most of a photo's GPU time."""
+
+    tokens: dict[str, int] = field(default_factory=dict)  # kind -> answer tokens
+    requests: dict[str, int] = field(default_factory=dict)  # kind -> answers counted
+    photos: int = 0  # photos with at least one answer counted
+
+    def add(self, counted: Iterable[tuple[str, int]]) -> None:
+        """One photo's counted answers (PhotoResult.tokens)."""
+        seen = False
+        for kind, tokens in counted:
+            seen = True
+            self.tokens[kind] = self.tokens.get(kind, 0) + tokens
+            self.requests[kind] = self.requests.get(kind, 0) + 1
+        self.photos += seen
+
+    @property
+    def total(self) -> int:
+        return sum(self.tokens.values())
+
+    @property
+    def per_photo(self) -> float | None:
+        return self.total / self.photos if self.photos else None
+
+    def per_request(self, kind: str) -> float:
+        return self.tokens[kind] / self.requests[kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        per_photo = self.per_photo
+        return {"photos": self.photos, "total": self.total,
+                "per_photo": None if per_photo is None else round(per_photo, 1),
+                "kinds": {kind: {"requests": self.requests[kind], "tokens": tokens,
+                                 "per_request": round(self.per_request(kind), 1)}
+                          for kind, tokens in sorted(self.tokens.items())}}
+
+
+@dataclass
 class Summary:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATUSES, 0))
     seconds: float = 0.0
     upgraded: int = 0  # photos redone by a better model after a fallback answered them
     services: list[ServiceReport] = field(default_factory=list)  # endpoints that went down
+    tokens: AnswerTokens = field(default_factory=AnswerTokens)
 
-    def add(self, status: Status) -> None:
+    def add(self, status: Status, result: PhotoResult | None = None) -> None:
         self.counts[status] += 1
+        if result is not None:
+            self.tokens.add(result.tokens)
 
     @property
     def failed(self) -> int:
@@ -96,7 +139,8 @@ class Summary:
     def to_dict(self) -> dict[str, Any]:
         return {"summary": {**self.counts, "seconds": round(self.seconds, 3),
                             "upgraded": self.upgraded,
-                            "services": [s.to_dict() for s in self.services]}}
+                            "services": [s.to_dict() for s in self.services],
+                            "answer_tokens": self.tokens.to_dict()}}
 
 
 def json_line(record: dict[str, Any] | str) -> str:

@@ -50,12 +50,16 @@ class PhotoResult:
     # type -> the better models that were down, so a fallback answered it (redone once they
     # are back), or, for a type in `errors`, while it failed
     fallback: dict[str, list[str]]
+    # (request kind: a type or "generate", its answer tokens) for each answer whose server
+    # counted them
+    tokens: list[tuple[str, int]]
 
     def __init__(
         self, labels: list[Label] | None = None, texts: dict[str, GeneratedText] | None = None,
         models: dict[str, str] | None = None, sources: dict[str, str] | None = None,
         errors: dict[str, str] | None = None, fallback: dict[str, list[str]] | None = None,
         *, caption: GeneratedText | None = None, title: GeneratedText | None = None,
+        tokens: list[tuple[str, int]] | None = None,
     ) -> None:
         self.labels = labels
         self.texts = dict(texts or {})
@@ -63,6 +67,7 @@ class PhotoResult:
         self.sources = sources if sources is not None else {}
         self.errors = errors if errors is not None else {}
         self.fallback = fallback if fallback is not None else {}
+        self.tokens = list(tokens or ())
         # caption= and title= are shorthands for those entries of `texts`.
         for model_type, text in (("caption", caption), ("title", title)):
             if text is not None:

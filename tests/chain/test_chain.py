@@ -103,7 +103,8 @@ class ScriptedEngine:
         if isinstance(answer, Exception):
             raise answer
         return PhotoResult(labels=[Label(name=str(answer), confidence=0.9, source="ollama",
-                                         model=self.model.model_ref, engine="ollama")])
+                                         model=self.model.model_ref, engine="ollama")],
+                           tokens=[("labels", 7)])
 
 
 def _chain(script: dict[str, object], calls: list[str]) -> ModelChain:
@@ -123,6 +124,16 @@ def test_fallback_to_next_model_on_failure(tmp_path: Path) -> None:
     assert outcome.model is not None and outcome.model.model_ref == "llava:13b"
     assert calls == ["gemma3:latest", "llava:13b"]
     assert outcome.errors == ["ollama:gemma3:latest: not json"]
+
+
+def test_answer_tokens_of_every_answer_are_kept(tmp_path: Path) -> None:
+    """The tokens of an answer that could not be used count like those of the one used."""
+    calls: list[str] = []
+    unusable = InvalidPayload("not json")
+    unusable.spent = 40
+    chain = _chain({"gemma3:latest": unusable, "llava:13b": "Cat"}, calls)
+    outcome = chain.ask(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
+    assert outcome.tokens == [("labels", 40), ("labels", 7)]
 
 
 def test_every_model_failing_gives_one_error_per_model(tmp_path: Path) -> None:

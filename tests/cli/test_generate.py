@@ -92,6 +92,38 @@ def test_a_failed_generate_falls_back_per_type(tmp_path: Path,
     assert len(ollama_server.generate_requests()) == 2  # the combined one, then the title
 
 
+def test_compact_answers_and_their_tokens_per_run(tmp_path: Path,
+                                                 ollama_server: OllamaServer) -> None:
+    """Labels asked as "name:confidence" strings keep their scores; the answer tokens Ollama
+    counted (eval_count) are summed per request kind in the summary, and said with -v."""
+    combined = json.dumps({"caption": DEFAULT_CAPTION, "labels": ["dog:95", "beach:80"]})
+    ollama_server.respond(combined, kind="labels")  # no title: asked of its own model
+    photo = write(tmp_path / "photos" / "a.jpg", photo_with_gps(tmp_path / "a.jpg").read_bytes())
+    cfg = config(tmp_path, ollama_server.url,
+                 "  - Type: generate\n    Model: gemma3\n    SERVICE\n")
+    result = runner.invoke(app, ["scan", str(photo.parent), "--json", "--state",
+                                 str(tmp_path / "state.db"), "--config", str(cfg)])
+    ndjson = parse_ndjson(result.stdout)
+    (record,) = ndjson.records
+    assert [(x["name"], x["confidence"]) for x in record["labels"]] == [
+        ("Dog", 0.95), ("Beach", 0.8)]
+    generate, title = len(combined) // 4, len(DEFAULT_CAPTION) // 4  # the emulator's count
+    assert ndjson.summary["answer_tokens"] == {
+        "photos": 1, "total": generate + title, "per_photo": float(generate + title),
+        "kinds": {"generate": {"requests": 1, "tokens": generate, "per_request": generate},
+                  "title": {"requests": 1, "tokens": title, "per_request": title}}}
+
+    verbose = runner.invoke(app, ["scan", str(photo.parent), "-v", "--state",
+                                  str(tmp_path / "again.db"), "--config", str(cfg)])
+    assert verbose.exit_code == 0, verbose.output
+    assert (f"answer tokens: {generate + title:.1f} per photo over 1 photo (per request: "
+            f"generate {generate:.1f}, title {title:.1f})") in verbose.stdout
+    quiet = runner.invoke(app, ["scan", str(photo.parent), "--state",
+                                str(tmp_path / "quiet.db"), "--config", str(cfg)])
+    assert quiet.exit_code == 0, quiet.output
+    assert "answer tokens" not in quiet.stdout
+
+
 def test_the_prompt_knows_where_and_when(tmp_path: Path, ollama_server: OllamaServer) -> None:
     photo = photo_with_gps(tmp_path / "photos" / "nice.jpg")
     cfg = config(tmp_path, ollama_server.url)

@@ -114,6 +114,17 @@ def test_captions_only_file_leaves_the_missing_classifier_out(tmp_path: Path) ->
     assert len(left_out) == 1, result.stderr
     assert left_out[0].startswith("xmpvision: labels left out of this run")
     assert "pip install 'xmpvision[tensorflow]'" in left_out[0]
+    # The left-out type is never done, so every photo still "needs" it: a deleted sidecar
+    # is noticed all the same and written again.
+    gone = Path(f"{photos[1]}.xmp")
+    gone.unlink()
+    with OllamaServer(models=["gemma3:latest"]) as server:
+        config.write_text(only("caption", server.url))
+        again = xmpvision("scan", tmp_path / "photos", "--json", "--config", config,
+                          cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert parse_ndjson(again.stdout).paths("done") == [str(photos[1])]
+    assert gone.exists()
     # A type the user configured keeps today's rules: its photos fail.
     with OllamaServer(models=["gemma3:latest"]) as server:
         config.write_text(only("caption", server.url, "  - {Type: labels, Default: true}\n"))

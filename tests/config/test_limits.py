@@ -107,7 +107,7 @@ def test_huge_file_is_not_read_whole(tmp_path: Path) -> None:
         load_config(path)
     assert time.monotonic() - started < 1
     assert caught.value.problems == [
-        f"{path}:1:1: config file larger than {MAX_CONFIG_BYTES} bytes (a vision.yml is a few KB)"
+        f"{path}:1:1: config file larger than {MAX_CONFIG_BYTES} bytes (a config file is a few KB)"
     ]
 
 

@@ -1,5 +1,6 @@
 """The health and daemon tests' set-up: the Ollama emulator as its own process (so that a
-restart command can really kill and start it), a folder of photos, a vision.yml."""
+restart command can really kill and start it), a folder of photos, a vision.yml, and runs of a
+mixed workload under health monitors."""
 
 from __future__ import annotations
 
@@ -9,18 +10,25 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.library_builder import jpeg_bytes
 from tests.ollama_server import answers
+from xmpvision import jobs
+from xmpvision.chain.analyzer import MANUAL_CONTEXTS
+from xmpvision.chain.compose import Engines
+from xmpvision.config import parse_config
+from xmpvision.config.daemon import HealthConfig
 from xmpvision.config.models import ModelConfig
 from xmpvision.engines.base import TimedEngine
 from xmpvision.engines.ollama.engine import base_url
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.health.monitor import HealthMonitor
+from xmpvision.health.store import HealthStore, health_path
+from xmpvision.pipeline import RunOptions
 from xmpvision.report import PhotoReport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,11 +111,13 @@ def photos(folder: Path, count: int, start: int = 0) -> list[Path]:
 
 
 def vision_yml(url: str, *, health: str = "", daemon: str = "", parallel: int = 1,
-               labels: bool = False) -> str:
-    """Ollama captions (and labels: then no classifier fallback is added) on `url`."""
+               labels: bool = False, generate: bool = False) -> str:
+    """Ollama captions (and labels: then no classifier fallback is added; and a generate
+    model answering both in one request) on `url`."""
     service = (f"{{Uri: \"{url}\", Timeout: 20s, ConnectTimeout: 2s, "
                f"Parallel: {parallel}}}")
     types = ["labels", "caption"] if labels else ["caption"]
+    types += ["generate\n    Types: [caption, labels]"] if generate else []
     entries = "".join(f"  - Type: {t}\n    Engine: ollama\n    Model: {MODEL}\n"
                       f"    Service: {service}\n" for t in types)
     return "Models:\n" + entries + health + daemon
@@ -147,3 +157,63 @@ class Recording:
             self.monitor.observe(timing)
 
         engine.watch(both, gate)
+
+
+# The answer kinds a mixed workload asks for, one run each: captions only (free text), labels
+# only (schema-constrained), both, and both from a generate model (one schema-constrained
+# request per photo).
+MIX = (("caption",), ("labels",), ("labels", "caption"), ("generate",))
+
+
+@dataclass
+class MixedRuns:
+    """Runs of different answer kinds, each with a monitor of its own (a fresh `scan`, a
+    daemon job after a reload) on one health store file, as on a NAS."""
+
+    restarts: list[tuple[float, float]] = field(default_factory=list)  # (began, ended)
+    timings: list[Timing] = field(default_factory=list)
+    failed: int = 0
+    done: int = 0
+
+    def answered_before_restart(self, onset: int) -> int:
+        """Answers from the `onset`-th on (the emulator's `--lose-gpu-after`: requests are
+        answered one at a time, in order) completed before the first restart began: the
+        detection delay in requests."""
+        if not self.restarts:
+            return len(self.timings) - onset
+        began = self.restarts[0][0]
+        return sum(1 for t in self.timings[onset:] if t.started + t.wall <= began)
+
+
+def mixed_runs(url: str, state: Path, library: Path, health: HealthConfig, requests: int,
+               plan: Sequence[tuple[str, ...]] = MIX, *,
+               store_path: Path | None = None) -> MixedRuns:
+    """Runs of `plan`'s types over `library` (every photo asked again) until about `requests`
+    generate requests were answered; the health store beside `state` unless given."""
+    separate = parse_config(vision_yml(url, labels=True))
+    combined = parse_config(vision_yml(url, labels=True, generate=True))
+    mixed = MixedRuns()
+    step = 0
+    while len(mixed.timings) < requests:
+        types = plan[step % len(plan)]
+        step += 1
+        config = combined if types == ("generate",) else separate
+        types = ("labels", "caption") if types == ("generate",) else types
+        with HealthStore(store_path or health_path(state)) as store:
+            monitor = HealthMonitor(config.models, health, store)
+            recording = Recording(monitor)
+            engines = Engines(config.thresholds, recording)
+            monitor.start()
+            try:
+                result = jobs.run_models(config, [library], types=types,
+                                         contexts=MANUAL_CONTEXTS,
+                                         options=RunOptions(force=True), reporter=Collect(),
+                                         state_path=state, engines=engines)
+            finally:
+                engines.close()
+                monitor.close()
+        mixed.timings += recording.timings
+        mixed.restarts += monitor.restart_times
+        mixed.failed += result.summary.failed
+        mixed.done += result.summary.counts["done"]
+    return mixed

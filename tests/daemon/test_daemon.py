@@ -42,6 +42,18 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - started
 
 
+def received(sock: socket.socket) -> list[str]:
+    """The datagrams (sd_notify messages) waiting on `sock`, until it is quiet for 1 s."""
+    messages = []
+    sock.settimeout(1)
+    try:
+        while True:
+            messages.append(sock.recv(4096).decode())
+    except TimeoutError:
+        pass
+    return messages
+
+
 def sidecars(paths: list[Path]) -> Callable[[], bool]:
     return lambda: all(Path(f"{p}.xmp").exists() for p in paths)
 
@@ -247,12 +259,7 @@ def test_notifies_systemd_ready_and_stopping(
     while "READY=1" not in messages[-1]:  # STATUS lines may come first
         messages.append(sock.recv(4096).decode())
     assert daemon.stop() == 0
-    sock.settimeout(1)
-    try:
-        while True:
-            messages.append(sock.recv(4096).decode())
-    except TimeoutError:
-        pass
+    messages += received(sock)
     assert any("STOPPING=1" in m for m in messages)
     # Under systemd the journal stamps the time: the lines carry none.
     assert not daemon.text().startswith("20")

@@ -64,11 +64,15 @@ def test_baseline_is_learned_from_the_first_full_window_and_rises_with_faster_wi
     assert detector.baseline is not None and detector.baseline > 10.0
 
 
-def test_reset_needs_a_fresh_window_before_a_verdict() -> None:
+def test_reset_forgets_the_window_and_more_than_half_a_window_decides() -> None:
+    """After a reset (a restart, a new run) the verdict comes once more than half a window of
+    samples is slow, as the full window's median would be, not only once it is full."""
     detector = DriftDetector(window=5, drift=2.0, baseline=40.0)
     for _ in range(5):
         detector.add(5.0)
     detector.reset()
-    assert [detector.add(5.0).drifted for _ in range(5)] == [False] * 4 + [True]
+    assert [detector.add(5.0).drifted for _ in range(5)] == [False] * 2 + [True] * 3
+    detector.reset()
+    assert not any(detector.add(s).drifted for s in (5.0, 5.0, 40.0, 40.0, 40.0))
     assert detector.slow(5.0) and not detector.slow(30.0)
 

@@ -52,7 +52,7 @@ def test_slow_with_ps_claiming_the_gpu_is_degraded(tmp_path: Path) -> None:
     with OllamaServer(models=[MODEL]) as server:
         with HealthStore.beside(tmp_path / "state.sqlite3") as store:
             # The healthy speed a run learned: the emulator's normal eval rate.
-            store.save_baseline(server.url, MODEL, "eval", 11.0)
+            store.save_baseline(server.url, MODEL, "decode/text", 11.0)
             store.flush()
         server.slowdown = 4
         code, out = health(tmp_path, server.url)
@@ -118,3 +118,20 @@ def test_status_names_the_servers_that_went_down_during_a_job(tmp_path: Path) ->
     assert "(40 done, 0 failed, 7 upgraded)" in text.stdout
     assert ("  ollama http://gpu:11434: open (down 1x, 33 requests not sent to it; "
             "no answer from http://gpu:11434/api/generate within 2s)") in text.stdout
+
+
+def test_a_wedged_service_is_down_within_the_service_timeout(tmp_path: Path) -> None:
+    """/api/version answers, a generation never does: `health` waits Service.Timeout (1 s
+    here), not RestartTimeout, and says the service is down."""
+    config = tmp_path / "vision.yml"
+    with OllamaServer(models=[MODEL]) as server:
+        server.wedge()
+        config.write_text(vision_yml(server.url, health="Health: {RestartTimeout: 5s}\n")
+                          .replace("Timeout: 20s", "Timeout: 1s"))
+        result = runner.invoke(app, ["health", "--json", "--config", str(config), "--state",
+                                     str(tmp_path / "state.sqlite3")])
+        server.unwedge()
+    assert result.exit_code == 1
+    [service] = json.loads(result.stdout)["services"]
+    assert service["status"] == "down"
+    assert "within 1s" in service["detail"]

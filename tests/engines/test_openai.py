@@ -60,6 +60,24 @@ def test_labels_and_caption(server: OpenAIServer, photo: PhotoImage, stream: boo
     assert "response_format" not in body(server)
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_compact_labels_and_answer_tokens(server: OpenAIServer, photo: PhotoImage,
+                                          stream: bool) -> None:
+    """Labels asked as short strings with one score; the answer's tokens from `usage`, which a
+    stream carries only when asked for (`stream_options`, sent only with a stream)."""
+    answer = '{"labels": ["dog:96", "beach:85"]}'
+    server.respond(answer, kind="labels")
+    with engine(server, stream=stream) as e:
+        result = e.answer(photo, ("labels",))
+    assert [(x.name, x.confidence) for x in result.labels or []] == [
+        ("Dog", 0.96), ("Beach", 0.85)]
+    assert result.tokens == [("labels", len(answer) // 4)]
+    sent = body(server)
+    schema = sent["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["labels"]["items"] == {"type": "string"}
+    assert sent.get("stream_options") == ({"include_usage": True} if stream else None)
+
+
 def test_uri_may_end_in_chat_completions(server: OpenAIServer, photo: PhotoImage) -> None:
     uri = server.base_url + "/chat/completions"
     with engine(server, Service={"Uri": uri}) as e:

@@ -51,6 +51,15 @@ def test_parse_label_items_keeps_items_as_written() -> None:
     assert items == [{"label": "cat", "score": 0.8}, "dog"]
 
 
+def test_label_items_in_other_compact_shapes() -> None:
+    """A model that writes [name, confidence, topicality] lists, or a name -> confidence map,
+    instead of the strings asked for."""
+    assert parse_label_items('{"labels": [["dog", 96, 90], ["sky"], [3]]}') == [
+        {"name": "dog", "confidence": 96, "topicality": 90}, {"name": "sky"}]
+    assert parse_label_items('{"labels": {"dog": 96, "beach": 0.8}}') == [
+        {"name": "dog", "confidence": 96}, {"name": "beach", "confidence": 0.8}]
+
+
 def test_unwrap_caption() -> None:
     assert unwrap_caption('{"caption": "A cat sleeps."}') == "A cat sleeps."
     assert unwrap_caption('{"Caption": {"text": "A dog."}}') == "A dog."

@@ -413,6 +413,22 @@ def test_inline_score_in_string() -> None:
     ]
 
 
+def test_compact_labels_carry_their_scores() -> None:
+    """prompts.py's compact answers: "name:confidence" and "name:confidence:topicality", in
+    whole percent; a name with a colon and no number stays a name."""
+    result = normalize_labels(
+        ["dog:96:90", "beach:85", "sky : 40 : 20", "Star Trek: Voyager"], source="ollama",
+        model="m", engine="ollama", **RULES,
+    )
+    assert [(r.name, r.confidence, r.topicality, r.priority) for r in result] == [
+        ("Dog", 0.96, 0.9, 4),
+        ("Beach", 0.85, 0.85, 3),
+        ("Star Trek: Voyager", MISSING_CONFIDENCE, MISSING_CONFIDENCE, 1),
+        ("Sky", 0.4, 0.2, -1),
+    ]
+    assert names(["kite:90:10", "sky:90:80"], topicality_threshold=50) == ["Sky"]
+
+
 def test_confidence_threshold_in_percent() -> None:
     raw = [label("a1", 0.05), label("kite", 0.1), label("sky", 0.29), label("sea", 0.3)]
     assert names(raw) == ["Sea", "Sky", "Kite"]  # 5% < 10%; 10% passes

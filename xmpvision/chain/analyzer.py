@@ -13,7 +13,7 @@ from xmpvision.chain.pool import EnginePool, Runner, ServiceSlots, engine_key
 from xmpvision.chain.resolve import ModelChain, describe_model, runnable_models
 from xmpvision.config.models import GENERATED_TYPES, ModelConfig, VisionConfig
 from xmpvision.engines import describe
-from xmpvision.errors import EngineError, is_down
+from xmpvision.errors import EngineError, InvalidPayload, is_down
 from xmpvision.results import PhotoResult
 from xmpvision.runmodes import RunMode
 
@@ -150,6 +150,7 @@ class Analyzer:
             if model_type in result.models:
                 continue  # answered by the combined request
             outcome = self.chains[model_type].ask(photo, models)
+            result.tokens += outcome.tokens
             if outcome.model is not None and outcome.value is not None:
                 _take(result, outcome.value, model_type)
                 result.models[model_type] = describe_model(outcome.model)
@@ -181,12 +182,15 @@ class Analyzer:
             try:
                 partial = self.pool.get(model).answer(photo, types)
             except EngineError as exc:
+                if isinstance(exc, InvalidPayload) and exc.spent is not None:
+                    result.tokens.append(("generate", exc.spent))
                 log.info("generate %s failed for %s: %s", describe_model(model), photo.path, exc)
                 for t in types:
                     failures.setdefault(t, []).append(f"{describe_model(model)}: {exc}")
                     if is_down(exc):
                         down.setdefault(t, []).append(describe_model(model))
                 continue
+            result.tokens += partial.tokens
             source = describe(model).source
             for t in types:
                 value = partial.value(t)
@@ -278,4 +282,5 @@ def with_source(result: PhotoResult, source: str) -> PhotoResult:
     labels = None if result.labels is None else [replace(x, source=source) for x in result.labels]
     texts = {t: replace(text, source=source) for t, text in result.texts.items()}
     return PhotoResult(labels=labels, texts=texts, models=dict(result.models),
-                       sources=dict.fromkeys(result.sources, source), errors=dict(result.errors))
+                       sources=dict.fromkeys(result.sources, source), errors=dict(result.errors),
+                       tokens=result.tokens)

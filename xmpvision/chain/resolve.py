@@ -83,6 +83,8 @@ class ChainOutcome:
     model: ModelConfig | None = None
     errors: list[str] = field(default_factory=list)
     down: list[str] = field(default_factory=list)  # models before it whose server was down
+    # the answer tokens of every answer it got, used or not (PhotoResult.tokens)
+    tokens: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def error(self) -> str | None:
@@ -112,9 +114,12 @@ class ModelChain:
         for model in self.models if models is None else models:
             try:
                 answer = self._pool.get(model).answer(photo, asked)
+                outcome.tokens += answer.tokens
                 if self.model_type in answer.errors:
                     raise InvalidPayload(answer.errors[self.model_type])
             except EngineError as exc:
+                if isinstance(exc, InvalidPayload) and exc.spent is not None:
+                    outcome.tokens.append((self.model_type, exc.spent))
                 # ImageError is not caught: a photo no model can read is the file's fault.
                 # A request the breaker kept back is logged once, when it opened.
                 log.log(logging.DEBUG if isinstance(exc, CircuitOpen) else logging.INFO,

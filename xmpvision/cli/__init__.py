@@ -17,6 +17,7 @@ from typer._click.core import Context
 from typer.core import TyperGroup
 
 from xmpvision import __version__
+from xmpvision.cli import config as config_cli
 from xmpvision.cli import daemon as daemon_cli
 from xmpvision.cli import models, vision
 from xmpvision.cli.scan import scan
@@ -77,6 +78,7 @@ app.command("status")(daemon_cli.status)
 app.command("doctor")(daemon_cli.doctor)
 app.add_typer(vision.app, name="vision")
 app.add_typer(models.app, name="models")
+app.add_typer(config_cli.app, name="config")
 
 
 def _version(value: bool) -> None:

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,9 @@ from xmpvision.cli.run import StateOption
 from xmpvision.errors import EXIT_FAILED, EXIT_OK
 from xmpvision.state import default_state_path
 from xmpvision.text.untrusted import printable
+
+if TYPE_CHECKING:
+    from xmpvision.health.store import JobRecord
 
 SchedulesOption = Annotated[
     Path | None,
@@ -111,22 +114,21 @@ def status(
         "\"last_run\"}, \"services\": [...]}.")] = False,
     state: StateOption = None,
 ) -> None:
-    """Each schedule's next and last run and result, the worker's backlog, each service's last
-    health verdict and restarts (readable while the daemon runs)."""
+    """Whether the daemon runs, each schedule's next and last run and result (the running job's
+    progress, the last job's failed photos), the worker's backlog, each service's last health
+    verdict and restarts (readable while the daemon runs)."""
     from xmpvision.daemon.status import read_status
 
     report = read_status(state or default_state_path())
     if json_:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
         return
+    if report.daemon is None:
+        print("daemon: not running")
+    else:
+        print(f"daemon: running{f' (pid {report.daemon})' if report.daemon > 0 else ''}")
     for job in report.jobs:
-        summary = ""
-        if job.summary and "done" in job.summary:
-            upgraded = job.summary.get("upgraded") or 0
-            summary = (f" ({job.summary['done']} done, {job.summary.get('failed', 0)} failed"
-                       f"{f', {upgraded} upgraded' if upgraded else ''})")
-        print(f"job {job.name}: next {_when(job.next_run)}, last {_when(job.last_start)}: "
-              f"{job.last_result or 'never run'}{summary}")
+        _print_job(job, report.progress.get(job.name), running=report.daemon is not None)
         # Servers whose circuit breaker opened during that job (a fallback answered for them).
         for service in (job.summary or {}).get("services") or []:
             print(f"  {printable(str(service.get('endpoint')))}: {service.get('state')} "
@@ -140,6 +142,25 @@ def status(
               f"last {_when(service.last_restart)})")
     if not (report.jobs or report.services or report.backlog is not None):
         print("nothing recorded yet")
+
+
+def _print_job(job: JobRecord, progress: dict[str, int] | None, *, running: bool) -> None:
+    from xmpvision.daemon.status import progress_line
+
+    summary = ""
+    if job.last_result == "running":
+        summary = f" ({progress_line(progress)} so far)" if progress else ""
+    elif job.summary and "done" in job.summary:
+        upgraded = job.summary.get("upgraded") or 0
+        summary = (f" ({job.summary['done']} done, {job.summary.get('failed', 0)} failed"
+                   f"{f', {upgraded} upgraded' if upgraded else ''})")
+    when = f"next {_when(job.next_run)}, " if running else ""
+    print(f"job {job.name}: {when}last {_when(job.last_start)}: "
+          f"{job.last_result or 'never run'}{summary}")
+    if job.last_result != "running":
+        for failure in (job.summary or {}).get("failures") or []:
+            print(f"  failed {printable(str(failure.get('path')))}: "
+                  f"{printable(str(failure.get('error')))}")
 
 
 def _when(timestamp: float | None) -> str:

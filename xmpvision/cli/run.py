@@ -18,7 +18,7 @@ import typer
 from xmpvision.cli.output import JsonOutput, PlainOutput, Repeats, notice, progress_bar
 from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
-from xmpvision.report import ServiceReport, Summary, json_line
+from xmpvision.report import AnswerTokens, ServiceReport, Summary, json_line
 from xmpvision.text.untrusted import printable
 
 StateOption = Annotated[
@@ -90,14 +90,15 @@ def execute(job: Job, roots: Sequence[Path], options: RunOptions, *, json_: bool
         raise typer.Exit(EXIT_INTERRUPTED) from None
     for line in repeats.lines() if repeats else ():
         notice(line)
-    _summary(result.summary, json_, result.unusable, interrupted=result.interrupted)
+    _summary(result.summary, json_, result.unusable, interrupted=result.interrupted,
+             verbose=verbose > 0)
     if result.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_OK if result.ok else EXIT_FAILED)
 
 
 def _summary(summary: Summary, json_: bool, unusable: dict[str, str], *,
-             interrupted: bool = False) -> None:
+             interrupted: bool = False, verbose: bool = False) -> None:
     counts = summary.counts
     if json_:
         record = summary.to_dict()
@@ -113,10 +114,20 @@ def _summary(summary: Summary, json_: bool, unusable: dict[str, str], *,
         typer.echo(f"xmpvision: {stopped}{counts['done']} done{upgraded}, "
                    f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, "
                    f"{counts['failed']} failed in {summary.seconds:.1f} s")
+        if verbose and summary.tokens.photos:
+            typer.echo(f"xmpvision: {tokens_line(summary.tokens)}")
         for service in summary.services:
             notice(service_line(service))
     for error in unusable.values():
         notice(error)
+
+
+def tokens_line(tokens: AnswerTokens) -> str:
+    """The answer tokens the servers counted, per photo and per request of each kind."""
+    kinds = ", ".join(f"{kind} {tokens.per_request(kind):.1f}" for kind in sorted(tokens.tokens))
+    photos = "photo" if tokens.photos == 1 else "photos"
+    return (f"answer tokens: {tokens.per_photo or 0:.1f} per photo over {tokens.photos} "
+            f"{photos} (per request: {kinds})")
 
 
 def service_line(service: ServiceReport) -> str:

@@ -63,6 +63,11 @@ def _no_file_models() -> list[ModelConfig]:
     ]
 
 
+def default_models() -> list[ModelConfig]:
+    """The Models of a run without a vision.yml (the generated sample writes them)."""
+    return _no_file_models()
+
+
 def user_ollama_uri(models: list[ModelConfig]) -> str | None:
     """The Ollama server the file's own entries name (the first written), if any."""
     for model in models:
@@ -234,4 +239,4 @@ def apply_defaults(config: VisionConfig, *, has_file: bool) -> VisionConfig:
     return config.model_copy(update={"models": resolved})
 
 
-__all__ = ["apply_defaults", "builtin_model", "ollama_host", "uri_problem"]
+__all__ = ["apply_defaults", "builtin_model", "default_models", "ollama_host", "uri_problem"]

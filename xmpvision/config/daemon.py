@@ -1,33 +1,23 @@
-"""The daemon's configuration: vision.yml's `Daemon` and `Health` sections, and schedule files.
-
-A schedule file is YAML in vision.yml's style (CamelCase keys) holding one job, or a list of
-jobs under `Jobs:`. Errors have vision.yml's shape, `file:line:col: Key.Path: ...` (the
-positions come from config/loader.py's tree reader), and every problem of every file is
-reported at once.
-"""
+"""vision.yml's long-run sections: `Daemon` (the newly-indexed worker), `Health` (the Ollama
+health monitor) and `Fallback` (circuit breakers and upgrades). Schedule files: schedules.py."""
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
-    ValidationError,
-    field_validator,
+    Tag,
     model_validator,
 )
 from pydantic.alias_generators import to_pascal
 
-from xmpvision.config import limits
 from xmpvision.config.defaults import (
     DEFAULT_BREAKER_FAILURES,
     DEFAULT_BREAKER_OPEN,
@@ -40,13 +30,11 @@ from xmpvision.config.defaults import (
     DEFAULT_HEALTH_RESTART,
     DEFAULT_HEALTH_RESTART_TIMEOUT,
     DEFAULT_HEALTH_WINDOW,
-    DEFAULT_SCHEDULE_MODELS,
     DEFAULT_WORKER_DEBOUNCE,
     DEFAULT_WORKER_EVERY,
     DEFAULT_WORKER_WATCH,
 )
 from xmpvision.config.duration import parse_duration
-from xmpvision.errors import ConfigError
 from xmpvision.modeltypes import OutputTypeName
 
 SCHEDULES_ENV = "XMPVISION_SCHEDULES"
@@ -58,13 +46,16 @@ Seconds = Annotated[float, BeforeValidator(parse_duration)]
 CRON_WORDS = ("daily", "weekly")
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A vision.yml section: CamelCase keys, unknown keys refused, frozen."""
+
+
     model_config = ConfigDict(
         alias_generator=to_pascal, populate_by_name=True, extra="forbid", frozen=True
     )
 
 
-class WorkerConfig(_Section):
+class WorkerConfig(Section):
     """The newly-indexed worker: a pass every `Every`, earlier after a file event (`Watch`)
     once the folders were quiet for `Debounce`."""
 
@@ -73,7 +64,7 @@ class WorkerConfig(_Section):
     debounce: Seconds = DEFAULT_WORKER_DEBOUNCE
 
 
-class DaemonConfig(_Section):
+class DaemonConfig(Section):
     """vision.yml's `Daemon`: what the newly-indexed worker watches."""
 
     paths: list[Path] = Field(default_factory=list)
@@ -85,23 +76,68 @@ def _restart(value: object) -> object:
         return None
     if value is False:
         return None
+    if isinstance(value, str):
+        _check_argv(value)
     return value
 
 
-class HealthConfig(_Section):
+# Tokens that only mean something to a shell: in an argv command they would reach the program
+# as arguments (`docker compose down ollama && ...` hands `&&` to docker).
+_SHELL_TOKENS = frozenset({"&&", "||", ";", "|", "&", ">", ">>", "<", "2>", "2>&1"})
+
+
+def _check_argv(command: str) -> None:
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(f"cannot split the command {command!r}: {exc}") from None
+    operators = sorted(_SHELL_TOKENS.intersection(argv))
+    if operators:
+        raise ValueError(
+            f"the command runs without a shell, so {' '.join(operators)} would be passed to "
+            f"{argv[0]} as an argument; to run it through /bin/sh -c write "
+            f"Restart: {{Shell: {command!r}}}")
+
+
+class ShellCommand(Section):
+    """A restart command run by /bin/sh -c, for commands that need a shell (`&&`, pipes,
+    variables)."""
+
+    shell: str = Field(min_length=1)
+
+    def __str__(self) -> str:
+        # How the command is shown in the log.
+        return f"/bin/sh -c {shlex.quote(self.shell)}"
+
+
+def _restart_form(value: object) -> str:
+    return "form[shell]" if isinstance(value, dict | ShellCommand) else "form[argv]"
+
+
+# A mapping is the shell form, anything else a command line: errors name only the form written
+# (the tags hold "[" so that error positions leave them out, as other validator steps).
+RestartCommand = Annotated[
+    Annotated[str, Tag("form[argv]")] | Annotated[ShellCommand, Tag("form[shell]")],
+    Discriminator(_restart_form),
+]
+
+
+class HealthConfig(Section):
     """vision.yml's `Health`: how Ollama is watched and what is done when it drifts."""
 
     interval: Seconds = DEFAULT_HEALTH_INTERVAL
     window: int = Field(default=DEFAULT_HEALTH_WINDOW, ge=3, le=10_000)
     drift: float = Field(default=DEFAULT_HEALTH_DRIFT, gt=1.0, le=1000.0)
-    # A command (split like a shell would, but run without one), or None: warn only.
-    restart: Annotated[str | None, BeforeValidator(_restart)] = DEFAULT_HEALTH_RESTART
+    # A command (split like a shell would, but run without one), a ShellCommand (run by
+    # /bin/sh -c), or None: warn only.
+    restart: Annotated[RestartCommand | None, BeforeValidator(_restart)] = (
+        DEFAULT_HEALTH_RESTART)
     restart_timeout: Seconds = DEFAULT_HEALTH_RESTART_TIMEOUT
     cooldown: Seconds = DEFAULT_HEALTH_COOLDOWN
     max_restarts: int = Field(default=DEFAULT_HEALTH_MAX_RESTARTS, ge=0, le=1000)
 
 
-class FallbackConfig(_Section):
+class FallbackConfig(Section):
     """vision.yml's `Fallback`: when a server counts as down (its circuit breaker) and whether
     photos a fallback answered meanwhile are redone once it is back."""
 
@@ -116,207 +152,3 @@ class FallbackConfig(_Section):
             raise ValueError(f"OpenMax ({self.open_max:g}s) is shorter than Open "
                              f"({self.open:g}s); the period only grows from Open")
         return self
-
-
-# --- schedule files ---------------------------------------------------------------------------
-
-_WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-@dataclass(frozen=True)
-class TimeWindow:
-    """Minutes after midnight, local time; `end` < `start` spans midnight."""
-
-    start: int
-    end: int
-
-    def contains(self, minute: int) -> bool:
-        if self.start <= self.end:
-            return self.start <= minute < self.end
-        return minute >= self.start or minute < self.end
-
-
-def parse_window(value: str) -> TimeWindow:
-    match = _WINDOW.match(value)
-    if match is None:
-        raise ValueError(f"invalid Window {value!r}; expected HH:MM-HH:MM, e.g. 01:00-06:00")
-    h1, m1, h2, m2 = (int(g) for g in match.groups())
-    if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-        raise ValueError(f"invalid Window {value!r}; hours 00-24, minutes 00-59")
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start == end:
-        raise ValueError(f"invalid Window {value!r}: it is empty")
-    return TimeWindow(start, end % (24 * 60))
-
-
-def _cron(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.lower().lstrip("@") in CRON_WORDS:
-        return text.lower().lstrip("@")
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(f"invalid Cron {value!r}: expected 5 fields (minute hour day month "
-                         "weekday), or daily / weekly")
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(text)
-    except ValueError as exc:
-        raise ValueError(f"invalid Cron {value!r}: {exc}") from None
-    return text
-
-
-class ScheduleJob(_Section):
-    """One scheduled job: which folders, when, which model types."""
-
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    paths: list[Path] = Field(min_length=1)
-    cron: Annotated[str | None, BeforeValidator(_cron)] = None
-    every: Seconds | None = None
-    models: list[ModelTypeName] = Field(
-        default_factory=lambda: list(DEFAULT_SCHEDULE_MODELS),
-        min_length=1,
-    )
-    jitter: Seconds | None = None
-    window: str | None = None
-    force: bool = False
-
-    @field_validator("window")
-    @classmethod
-    def _window(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_window(value)
-        return value
-
-    @model_validator(mode="after")
-    def _one_trigger(self) -> ScheduleJob:
-        if (self.cron is None) == (self.every is None):
-            raise ValueError("give exactly one of Cron (or daily / weekly) and Every")
-        return self
-
-    @property
-    def time_window(self) -> TimeWindow | None:
-        return None if self.window is None else parse_window(self.window)
-
-
-class ScheduleFile(_Section):
-    jobs: list[ScheduleJob] = Field(min_length=1)
-
-
-@dataclass(frozen=True)
-class Schedules:
-    jobs: list[ScheduleJob]
-    files: list[Path]
-
-
-def schedule_dirs() -> list[Path]:
-    """Where schedules are looked for without --schedules, first found wins."""
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    found = [Path(os.environ[SCHEDULES_ENV])] if os.environ.get(SCHEDULES_ENV) else []
-    return [*found, config_home / "xmpvision" / "schedules", Path("/etc/xmpvision/schedules")]
-
-
-def find_schedule_dir(explicit: Path | None = None) -> Path | None:
-    if explicit is not None:
-        if not explicit.is_dir():
-            raise ConfigError([f"{explicit}: schedules folder not found"])
-        return explicit
-    return next((d for d in schedule_dirs() if d.is_dir()), None)
-
-
-def load_schedules(folder: Path | None) -> Schedules:
-    """Every `*.yml` of the folder (None: no schedules); raises ConfigError with every problem
-    of every file."""
-    if folder is None:
-        return Schedules([], [])
-    files = sorted(p for p in folder.glob("*.yml") if p.is_file())
-    jobs: list[ScheduleJob] = []
-    problems: list[str] = []
-    seen: dict[str, Path] = {}
-    for path in files:
-        try:
-            found = parse_schedule_file(_read(path), str(path))
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for job in found:
-            if job.name in seen:
-                problems.append(f"{path}: Name: job {job.name!r} is already defined in "
-                                f"{seen[job.name]}")
-                continue
-            seen[job.name] = path
-            jobs.append(job)
-    if problems:
-        raise ConfigError(problems)
-    return Schedules(jobs, files)
-
-
-def _read(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limits.MAX_CONFIG_BYTES + 1)
-        if len(data) > limits.MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}:1:1: schedule file larger than "
-                               f"{limits.MAX_CONFIG_BYTES} bytes"])
-        return data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read schedule file: {exc}"]) from exc
-
-
-def parse_schedule_file(text: str, filename: str) -> list[ScheduleJob]:
-    """The jobs of one schedule file's text."""
-    try:
-        node, loader = limits.compose(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-        raise ConfigError([f"{where}: invalid YAML: {exc.problem or 'syntax error'}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{filename}: invalid YAML: {exc}"]) from exc
-    if node is None:
-        raise ConfigError([f"{filename}:1:1: empty schedule file; expected Name, Paths and "
-                           "Cron or Every (or a list under Jobs)"])
-    # Imported here: the loader imports the vision.yml models, which hold this module's
-    # sections.
-    from xmpvision.config.loader import _TreeReader
-
-    reader = _TreeReader(loader, filename)
-    data = reader.read(node, ())
-    if not isinstance(data, dict):
-        raise ConfigError([f"{filename}:1:1: a schedule file is a mapping (one job) or "
-                           "holds a list under Jobs"])
-    if reader.problems:
-        raise ConfigError(reader.problems)
-    section: type[_Section] = ScheduleFile if "Jobs" in data else ScheduleJob
-    try:
-        parsed = section.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError([_problem(err, reader.positions, filename, section)
-                           for err in exc.errors()]) from None
-    if isinstance(parsed, ScheduleFile):
-        return list(parsed.jobs)
-    assert isinstance(parsed, ScheduleJob)
-    return [parsed]
-
-
-def _problem(err: Mapping[str, Any], positions: dict[KeyPath, tuple[int, int]], filename: str,
-             section: type[BaseModel]) -> str:
-    from xmpvision.config.loader import _at
-
-    loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-    where = _at(filename, positions, loc)
-    if err["type"] == "extra_forbidden":
-        owner = _owner(section, loc[:-1])
-        allowed = ", ".join(f.alias or n for n, f in owner.model_fields.items())
-        return f"{where}: unknown key; allowed: {allowed}"
-    if err["type"] == "missing":
-        return f"{where}: required key is missing"
-    message = str(err["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}"
-
-
-def _owner(section: type[BaseModel], path: KeyPath) -> type[BaseModel]:
-    """The section whose keys live at `path` (ScheduleFile.Jobs[i] is a ScheduleJob)."""
-    return ScheduleJob if section is ScheduleFile and path else section

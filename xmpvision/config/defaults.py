@@ -20,10 +20,6 @@ DEFAULT_CLASSIFIER_MODEL = "nasnet"
 # choice to share.
 ContextKind = Literal["date", "place", "keywords", "people", "vocabulary"]
 DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
-# The owner's words in a prompt are capped: each value (a keyword, a title, a name) and each
-# hint's list in characters, so a hostile or huge keyword cannot flood or steer the prompt.
-MAX_HINT_VALUE_CHARS = 100
-MAX_HINT_LIST_CHARS = 400
 # Keywords.Vocabulary: "library" (the owner's keywords the scans collected) or a file; unset,
 # answers are written as the model gives them. Keywords.New: what happens to a keyword that is
 # no term of the vocabulary (allow: written; review: written under <KeywordParent or AI>|new;
@@ -141,6 +137,9 @@ DEFAULT_SCHEDULE_MODELS: tuple[str, ...] = tuple(
 # A job that could not start at its time (the daemon was busy or down) still runs this late.
 DEFAULT_MISFIRE_GRACE = 3600.0
 
+# The daemon takes a photo that does not decode and changed less than this many seconds ago
+# (or twice Worker.Debounce) as still being copied in: skipped, done by a later pass.
+DAEMON_SETTLE = 60.0
 DEFAULT_HEALTH_INTERVAL = 60.0  # seconds between two probes of a service
 DEFAULT_HEALTH_WINDOW = 20  # requests in the rolling speed window
 DEFAULT_HEALTH_DRIFT = 2.0  # drifted when the window's median is below baseline / Drift
@@ -152,6 +151,8 @@ DEFAULT_HEALTH_MAX_RESTARTS = 3  # per hour
 GPU_LOST_SHARE = 0.5
 # The second probe that confirms a lost GPU follows the first this soon (at most Interval).
 HEALTH_CONFIRM_DELAY = 2.0
+# ... or after this many answers slower than baseline / Drift, whichever comes first.
+HEALTH_CONFIRM_ANSWERS = 3
 # A healthy window's median moves the stored baseline by this weight (slow learning).
 BASELINE_WEIGHT = 0.2
 # A probe (/api/version, /api/ps) that takes longer than this is a service that is down; it

@@ -8,7 +8,6 @@ within bounds (limits.py), and a secret's value never appears in a message.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
 import os
@@ -18,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from xmpvision.config import limits
+from xmpvision.config import yamltree
 from xmpvision.config.builtin import apply_defaults, uri_problem
 from xmpvision.config.models import (
     ENGINES,
@@ -34,13 +32,14 @@ from xmpvision.config.models import (
 )
 from xmpvision.config.schema import read_schema
 from xmpvision.config.unused import unused_keys
+from xmpvision.config.yamltree import KeyPath, Position, at
 from xmpvision.errors import ConfigError
 
 CONFIG_ENV = "XMPVISION_CONFIG"
 CONFIG_NAME = "vision.yml"
+# The machine-wide file, read last; the systemd units use it.
+SYSTEM_CONFIG = Path("/etc/xmpvision") / CONFIG_NAME
 
-Position = tuple[int, int]  # 1-based line and column
-KeyPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def search_paths() -> list[Path]:
     return [
         Path.cwd() / CONFIG_NAME,
         config_home / "xmpvision" / CONFIG_NAME,
-        Path("/etc/xmpvision") / CONFIG_NAME,
+        SYSTEM_CONFIG,
     ]
 
 
@@ -99,19 +98,9 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
     path = find_config(explicit)
     if path is None:
         return LoadedConfig(apply_defaults(VisionConfig(), has_file=False), None)
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limits.MAX_CONFIG_BYTES + 1)  # never more than the cap
-        if len(data) > limits.MAX_CONFIG_BYTES:
-            raise ConfigError([f"{path}:1:1: {_TOO_LARGE}"])
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read config: {exc}"]) from exc
+    text, data = yamltree.read_text(path, "config file")
     config, warnings = parse_config_with_warnings(text, str(path), base=path.parent)
     return LoadedConfig(config, path, warnings, hashlib.sha256(data).hexdigest())
-
-
-_TOO_LARGE = f"config file larger than {limits.MAX_CONFIG_BYTES} bytes (a vision.yml is a few KB)"
 
 
 def parse_config(
@@ -128,23 +117,10 @@ def parse_config_with_warnings(
 ) -> tuple[VisionConfig, list[str]]:
     """parse_config, plus one warning per key written that xmpvision accepts but does not
     use, in file order."""
-    too_large = len(text) > limits.MAX_CONFIG_BYTES  # cheap first: a 50 MB text stops here
-    if too_large or len(text.encode("utf-8", "surrogatepass")) > limits.MAX_CONFIG_BYTES:
-        raise ConfigError([f"{filename}:1:1: {_TOO_LARGE}"])
-    try:
-        node, loader = limits.compose(text)
-    except limits.LimitExceeded as exc:
-        raise ConfigError([f"{_where(filename, exc.problem_mark)}: {exc.problem}"]) from exc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        # Only PyYAML's description: its str() quotes the offending line, maybe a secret.
-        problem = exc.problem or "syntax error"
-        raise ConfigError([f"{_where(filename, mark)}: invalid YAML: {problem}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{filename}: invalid YAML: {exc}"]) from exc
+    node, loader = yamltree.compose(text, filename, "config file")
     if node is None:
         return apply_defaults(VisionConfig(), has_file=True), []
-    reader = _TreeReader(loader, filename)
+    reader = yamltree.TreeReader(loader, filename)
     data = reader.read(node, ())
     if not isinstance(data, dict):
         raise ConfigError([f"{filename}:1:1: the top level must be a mapping with the key Models"])
@@ -168,7 +144,7 @@ def parse_config_with_warnings(
     resolved = apply_defaults(config, has_file=True)
     engines = [m.engine for m in resolved.models[: len(config.models)]]
     warnings = [
-        f"{_at(filename, positions, path)}: PhotoPrism key {path[-1]} is not used by xmpvision"
+        f"{at(filename, positions, path)}: PhotoPrism key {path[-1]} is not used by xmpvision"
         for path in unused_keys(config, engines)
     ]
     warnings += _context_warnings(config, positions, filename)
@@ -186,7 +162,7 @@ def _context_warnings(config: VisionConfig, positions: Mapping[KeyPath, Position
              if "context" in model.model_fields_set and "place" in model.context]
     if not asked or _installed(PLACES_MODULE):
         return []
-    return [f"{_at(filename, positions, ('Models', index, 'Context'))}: place needs the offline "
+    return [f"{at(filename, positions, ('Models', index, 'Context'))}: place needs the offline "
             "place names: pip install 'xmpvision[places]'; until then photos get no place hint"
             for index in asked]
 
@@ -196,18 +172,6 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
-
-
-def _where(filename: str, mark: yaml.Mark | None) -> str:
-    return f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-
-
-def _at(filename: str, positions: Mapping[KeyPath, Position], path: KeyPath) -> str:
-    probe = path
-    while probe and probe not in positions:
-        probe = probe[:-1]
-    line, col = positions.get(probe, (1, 1))
-    return f"{filename}:{line}:{col}: {_dotted(path)}"
 
 
 def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPath, Position],
@@ -221,7 +185,7 @@ def _with_schemas(config: VisionConfig, base: Path | None, positions: dict[KeyPa
             key = "Schema" if model.schema_ is not None else "SchemaFile"
             path: KeyPath = ("Models", index, key)
             line, col = positions.get(path, positions.get(("Models", index), (1, 1)))
-            problems.append(f"{filename}:{line}:{col}: {_dotted(path)}: {exc}")
+            problems.append(f"{filename}:{line}:{col}: {yamltree.dotted(path)}: {exc}")
             continue
         if schema is not None:
             models[index] = model.model_copy(update={"schema_": schema})
@@ -263,79 +227,13 @@ def _uri_problems(config: VisionConfig, positions: Mapping[KeyPath, Position],
                 continue  # unset: the engine's default applies
             problem = uri_problem(uri.strip())
             if problem is not None:
-                found.append(f"{_at(filename, positions, path)}: {problem}")
+                found.append(f"{at(filename, positions, path)}: {problem}")
     return found
 
 
 def _line_col(problem: str) -> tuple[int, int]:
     match = re.search(r":(\d+):(\d+): ", problem)
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-class _TreeReader:
-    """Turns the composed node tree into plain data, recording each key's position and the
-    problems of values that cannot be read (a number too large, an impossible date, a tag
-    that is not plain data)."""
-
-    def __init__(self, loader: limits.BoundedLoader, filename: str) -> None:
-        self.loader = loader
-        self.filename = filename
-        self.positions: dict[KeyPath, Position] = {}
-        self.problems: list[str] = []
-        self._unreadable: set[KeyPath] = set()
-
-    def unreadable(self, loc: tuple[str | int, ...]) -> bool:
-        """True for a validation error about a value that already has its own problem."""
-        return any(loc[: len(path)] == path for path in self._unreadable)
-
-    def read(self, node: yaml.Node, path: KeyPath) -> Any:
-        self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
-            # A tag such as !!python/object/apply: vision.yml holds plain data only.
-            self._unreadable.add(path)
-            self._problem(path, self.positions[path], f"unsupported tag {node.tag}")
-            return None
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                key = self._value(key_node, path, (line, col))
-                if key is _UNREADABLE:
-                    continue
-                child = (*path, key if isinstance(key, str) else str(key))
-                if child[-1] in result:
-                    # Keep validating the first occurrence so its own problems are reported too.
-                    self._problem(child, (line, col), "duplicate key")
-                    continue
-                self.positions[child] = (line, col)
-                result[child[-1]] = self.read(value_node, child)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.read(item, (*path, index)) for index, item in enumerate(node.value)]
-        value = self._value(node, path, self.positions[path])
-        if value is _UNREADABLE:
-            self._unreadable.add(path)
-            return None
-        return value
-
-    def _value(self, node: yaml.Node, path: KeyPath, where: Position) -> Any:
-        try:
-            return self.loader.construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as exc:
-            problem = exc.problem or "cannot read this value"
-        except ValueError as exc:
-            # Python refuses to convert integers of more than a few thousand digits.
-            too_long = node.tag == "tag:yaml.org,2002:int"
-            problem = "number too large" if too_long else f"invalid value: {exc}"
-        self._problem(path, where, problem)
-        return _UNREADABLE
-
-    def _problem(self, path: KeyPath, where: Position, problem: str) -> None:
-        self.problems.append(f"{self.filename}:{where[0]}:{where[1]}: {_dotted(path)}: {problem}")
-
-
-_UNREADABLE = object()  # a value the tree reader reported and left out
-_PLAIN_COLLECTIONS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -350,13 +248,6 @@ def _expand_env(value: Any) -> Any:
     if isinstance(value, list):
         return [_expand_env(v) for v in value]
     return value
-
-
-def _dotted(path: KeyPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text or "(top level)"
 
 
 _ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
@@ -397,26 +288,20 @@ def _section_of(path: KeyPath) -> type[BaseModel] | None:
     return section
 
 
-def _unknown_key(key: object, section: type[BaseModel] | None) -> str:
-    if section is None:
-        return "unknown key"
-    allowed = allowed_keys(section)
-    folded = {name.lower(): name for name in allowed}
-    close = difflib.get_close_matches(str(key).lower(), list(folded), n=1)
-    hint = f" did you mean {folded[close[0]]}?" if close else ""
-    return f"unknown key;{hint} allowed: {', '.join(allowed)}"
+def _allowed(section: type[BaseModel] | None) -> list[str] | None:
+    return None if section is None else allowed_keys(section)
 
 
 def _describe(err: Mapping[str, Any], positions: dict[KeyPath, Position], filename: str) -> str:
     loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-    where = _at(filename, positions, loc)
+    where = at(filename, positions, loc)
     kind = err["type"]
     keyed = loc  # the path to the key the problem is about: a list item's is the list's
     while keyed and isinstance(keyed[-1], int):
         keyed = keyed[:-1]
     field = str(keyed[-1]) if keyed else ""
     if kind == "extra_forbidden":
-        return f"{where}: {_unknown_key(loc[-1], _section_of(loc[:-1]))}"
+        return f"{where}: {yamltree.unknown_key(loc[-1], _allowed(_section_of(loc[:-1])))}"
     if kind == "missing":
         values = _ALLOWED_VALUES.get(field)
         return f"{where}: required key is missing" + (

@@ -14,9 +14,9 @@ import httpx
 from xmpvision.chain.compose import check_ready
 from xmpvision.chain.resolve import describe_model
 from xmpvision.config import LoadedConfig, load_config
-from xmpvision.config.daemon import find_schedule_dir, load_schedules
 from xmpvision.config.defaults import DOWNLOAD_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.config.schedules import find_schedule_dir, load_schedules
 from xmpvision.engines import describe
 from xmpvision.engines.ollama.api import RunningModel, same_model
 from xmpvision.engines.ollama.engine import DIALECT

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import random
+import socket
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from xmpvision.config.daemon import ScheduleJob, TimeWindow
+from xmpvision.config.schedules import ScheduleJob, TimeWindow
 
 DAY = 24 * 60  # minutes
 
 
 def trigger_for(job: ScheduleJob, rng: random.Random | None = None) -> BaseTrigger:
     """`Every` is an interval from now; `Cron` a crontab line; daily / weekly a random time
-    (and day), chosen when the schedules are loaded, as PhotoPrism does."""
+    (and day), as PhotoPrism does: random per machine and schedule, the same on every load
+    (a reload or a restart must not move it)."""
     jitter = None if job.jitter is None else max(1, round(job.jitter))
     if job.every is not None:
         return IntervalTrigger(seconds=job.every, jitter=jitter)
-    rng = rng or random.Random()
+    rng = rng or random.Random(
+        f"{socket.gethostname()}/{job.name}/{job.cron}/{job.window}")
     if job.cron in ("daily", "weekly"):
         hour, minute = divmod(_random_minute(job.time_window, rng), 60)
         day = rng.randrange(7) if job.cron == "weekly" else None

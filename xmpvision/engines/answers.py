@@ -34,20 +34,25 @@ class Reply:
     tokens: int | None = None  # tokens generated, when the server counted them
 
 
-def finished_answer(reply: Reply, who: str, budget: str) -> str:
-    """The answer text, when it is complete and is an answer; else InvalidPayload (this photo
-    falls back). A cut caption is not a caption and cut JSON is not labels, so a "length"
-    answer is never used; reasoning, even the only text there is, is never the answer.
-    `who` names the engine and model, `budget` the setting that raises the token budget."""
+def finished_answer(reply: Reply, who: str, budget: str) -> Reply:
+    """The reply with its answer text, when it is complete and is an answer; else
+    InvalidPayload (this photo falls back). A cut caption is not a caption and cut JSON is not
+    labels, so a "length" answer is never used; reasoning, even the only text there is, is
+    never the answer. `who` names the engine and model, `budget` the setting that raises the
+    token budget."""
+    error = None
     if reply.cut:
         at = f" at {reply.tokens} tokens" if reply.tokens else ""
         thinking = " while still reasoning" if reply.reasoning and not reply.text.strip() else ""
-        raise InvalidPayload(f"the answer from {who} was cut off{at}{thinking}; raise {budget}")
+        error = InvalidPayload(f"the answer from {who} was cut off{at}{thinking}; raise {budget}")
     text = answer_text(reply.text)
-    if not text and (reply.reasoning.strip() or reply.text.strip()):
-        raise InvalidPayload(f"{who} answered with reasoning only, no answer; raise {budget} "
-                             "or turn its reasoning off")
-    return text
+    if error is None and not text and (reply.reasoning.strip() or reply.text.strip()):
+        error = InvalidPayload(f"{who} answered with reasoning only, no answer; raise {budget} "
+                               "or turn its reasoning off")
+    if error is not None:
+        error.spent = reply.tokens
+        raise error
+    return replace(reply, text=text)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """What every engine that asks a vision language model over HTTP shares: its set-up, its one
 question (the entry's type, or for a generate entry several types at once), its remembered
 failures and its lifetime. An engine adds its wire format: `_ask(kind, photo, types)` returning
-the model's answer text."""
+the model's finished answer (its text, and the tokens the server counted)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ from typing import ClassVar, Self
 import httpx
 
 from xmpvision.config.models import ModelConfig, Thresholds
-from xmpvision.engines.answers import Answering, Kind
+from xmpvision.engines.answers import Answering, Kind, Reply
 from xmpvision.engines.base import EngineInfo, TimingObserver
 from xmpvision.engines.http import HttpService, PauseGate, ServerDialect
 from xmpvision.engines.retry import RetryPolicy
+from xmpvision.errors import InvalidPayload
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.results import PhotoResult
 
@@ -91,14 +92,30 @@ class LanguageModelEngine:
 
     # --- the question ------------------------------------------------------------------------
 
+    @property
+    def topicality(self) -> bool:
+        """Whether labels are asked with a topicality: only a Topicality threshold needs it."""
+        return self._answering.thresholds.topicality > 0
+
     def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
         """The one type of `types` (the chain asks an entry for its own); a generate entry:
         every type of `types` from one request (the image is encoded once)."""
         if self.model.type == "generate":
-            return self._answering.generated(self._ask("generate", photo, types), types,
-                                             photo.path)
-        (kind,) = types
-        return self._answering.single(kind, self._ask(kind, photo), photo.path)
+            kind, asked = "generate", types
+        else:
+            (kind,), asked = types, ()
+        reply = self._ask(kind, photo, asked)
+        try:
+            if kind == "generate":
+                result = self._answering.generated(reply.text, types, photo.path)
+            else:
+                result = self._answering.single(kind, reply.text, photo.path)
+        except InvalidPayload as exc:
+            exc.spent = reply.tokens
+            raise
+        if reply.tokens is not None:
+            result.tokens.append((kind, reply.tokens))
+        return result
 
-    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
+    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> Reply:
         raise NotImplementedError

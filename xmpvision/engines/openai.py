@@ -325,7 +325,8 @@ class OpenAIEngine(LanguageModelEngine):
                 schema: bool = True) -> dict[str, Any]:
         """The chat completion request for a photo (public so tests can check it)."""
         asked = prompts.question(self.model, kind, types=types,
-                                 hints=photo.hints(self.model.context))
+                                 hints=photo.hints(self.model.context),
+                                 topicality=self.topicality)
         image = base64.b64encode(photo.jpeg(self.model.image_size)).decode("ascii")
         part: dict[str, Any] = {"url": f"data:image/jpeg;base64,{image}"}
         if self.model.options.detail:
@@ -340,6 +341,9 @@ class OpenAIEngine(LanguageModelEngine):
             "stream": self.stream,
         }
         refused = self.refusals.refused(self.base_url, self.model_ref)
+        if self.stream and "stream_options" not in refused:
+            # A stream counts its answer tokens (`usage`, in a last chunk) only when asked to.
+            body["stream_options"] = {"include_usage": True}
         for name, value in self.options.items():
             if name not in refused:
                 body[name] = value
@@ -356,7 +360,7 @@ class OpenAIEngine(LanguageModelEngine):
             )
         return body
 
-    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
+    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> Reply:
         self.http.raise_fatal()
         if not self._ready:
             self.check_ready()

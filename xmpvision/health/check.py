@@ -1,16 +1,20 @@
-"""`xmpvision health`: each Ollama service probed once, its verdict, and (asked) a restart."""
+"""`xmpvision health`: each Ollama service probed once, its verdict, and (asked) a restart.
+
+The probe's generation waits as long as a request of a run would (Service.Timeout), not
+RestartTimeout: a service that does not answer within it is down for the runs too."""
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from xmpvision.config.daemon import HealthConfig
-from xmpvision.config.defaults import GPU_LOST_SHARE, HEALTH_CONFIRM_DELAY
+from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, GPU_LOST_SHARE, HEALTH_CONFIRM_DELAY
 from xmpvision.config.models import ModelConfig
 from xmpvision.engines.ollama.api import RunningModel
-from xmpvision.errors import EngineError
+from xmpvision.errors import EngineError, ServiceDown
 from xmpvision.health.monitor import Status
 from xmpvision.health.probe import Probe, Service, find_running, gpu_share, services_of
 from xmpvision.health.restart import restart_service
@@ -44,7 +48,7 @@ def check_all(models: list[ModelConfig], health: HealthConfig, store: HealthStor
               restart: bool = False) -> list[ServiceHealth]:
     results = []
     for service in services_of(models):
-        probe = Probe(service, generate_timeout=health.restart_timeout)
+        probe = Probe(service, generate_timeout=service.config.timeout or DEFAULT_READ_TIMEOUT)
         try:
             result = check_service(service, probe, health, store)
             if restart and result.status != "ok":
@@ -70,14 +74,19 @@ def check_service(service: Service, probe: Probe, health: HealthConfig,
     for model in service.models:
         try:
             timing = probe.generate(model)  # loads it, as a request would
+        except ServiceDown as exc:  # answers its version, not a generation: wedged
+            result.status = "down"
+            problems.append(f"{model}: {exc}")
+            continue
         except EngineError as exc:
             problems.append(f"{model}: {exc}")
             continue
-        metric, speed = timing.speed()
-        base = baselines.get((model, metric))
+        # The probe's answer is free text: compared with the runs' free-text decode speed.
+        phase, speed = timing.phases()[0]
+        base = baselines.get((model, f"{phase}/{timing.kind}"))
         if result.speed is None:
             result.speed, result.baseline = speed, base
-        if base is not None and speed < base / health.drift:
+        if base is not None and speed < base / health.drift and result.status == "ok":
             result.status = "degraded"
             problems.append(f"{model}: {speed:.3g} tokens/s, baseline {base:.3g}")
     lost = _gpu_lost(probe, service, shares, store)
@@ -133,8 +142,22 @@ def _restart(result: ServiceHealth, service: Service, probe: Probe, health: Heal
     if health.restart is None:
         result.restart = "Health.Restart is none: not restarted"
         return
-    outcome = restart_service(probe, health.restart, health.restart_timeout,
-                              list(service.models))
+    # Asked for by hand: not held by Cooldown or MaxRestarts, but recorded in the budget the
+    # monitors share (and not run into a restart another process has under way).
+    claim = None
+    if store is not None:
+        claim = store.claim_restart(service.shown, time.time(), cooldown=0.0,
+                                    max_restarts=sys.maxsize,
+                                    restart_timeout=health.restart_timeout)
+        if not claim.granted:
+            result.restart = f"not restarted: {claim.reason}"
+            return
+    try:
+        outcome = restart_service(probe, health.restart, health.restart_timeout,
+                                  list(service.models))
+    finally:
+        if store is not None and claim is not None and claim.id is not None:
+            store.restart_ended(service.shown, claim.id, time.time())
     result.restarted = outcome.command.ok
     result.restart = outcome.command.detail if outcome.back else (
         f"{outcome.command.detail}; no answer within {health.restart_timeout:g}s")

@@ -1,7 +1,9 @@
 """The speed-drift detector of one (service, model, metric): pure, no clock, no I/O.
 
-Drifted means: the rolling window is full and its median is below baseline / Drift. A median
-ignores one slow request and rare outliers; a GPU lost for good moves it within half a window.
+Drifted means: the rolling window's median is below baseline / Drift, known as soon as more
+than half a window of samples is below it (whatever the rest of the window will hold), so a
+fresh window (a new run, after a restart) is judged as quickly as a full one. A median ignores
+one slow request and rare outliers; a GPU lost for good moves it within half a window.
 The baseline is learned from healthy windows, quickly upwards and only slightly downwards, so a
 slow decline cannot drag it along and hide itself.
 """
@@ -29,13 +31,14 @@ class Reading:
 
 class DriftDetector:
     def __init__(self, window: int, drift: float, baseline: float | None = None, *,
-                 weight: float = BASELINE_WEIGHT) -> None:
+                 weight: float = BASELINE_WEIGHT, learn: bool = True) -> None:
         if window < 1 or drift <= 1.0:
             raise ValueError("window must be >= 1 and drift > 1")
         self.window = window
         self.drift = drift
         self.baseline = baseline
         self.weight = weight
+        self.learn = learn  # False: a fixed baseline (speeds already relative to one)
         self._samples: deque[float] = deque(maxlen=window)
         self._since_learned = 0
 
@@ -52,13 +55,18 @@ class DriftDetector:
     def add(self, speed: float) -> Reading:
         self._samples.append(speed)
         self._since_learned += 1
+        if self.baseline is not None:
+            below = sum(1 for s in self._samples if s < self.baseline / self.drift)
+            if below * 2 > self.window:
+                return Reading(statistics.median(self._samples), self.baseline, True, False)
         median = self.median
         if median is None:
             return Reading(None, self.baseline, False, False)
         if self.baseline is not None and median < self.baseline / self.drift:
             return Reading(median, self.baseline, True, False)
         learned = False
-        if self._since_learned >= self.window:  # learn once per fresh window, not per sample
+        # Learnt once per fresh window, not per sample.
+        if self.learn and self._since_learned >= self.window:
             learned = self._learn(median)
             self._since_learned = 0
         return Reading(median, self.baseline, False, learned)

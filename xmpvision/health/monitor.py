@@ -1,27 +1,36 @@
 """The Ollama health monitor of a run (scan, vision run, the daemon's jobs and the daemon idle).
 
 Two signals per service:
-- speed: Ollama's timings of every answer (the engines hand them over) feed one drift detector
-  per (model, metric); drifted = the window's median below baseline / Drift;
+- speed: Ollama's timings of every answer (the engines hand them over). Each is compared like
+  with like: a baseline per model, answer kind (schema-constrained or free text: constrained
+  decoding is often several times slower per token) and phase (prefill, decode), per token,
+  each learned by a detector of its own. An answer's speed relative to its own baselines feeds
+  the service's window; drifted = that window's median below 1 / Drift. A run whose mix of
+  answer kinds changes therefore compares each answer with its own kind, and a kind without a
+  baseline yet is learned, not judged;
 - GPU: every `Interval` (earlier after a slow answer) /api/ps is asked; a loaded model whose
   share of VRAM fell well below the share it had healthy, seen by two probes in a row, means
-  the GPU was lost. /api/version is recorded and a change reported.
+  the GPU was lost (the second look comes early when answers are slow meanwhile). /api/version
+  is recorded and a change reported.
 
 On drift the monitor runs `Health.Restart` on its own thread while requests to that service
 wait at its pause gate (one that fails because of the restart is tried again, not counted as a
 failed photo), waits for /api/version, loads the models again, and opens the gate. Cooldown and
-MaxRestarts hold; a restart that did not help is said once and not repeated (the chain's
-fallback keeps working); with `Restart: none` it only warns. Nothing here raises into a run.
+MaxRestarts hold over every process using the same health store (the scan unit, the daemon,
+its reloads): the restart is claimed there first, and a process whose incident another one is
+already restarting, or has just restarted, waits for the service and measures afresh. A restart
+that did not help is said once and not repeated (the chain's fallback keeps working); with
+`Restart: none` it only warns. Nothing here raises into a run.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import math
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -31,16 +40,22 @@ from urllib.parse import urlsplit
 
 from xmpvision.chain.compose import EngineMaker, Engines
 from xmpvision.config.daemon import HealthConfig
-from xmpvision.config.defaults import GPU_LOST_SHARE, HEALTH_CONFIRM_DELAY, HEALTH_PROBE_TIMEOUT
+from xmpvision.config.defaults import (
+    GPU_LOST_SHARE,
+    HEALTH_CONFIRM_ANSWERS,
+    HEALTH_CONFIRM_DELAY,
+    HEALTH_PROBE_TIMEOUT,
+)
 from xmpvision.config.models import ModelConfig, VisionConfig
 from xmpvision.engines.http import PauseGate
 from xmpvision.engines.ollama.api import RunningModel
 from xmpvision.engines.ollama.engine import base_url
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.errors import EngineError, StateError, redact
+from xmpvision.health.budget import Claim, LocalBudget
 from xmpvision.health.drift import DriftDetector
 from xmpvision.health.probe import Probe, Service, find_running, gpu_share, services_of
-from xmpvision.health.restart import restart_service
+from xmpvision.health.restart import restart_service, wait_until_up
 from xmpvision.health.store import HealthStore
 from xmpvision.state import default_state_path
 
@@ -50,8 +65,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "degraded", "gpu-lost", "down"]
-HOUR = 3600.0
-UNITS = {"eval": "tokens/s", "prompt": "prompt tokens/s", "wall": "requests/s"}
+UNITS = {"decode": "tokens/s", "prefill": "prompt tokens/s", "wall": "requests/s"}
+Key = tuple[str, str]  # (model, "phase/kind"), e.g. ("gemma3:4b", "decode/schema")
 
 
 @dataclass(frozen=True)
@@ -66,14 +81,16 @@ class _Watch:
 
     service: Service
     probe: Probe
+    ratio: DriftDetector  # each answer's speed / its own baselines, learning nothing
     gate: PauseGate = field(default_factory=PauseGate)
-    detectors: dict[tuple[str, str], DriftDetector] = field(default_factory=dict)
-    baselines: dict[tuple[str, str], float] = field(default_factory=dict)
+    detectors: dict[Key, DriftDetector] = field(default_factory=dict)  # learn the baselines
+    baselines: dict[Key, float] = field(default_factory=dict)
     shares: dict[str, float] = field(default_factory=dict)  # healthy VRAM share per model
     gpu_suspect: bool = False
+    slow_since_suspect: int = 0  # slow answers since the first look saw the GPU gone
     pending: Incident | None = None
-    restarts: deque[float] = field(default_factory=deque)  # when (monotonic)
-    last_restart: float | None = None
+    restarted: int = 0  # restarts this monitor ran
+    seen_restart: float | None = None  # the last restart (by anyone) already accounted for
     settled: float = float("-inf")  # answers to requests sent before this are ignored
     verifying: bool = False  # a restart happened: is the next verdict healthy?
     gave_up: bool = False
@@ -81,7 +98,7 @@ class _Watch:
     version: str | None = None
     status: Status = "ok"
     next_probe: float = 0.0
-    last: tuple[str, float] | None = None  # the last (metric, speed) measured
+    last: tuple[Key, float] | None = None  # the last speed measured
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -92,10 +109,13 @@ class _Watch:
 class HealthMonitor:
     def __init__(self, models: list[ModelConfig], health: HealthConfig,
                  store: HealthStore | None = None, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.health = health
         self.store = store
         self._clock = clock
+        self._wall = wall  # restarts are recorded in wall time: other processes read them
+        self._budget: HealthStore | LocalBudget = store if store is not None else LocalBudget()
         self._watches: dict[str, _Watch] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -109,10 +129,12 @@ class HealthMonitor:
         self.restart_times: list[tuple[float, float]] = []
 
     def _add(self, service: Service) -> _Watch:
-        watch = _Watch(service, Probe(service, generate_timeout=self.health.restart_timeout))
+        watch = _Watch(service, Probe(service, generate_timeout=self.health.restart_timeout),
+                       DriftDetector(self.health.window, self.health.drift, 1.0, learn=False))
         if self.store is not None:
             watch.baselines = self.store.baselines(service.shown)
             watch.shares = self.store.gpu_shares(service.shown)
+        watch.seen_restart = self._budget.last_restart(service.shown)
         with self._lock:
             self._watches[service.base_url] = watch
         self._wake.set()
@@ -168,34 +190,55 @@ class HealthMonitor:
         watch = self._watches.get(timing.service)
         if watch is None or timing.started < watch.settled:
             return
-        metric, speed = timing.speed()
-        key = (timing.model, metric)
         with watch.lock:
-            detector = watch.detectors.get(key)
-            if detector is None:
-                detector = DriftDetector(self.health.window, self.health.drift,
-                                         watch.baselines.get(key))
-                watch.detectors[key] = detector
-            slow = detector.slow(speed)
-            reading = detector.add(speed)
-            watch.last = (metric, speed)
-            if reading.learned and reading.baseline is not None:
-                watch.baselines[key] = reading.baseline
-                if self.store is not None:
-                    self.store.save_baseline(watch.shown, timing.model, metric,
-                                             reading.baseline)
+            score = self._score(watch, timing)
+            if score is None:
+                return  # no baseline for this model and answer kind yet: being learned
+            slow = watch.ratio.slow(score)
+            reading = watch.ratio.add(score)
             if reading.drifted and watch.pending is None and reading.median is not None:
                 watch.pending = Incident("degraded", _speed_detail(
-                    timing.model, metric, reading.median, reading.baseline, self.health.drift))
-                detector.reset()  # a next incident needs a fresh window
+                    watch.last, reading.median, self.health.drift))
+                watch.ratio.reset()  # a next incident needs a fresh window
             elif reading.median is not None and watch.verifying and not reading.drifted:
                 watch.verifying = False
                 log.info("ollama at %s: speed back to normal after the restart", watch.shown)
             elif slow and not watch.gpu_suspect:
                 watch.next_probe = min(watch.next_probe, self._clock())  # look at /api/ps now
+            elif slow:
+                # The first look saw the GPU memory gone: slow answers since confirm it as
+                # well as the second look's delay would (a reload's dip is not slow answers).
+                watch.slow_since_suspect += 1
+                if watch.slow_since_suspect < HEALTH_CONFIRM_ANSWERS:
+                    return
+                watch.next_probe = min(watch.next_probe, self._clock())
             else:
                 return
         self._wake.set()
+
+    def _score(self, watch: _Watch, timing: Timing) -> float | None:
+        """The answer's speed as a share of its own baselines (geometric mean over its
+        phases), None when none is known yet; teaches the baselines (under watch.lock)."""
+        logs: list[float] = []
+        for index, (phase, speed) in enumerate(timing.phases()):
+            key = (timing.model, f"{phase}/{timing.kind}")
+            detector = watch.detectors.get(key)
+            if detector is None:
+                detector = DriftDetector(self.health.window, self.health.drift,
+                                         watch.baselines.get(key))
+                watch.detectors[key] = detector
+            baseline = detector.baseline
+            reading = detector.add(speed)
+            if index == 0:  # decode when counted: what a verdict shows
+                watch.last = (key, speed)
+            if reading.learned and reading.baseline is not None:
+                watch.baselines[key] = reading.baseline
+                if self.store is not None:
+                    self.store.save_baseline(watch.shown, timing.model, key[1],
+                                             reading.baseline)
+            if baseline:
+                logs.append(math.log(speed / baseline))
+        return math.exp(sum(logs) / len(logs)) if logs else None
 
     def gate(self, service: str) -> PauseGate | None:
         watch = self._watches.get(service)
@@ -244,6 +287,7 @@ class HealthMonitor:
         if not watch.gpu_suspect:
             # Confirmed by a second look: a model being reloaded shows a passing dip.
             watch.gpu_suspect = True
+            watch.slow_since_suspect = 0
             watch.next_probe = now + min(self.health.interval, HEALTH_CONFIRM_DELAY)
             return
         watch.gpu_suspect = False
@@ -286,14 +330,20 @@ class HealthMonitor:
         if watch.gave_up:
             return
         reason = self._hold(watch)
-        if reason is not None:
-            self._warn_once(watch, reason, "ollama at %s is %s (%s); %s", watch.shown,
-                            incident.status, incident.detail, reason)
-            return
-        self._restart(watch, incident)
+        if reason is None:
+            claim = self._claim(watch)
+            if claim.granted:
+                assert claim.id is not None
+                self._restart(watch, incident, claim.id)
+                return
+            if self._restarted_by_another(watch, claim):
+                return
+            reason = claim.reason
+        self._warn_once(watch, reason or "", "ollama at %s is %s (%s); %s", watch.shown,
+                        incident.status, incident.detail, reason)
 
     def _hold(self, watch: _Watch) -> str | None:
-        """Why no restart now (None: restart)."""
+        """Why this monitor may never restart the service (None: it may, budget allowing)."""
         if self.health.restart is None:
             return "Health.Restart is none: not restarting it"
         if "restart" not in self.health.model_fields_set and not on_this_host(
@@ -302,17 +352,49 @@ class HealthMonitor:
             # service, so only a command the user wrote may do that.
             return ("it runs on another host: set Health.Restart to a command that restarts "
                     "it there (or none)")
-        now = self._clock()
-        while watch.restarts and now - watch.restarts[0] >= HOUR:
-            watch.restarts.popleft()
-        if len(watch.restarts) >= self.health.max_restarts:
-            return (f"{len(watch.restarts)} restarts in the last hour (Health.MaxRestarts): "
-                    "not restarting it")
-        if watch.last_restart is not None and now - watch.last_restart < self.health.cooldown:
-            return "restarted recently (Health.Cooldown): not restarting it yet"
         return None
 
-    def _restart(self, watch: _Watch, incident: Incident) -> None:
+    def _claim(self, watch: _Watch) -> Claim:
+        """Cooldown and MaxRestarts over every restart of the service on this machine."""
+        return self._budget.claim_restart(
+            watch.shown, self._wall(), cooldown=self.health.cooldown,
+            max_restarts=self.health.max_restarts, restart_timeout=self.health.restart_timeout)
+
+    def _restarted_by_another(self, watch: _Watch, claim: Claim) -> bool:
+        """When another process restarts (or has just restarted) the service, this incident
+        is that one: wait for the service, then judge it afresh as after a restart of ours."""
+        last = claim.last
+        if last is None or last.began == watch.seen_restart:
+            return False
+        watch.seen_restart = last.began
+        if claim.running is not None:
+            log.warning("ollama at %s is being restarted by another process; waiting for it",
+                        watch.shown)
+            watch.gate.close()
+            try:
+                wait_until_up(watch.probe.version, self.health.restart_timeout)
+            finally:
+                self._settle(watch)
+        else:
+            log.warning("ollama at %s was restarted by another process; measuring afresh",
+                        watch.shown)
+            self._settle(watch)
+        watch.verifying = True
+        return True
+
+    def _settle(self, watch: _Watch) -> None:
+        """Answers to requests sent before now say nothing about the (restarted) service."""
+        now = self._clock()
+        with watch.lock:
+            watch.settled = now
+            watch.ratio.reset()
+            for detector in watch.detectors.values():
+                detector.reset()
+        watch.gate.open()
+        watch.gpu_suspect = False
+        watch.next_probe = now + min(self.health.interval, HEALTH_CONFIRM_DELAY)
+
+    def _restart(self, watch: _Watch, incident: Incident, claim: int) -> None:
         command = self.health.restart
         assert command is not None
         log.warning("ollama at %s is %s (%s); restarting it: %s", watch.shown, incident.status,
@@ -323,18 +405,12 @@ class HealthMonitor:
         try:
             outcome = restart_service(watch.probe, command, self.health.restart_timeout, models)
         finally:
-            now = self._clock()
-            with watch.lock:
-                watch.settled = now
-                for detector in watch.detectors.values():
-                    detector.reset()
-            watch.gate.open()
-        self.restart_times.append((began, now))
-        watch.last_restart = now
-        watch.restarts.append(now)
+            self._settle(watch)  # first: the gate opens whatever the store says
+            self._budget.restart_ended(watch.shown, claim, self._wall())
+        watch.seen_restart = self._budget.last_restart(watch.shown)
+        self.restart_times.append((began, self._clock()))
+        watch.restarted += 1
         watch.warned.clear()
-        watch.gpu_suspect = False
-        watch.next_probe = now + min(self.health.interval, HEALTH_CONFIRM_DELAY)
         if not outcome.command.ok:
             log.warning("ollama at %s: the restart command failed (%s); carrying on",
                         watch.shown, outcome.command.detail)
@@ -372,8 +448,8 @@ class HealthMonitor:
             return
         speed = baseline = None
         if watch.last is not None:
-            metric, speed = watch.last
-            baseline = next((b for (_, m), b in watch.baselines.items() if m == metric), None)
+            key, speed = watch.last
+            baseline = watch.baselines.get(key)
         self.store.save_verdict(watch.shown, status, version=watch.version, speed=speed,
                                 baseline=baseline, detail=detail)
 
@@ -390,7 +466,7 @@ class HealthMonitor:
 
     def restarts(self, service: str) -> int:
         watch = self._watches.get(service)
-        return 0 if watch is None else len(watch.restarts)
+        return 0 if watch is None else watch.restarted
 
     def status(self, service: str) -> Status | None:
         watch = self._watches.get(service)
@@ -411,11 +487,15 @@ def _kind(status: Status) -> str:
     return "bad" if status in ("degraded", "gpu-lost") else status
 
 
-def _speed_detail(model: str, metric: str, median: float, baseline: float | None,
-                  drift: float) -> str:
-    unit = UNITS.get(metric, metric)
-    return (f"{model}: median {median:.3g} {unit} over the window, below the baseline "
-            f"{baseline or 0:.3g} / {drift:g}")
+def _speed_detail(last: tuple[Key, float] | None, median: float, drift: float) -> str:
+    said = ""
+    if last is not None:
+        (model, metric), speed = last
+        phase, _, kind = metric.partition("/")
+        said = (f"; last {model} {'schema-constrained' if kind == 'schema' else 'free-text'} "
+                f"answer {speed:.3g} {UNITS.get(phase, phase)}")
+    return (f"answers at a median {median:.0%} of their baseline speed (per model, answer "
+            f"kind and token) over the window, below 1 / {drift:g}{said}")
 
 
 @contextmanager

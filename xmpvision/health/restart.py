@@ -1,6 +1,7 @@
 """Running the restart command (Health.Restart) and waiting for Ollama to answer again.
 
-The command runs without a shell (split like a shell would split it), in its own process group
+The command runs without a shell (split like a shell would split it), or by `/bin/sh -c` when
+vision.yml says so (`Restart: {Shell: ...}`), in its own process group
 so that a hanging one is killed whole at the timeout; its output goes to a file, not a pipe, so
 that a command leaving a server behind in the background cannot hang us on the pipe.
 """
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from xmpvision.config.daemon import ShellCommand
 from xmpvision.errors import EngineError
 from xmpvision.health.probe import Probe
 
@@ -32,11 +34,12 @@ class CommandResult:
     seconds: float
 
 
-def run_command(command: str, timeout: float) -> CommandResult:
+def run_command(command: str | ShellCommand, timeout: float) -> CommandResult:
     """Run `command`; never raises."""
     started = time.monotonic()
     try:
-        argv = shlex.split(command)
+        argv = (["/bin/sh", "-c", command.shell] if isinstance(command, ShellCommand)
+                else shlex.split(command))
     except ValueError as exc:
         return CommandResult(False, f"cannot parse the command: {exc}", 0.0)
     if not argv:
@@ -91,7 +94,7 @@ class RestartOutcome:
         return self.version is not None
 
 
-def restart_service(probe: Probe, command: str, timeout: float, models: list[str],
+def restart_service(probe: Probe, command: str | ShellCommand, timeout: float, models: list[str],
                     ) -> RestartOutcome:
     """Run the restart command, wait for /api/version, load `models` again. Never raises."""
     result = run_command(command, timeout)

@@ -4,23 +4,26 @@ transaction open while photos are in flight and moves a damaged file aside, neit
 the monitor must wait for or be caught in.
 
 Baselines survive between runs, so a nightly run that starts on an already-degraded Ollama
-still knows the healthy speed; `xmpvision status` reads the rest while the daemon runs.
+still knows the healthy speed; so do the restarts, so Cooldown and MaxRestarts hold across the
+scan unit, the daemon and its reloads; `xmpvision status` reads the rest while the daemon runs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from xmpvision.errors import StateError
+from xmpvision.health.budget import HOUR, Claim, Restart, refusal
 
 logger = logging.getLogger(__name__)
 
@@ -38,13 +41,22 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS health_events (
         id INTEGER PRIMARY KEY, at REAL NOT NULL, service TEXT NOT NULL, event TEXT NOT NULL,
         detail TEXT)""",
+    """CREATE TABLE IF NOT EXISTS health_restarts (
+        id INTEGER PRIMARY KEY, service TEXT NOT NULL, began REAL NOT NULL, ended REAL,
+        pid INTEGER NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS daemon_jobs (
         name TEXT PRIMARY KEY, next_run REAL, last_start REAL, last_end REAL,
         last_result TEXT, summary TEXT)""",
+    """CREATE TABLE IF NOT EXISTS daemon_progress (
+        name TEXT PRIMARY KEY, progress TEXT NOT NULL, updated REAL NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS daemon_worker (
         id INTEGER PRIMARY KEY CHECK (id = 1), backlog INTEGER NOT NULL,
         last_run REAL, updated REAL NOT NULL)""",
 )
+
+
+# Columns of daemon_jobs added since its first version.
+ADDED_COLUMNS = {"signature": "TEXT"}
 
 
 def health_path(state: Path) -> Path:
@@ -87,6 +99,10 @@ class HealthStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             for statement in SCHEMA:
                 self._conn.execute(statement)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(daemon_jobs)")}
+            for column in ADDED_COLUMNS.keys() - columns:  # a store from an older version
+                self._conn.execute(f"ALTER TABLE daemon_jobs ADD COLUMN {column} "
+                                   f"{ADDED_COLUMNS[column]}")
         except (OSError, sqlite3.Error) as exc:
             raise StateError(path, str(exc)) from exc
         self._lock = threading.Lock()
@@ -169,6 +185,45 @@ class HealthStore:
         self._write("INSERT OR REPLACE INTO health_gpu VALUES (?, ?, ?, ?)",
                   (service, model, share, time.time()))
 
+    # --- the restart budget, shared by every process using this store --------------------------
+
+    def claim_restart(self, service: str, now: float, *, cooldown: float, max_restarts: int,
+                      restart_timeout: float) -> Claim:
+        """Granted (and recorded as begun) when no restart of `service` by any process holds
+        it back; checked and recorded in one write transaction."""
+        since = now - max(HOUR, cooldown, restart_timeout)
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = self._conn.execute(
+                        "SELECT began, ended FROM health_restarts WHERE service = ? AND "
+                        "began >= ?", (service, since)).fetchall()
+                    held = refusal([Restart(b, e) for b, e in rows], now, cooldown=cooldown,
+                                   max_restarts=max_restarts, restart_timeout=restart_timeout)
+                    if held is None:
+                        self._conn.execute("DELETE FROM health_restarts WHERE began < ?",
+                                           (now - 30 * 86400,))
+                        cursor = self._conn.execute(
+                            "INSERT INTO health_restarts (service, began, pid) VALUES (?, ?, ?)",
+                            (service, now, os.getpid()))
+                        held = Claim(cursor.lastrowid)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StateError(self.path, str(exc), action="using") from exc
+        return held
+
+    def restart_ended(self, service: str, claim: int, now: float) -> None:
+        self._run("UPDATE health_restarts SET ended = ? WHERE id = ? AND service = ?",
+                  (now, claim, service))
+
+    def last_restart(self, service: str) -> float | None:
+        rows = self._run("SELECT MAX(began) FROM health_restarts WHERE service = ?", (service,))
+        return rows[0][0] if rows else None
+
     # --- verdicts and events -------------------------------------------------------------------
 
     def save_verdict(self, service: str, status: str, *, version: str | None,
@@ -194,16 +249,38 @@ class HealthStore:
             "SELECT s.service, s.status, s.version, s.speed, s.baseline, s.detail, s.checked, "
             "(SELECT COUNT(*) FROM health_events e WHERE e.service = s.service "
             " AND e.event = 'restart' AND e.at >= ?), "
-            "(SELECT MAX(at) FROM health_events e WHERE e.service = s.service "
-            " AND e.event = 'restart') FROM health_service s ORDER BY s.service", (since,))
-        return [ServiceRecord(*row) for row in rows]
+            "(SELECT MAX(at) FROM (SELECT at FROM health_events e WHERE e.service = s.service "
+            " AND e.event = 'restart' UNION ALL SELECT began FROM health_restarts r "
+            " WHERE r.service = s.service)) FROM health_service s ORDER BY s.service", (since,))
+        return [_current(ServiceRecord(*row)) for row in rows]
 
     # --- the daemon's jobs ---------------------------------------------------------------------
 
-    def job_scheduled(self, name: str, next_run: float | None) -> None:
-        self._write("INSERT INTO daemon_jobs (name, next_run) VALUES (?, ?) "
-                  "ON CONFLICT(name) DO UPDATE SET next_run = excluded.next_run",
-                  (name, next_run))
+    def job_scheduled(self, name: str, next_run: float | None, signature: str | None) -> None:
+        """The job's next run, and the schedule it was computed from (`signature`)."""
+        self._write("INSERT INTO daemon_jobs (name, next_run, signature) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET next_run = excluded.next_run, "
+                    "signature = excluded.signature", (name, next_run, signature))
+
+    def next_runs(self) -> dict[str, tuple[float, str]]:
+        """Each job's recorded next run and the schedule it belongs to (reads what was
+        queued before)."""
+        self.flush()
+        rows = self._run("SELECT name, next_run, signature FROM daemon_jobs "
+                         "WHERE next_run IS NOT NULL AND signature IS NOT NULL")
+        return {name: (float(when), str(signature)) for name, when, signature in rows}
+
+    def job_progress(self, name: str, progress: dict[str, Any] | None) -> None:
+        """The running job's counts so far; None when it ended."""
+        if progress is None:
+            self._write("DELETE FROM daemon_progress WHERE name = ?", (name,))
+        else:
+            self._write("INSERT OR REPLACE INTO daemon_progress VALUES (?, ?, ?)",
+                        (name, json.dumps(progress), time.time()))
+
+    def progress(self) -> dict[str, dict[str, Any]]:
+        rows = self._run("SELECT name, progress FROM daemon_progress")
+        return {name: json.loads(text) for name, text in rows}
 
     def job_started(self, name: str) -> None:
         self._write("INSERT INTO daemon_jobs (name, last_start, last_result) VALUES (?, ?, ?) "
@@ -218,6 +295,7 @@ class HealthStore:
         for (name,) in self._run("SELECT name FROM daemon_jobs"):
             if name not in names:
                 self._write("DELETE FROM daemon_jobs WHERE name = ?", (name,))
+                self._write("DELETE FROM daemon_progress WHERE name = ?", (name,))
 
     def jobs(self) -> list[JobRecord]:
         rows = self._run("SELECT name, next_run, last_start, last_end, last_result, summary "
@@ -236,3 +314,11 @@ class HealthStore:
     def backlog(self) -> tuple[int, float | None] | None:
         rows = self._run("SELECT backlog, last_run FROM daemon_worker WHERE id = 1")
         return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
+def _current(record: ServiceRecord) -> ServiceRecord:
+    """A verdict checked before the last restart says nothing about the restarted service."""
+    if record.last_restart is None or record.checked >= record.last_restart:
+        return record
+    return replace(record, status="restarted", speed=None, baseline=None,
+                   detail="restarted; not checked since", checked=record.last_restart)

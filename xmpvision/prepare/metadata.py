@@ -17,9 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from xmpvision.config.defaults import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS
 from xmpvision.people import people_in_exiv2, tagged_people, unique_names
-from xmpvision.text.owner import prompt_list, prompt_value
+from xmpvision.text.owner import (
+    MAX_HINT_LIST_CHARS,
+    MAX_HINT_VALUE_CHARS,
+    prompt_list,
+    prompt_value,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from xmpvision import modeltypes
 from xmpvision.errors import SidecarError
 from xmpvision.people import people_in_tree, tagged_people, unique_names
 from xmpvision.sidecar import provenance, rdf
+from xmpvision.sidecar.paths import existing_sidecar
 from xmpvision.sidecar.writer import read_current
 
 DC_SUBJECT = rdf.qname("dc", "subject")
@@ -170,3 +171,9 @@ def people_in_sidecar(path: Path) -> tuple[str, ...]:
         return ()
     tagged = tagged_people((*state.hierarchical, *(state.tags_list or ())))
     return unique_names((*people_in_tree(packet.tree.getroot()), *tagged))
+
+
+def named_people(photo: Path) -> tuple[str, ...]:
+    """The people the owner named in `photo`'s sidecar, if it has one."""
+    sidecar = existing_sidecar(photo)
+    return () if sidecar is None else people_in_sidecar(sidecar)

@@ -90,11 +90,13 @@ def find_json(text: str) -> Any:
 
 
 def parse_label_items(text: str) -> list[dict[str, Any] | str]:
-    """Label items from a model answer: `{"labels": [...]}` or a bare list, of objects or strings.
+    """Label items from a model answer: `{"labels": [...]}` or a bare list, of objects, strings
+    ("dog", "dog:96") or [name, confidence, topicality] lists; or `{"labels": {"dog": 96}}`.
 
-    Items are passed on as the model wrote them (normalisation is labels.py's job); only items
-    that are neither a named object nor a non-empty string are dropped. Raises ValueError with
-    a short reason when the answer holds no label list, or none of its items is usable.
+    Items are passed on as the model wrote them (normalisation is labels.py's job), a list item
+    as the object it stands for; only items that are neither a named object nor a non-empty
+    string are dropped. Raises ValueError with a short reason when the answer holds no label
+    list, or none of its items is usable.
     """
     return label_items(find_json(text))
 
@@ -106,20 +108,28 @@ def label_items(value: object) -> list[dict[str, Any] | str]:
         if key is None:
             raise ValueError(f"expected a \"labels\" list, got keys {sorted(map(str, value))[:5]}")
         value = value[key]
+    if isinstance(value, dict) and value and all(
+            isinstance(score, int | float) and not isinstance(score, bool)
+            for score in value.values()):
+        value = [[name, score] for name, score in value.items()]  # name -> confidence
     if not isinstance(value, list):
         raise ValueError(f"expected a list of labels, got {type(value).__name__}")
-    items: list[dict[str, Any] | str] = [raw for raw in value if _usable_item(raw)]
+    items = [item for raw in value if (item := _item(raw)) is not None]
     if value and not items:
         raise ValueError(f"none of the {len(value)} label items has a name")
     return items
 
 
-def _usable_item(raw: object) -> bool:
+def _item(raw: object) -> dict[str, Any] | str | None:
+    """A usable label item; a [name, confidence, topicality] list as the object it stands for."""
+    if isinstance(raw, list) and raw and isinstance(raw[0], str):
+        raw = dict(zip(("name", "confidence", "topicality"), raw, strict=False))
     if isinstance(raw, str):
-        return bool(raw.strip())
-    if isinstance(raw, dict):
-        return any(isinstance(raw.get(k), str) and raw[k].strip() for k in LABEL_NAME_KEYS)
-    return False
+        return raw if raw.strip() else None
+    if isinstance(raw, dict) and any(isinstance(raw.get(k), str) and raw[k].strip()
+                                     for k in LABEL_NAME_KEYS):
+        return raw
+    return None
 
 
 def unwrap_caption(text: str) -> str:

@@ -11,6 +11,8 @@ classifier. Numbers follow PhotoPrism:
 
 Scores may be fractions (0.9), percentages (90) or strings ("0.9", "90%", "0,9"). A bare
 number above 1 is a percentage; exactly 1 is 100% unless the same batch holds percentages.
+A string label may carry its scores after the name, as the compact answers prompts.py asks
+for do: "dog:96" (confidence), "dog:96:90" (confidence, topicality); also "dog (0.95)".
 
 Names are cleaned (emoji, "#", numbering, quotes, surrounding punctuation, "(...)" asides
 and "label:" prefixes removed; whitespace collapsed), then dropped when empty, without a
@@ -107,6 +109,9 @@ _INLINE_SCORE = re.compile(
     r"(?:\s*[(\[]\s*(\d+(?:[.,]\d+)?\s*%?)\s*[)\]]|\s*[:=]\s*(\d+(?:[.,]\d+)?\s*%?)"
     r"|\s+(\d+(?:[.,]\d+)?\s*%))\s*$"
 )
+# One score of the compact form a labels prompt asks for when a topicality threshold is set:
+# "name:confidence:topicality" ("dog:96:90"); one score after the name is _INLINE_SCORE's.
+_SCORE = re.compile(r"\s*\d+(?:[.,]\d+)?\s*%?\s*")
 _LIST_MARKER = re.compile(r"^(?:[-*+\u2022\u00b7\u2013\u2014>#]+\s*|\d{1,3}[.)](?:\s+|$))")
 _PREFIX = re.compile(r"^(?:labels?|keywords?|tags?|names?|objects?)\s*[:=]\s*", re.IGNORECASE)
 _ASIDE = re.compile(r"\s*[(\[][^()\[\]]*[)\]]")
@@ -346,10 +351,24 @@ def _candidates(raw: Iterable[RawLabel | Mapping[str, object] | str]) -> list[_C
             log.debug("label with control characters dropped: %r", name)
             continue
         for part in _SPLIT.split(name):
+            conf, top = confidence, topicality
+            if confidence is None:
+                part, conf, top = _two_scores(part, topicality)
             cleaned, inline = _clean_name(part)
-            conf = confidence if confidence is not None or inline is None else inline
-            out.append(_Candidate(cleaned, conf, topicality, len(out)))
+            if conf is None and inline is not None:
+                conf = inline
+            out.append(_Candidate(cleaned, conf, top, len(out)))
     return out
+
+
+def _two_scores(text: str, topicality: object) -> tuple[str, object, object]:
+    """"dog:96:90" as ("dog", "96", "90"); any other text as it is, without scores (split,
+    not one pattern: a pattern with a lazy name before optional spaces backtracks
+    quadratically over a long run of spaces)."""
+    name, *scores = text.rsplit(":", 2)
+    if len(scores) == 2 and name.strip() and all(_SCORE.fullmatch(x) for x in scores):
+        return name, scores[0].strip(), scores[1].strip()
+    return text, None, topicality
 
 
 def _acceptable(name: str, english: bool) -> bool:

@@ -15,6 +15,10 @@ from collections.abc import Iterable
 
 from xmpvision.text.untrusted import collapse_spaces, drop_controls
 
+# Each value (a keyword, a title, a name) and each hint's list, in characters: a hostile or
+# huge keyword can neither flood nor steer the prompt.
+MAX_HINT_VALUE_CHARS = 100
+MAX_HINT_LIST_CHARS = 400
 ELLIPSIS = "…"
 _SLACK = 8  # characters looked at per character kept: room for controls that are removed
 

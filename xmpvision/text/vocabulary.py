@@ -17,10 +17,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from xmpvision.config.defaults import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS
 from xmpvision.errors import ConfigError
 from xmpvision.people import PEOPLE_BRANCH
-from xmpvision.text.owner import prompt_list
+from xmpvision.text.owner import MAX_HINT_LIST_CHARS, MAX_HINT_VALUE_CHARS, prompt_list
 from xmpvision.text.plurals import singularize_phrase
 
 _SEPARATORS = re.compile(r"[\s\-_]+")

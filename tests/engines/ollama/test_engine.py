@@ -110,7 +110,7 @@ def test_labels_request_and_result(ollama_server: OllamaServer, photo: PhotoImag
     assert body["system"] == prompts.LABELS_SYSTEM
     # Schema and example are in the prompt too, for models that ignore `format`.
     assert json.dumps(prompts.LABELS_SCHEMA, separators=(",", ":")) in body["prompt"]
-    assert '"name":"dog"' in body["prompt"]
+    assert '"dog:96"' in body["prompt"]
     assert "at most 10 labels" in body["prompt"]
     assert "keep_alive" not in body
     assert body["think"] is False  # Ollama would turn thinking on for a model that can think
@@ -119,6 +119,83 @@ def test_labels_request_and_result(ollama_server: OllamaServer, photo: PhotoImag
     # The readiness check asked for this model once.
     shows = [r for r in ollama_server.requests if r.path == "/api/show"]
     assert [r.body for r in shows] == [{"model": "gemma3:latest"}]
+
+
+def test_labels_are_asked_compact(ollama_server: OllamaServer, photo: PhotoImage) -> None:
+    """Each label a short string with one whole-percent score, no keys repeated per label; a
+    topicality only when a Topicality threshold needs it."""
+    ollama_server.respond('{"labels": ["dog:96", "beach:85", "sky:40"]}')
+    with make_engine(ollama_server) as engine:
+        result = engine.answer(photo, ("labels",))
+    body = sent(ollama_server)
+    assert body["format"]["properties"]["labels"]["items"] == {"type": "string"}
+    assert '"name:confidence"' in body["prompt"] and "topicality" not in body["prompt"]
+    assert [(x.name, x.confidence, x.topicality, x.priority) for x in result.labels or []] == [
+        ("Dog", 0.96, 0.96, 5), ("Beach", 0.85, 0.85, 3), ("Sky", 0.4, 0.4, 1)]
+
+    ollama_server.clear()
+    ollama_server.respond('{"labels": ["dog:96:90", "beach:85:30", "sky:60:10"]}')
+    thresholds = Thresholds.model_validate({"Confidence": 50, "Topicality": 20})
+    with OllamaEngine(model_config(ollama_server.url), thresholds) as engine:
+        result = engine.answer(photo, ("labels",))
+    prompt = sent(ollama_server)["prompt"]
+    assert '"name:confidence:topicality"' in prompt and '"dog:96:90"' in prompt
+    assert [(x.name, x.confidence, x.topicality, x.priority) for x in result.labels or []] == [
+        ("Dog", 0.96, 0.9, 4), ("Beach", 0.85, 0.3, -1)]
+
+
+def test_own_prompt_gets_the_label_objects_it_was_written_for(
+    ollama_server: OllamaServer, photo: PhotoImage
+) -> None:
+    """An entry's own Prompt (PhotoPrism's, say) asks for objects: the schema and example
+    sent with it say the same."""
+    ollama_server.respond(json.dumps(LABELS))
+    with make_engine(ollama_server, Prompt="Give labels with name, confidence and "
+                     "topicality.") as engine:
+        labels_of(engine, photo)
+    body = sent(ollama_server)
+    assert body["format"] == prompts.LABEL_OBJECTS_SCHEMA
+    assert '"name":"dog"' in body["prompt"] and '"dog:96"' not in body["prompt"]
+
+
+def test_generate_with_an_own_schema_spells_that_schema(
+    ollama_server: OllamaServer, photo: PhotoImage
+) -> None:
+    """A generate entry's own Schema is what its prompt spells too, not the built-in one."""
+    schema = {"type": "object", "properties": {"caption": {"type": "string"},
+                                               "labels": {"type": "array"}}}
+    answer = json.dumps({"caption": "A dog.", "labels": ["dog"]})
+    ollama_server.respond(answer)
+    with make_engine(ollama_server, Type="generate", Types=["caption", "labels"],
+                     Schema=schema) as engine:
+        result = engine.answer(photo, ("caption", "labels"))
+    assert result.errors == {} and result.tokens == [("generate", len(answer) // 4)]
+    body = sent(ollama_server)
+    assert body["format"] == schema
+    assert json.dumps(schema, separators=(",", ":")) in body["prompt"]
+    assert '"items":{"type":"string"}' not in body["prompt"]
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_answer_tokens_are_counted(
+    ollama_server: OllamaServer, photo: PhotoImage, stream: bool
+) -> None:
+    """Ollama's eval_count of the final chunk: the answer's tokens."""
+    ollama_server.respond('{"labels": ["dog:96"]}')
+    with make_engine(ollama_server, stream=stream) as engine:
+        result = engine.answer(photo, ("labels",))
+    assert result.tokens == [("labels", len('{"labels": ["dog:96"]}') // 4)]
+
+
+@pytest.mark.parametrize("reply", [Reply('{"labels": ["dog:9', end="length"),
+                                   Reply("I see a dog and a beach.")], ids=["cut", "no-json"])
+def test_tokens_of_an_unusable_answer_are_counted_too(
+    ollama_server: OllamaServer, photo: PhotoImage, reply: Reply
+) -> None:
+    ollama_server.respond(reply)
+    with make_engine(ollama_server) as engine, pytest.raises(InvalidPayload) as info:
+        engine.answer(photo, ("labels",))
+    assert info.value.spent == len(reply.response) // 4
 
 
 def test_image_is_plain_base64_at_configured_resolution(

@@ -219,7 +219,8 @@ class OllamaEngine(LanguageModelEngine):
                 types: tuple[str, ...] = ()) -> GenerateRequest:
         """The /api/generate request for a photo (public so tests can check it)."""
         asked = prompts.question(self.model, kind, types=types,
-                                 hints=photo.hints(self.model.context))
+                                 hints=photo.hints(self.model.context),
+                                 topicality=self.topicality)
         fmt: str | dict[str, Any] | None = "json" if asked.json_mode else asked.schema
         own = self.model.type == kind
         options = self.options if own else dict(ENGINE_OPTIONS)
@@ -236,7 +237,7 @@ class OllamaEngine(LanguageModelEngine):
             options=options,
         )
 
-    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> str:
+    def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> Reply:
         self._ensure_ready()
         body = self.request(kind, photo, types).to_json()
         reply = self.http.retried(lambda: self._timed(body))
@@ -253,7 +254,8 @@ class OllamaEngine(LanguageModelEngine):
         observer = self.observer
         if observer is not None:
             observer(Timing.of(self.base_url, self.model_ref, started,
-                               time.monotonic() - started, final))
+                               time.monotonic() - started, final,
+                               constrained=body.get("format") is not None))
         return Reply(final.response, final.thinking, cut=final.done_reason == "length",
                      tokens=final.eval_count)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xmpvision.config.daemon import (
+from xmpvision.config.schedules import (
     SCHEDULES_ENV,
     find_schedule_dir,
     load_schedules,
@@ -55,7 +55,8 @@ def test_errors_name_file_line_column_and_key() -> None:
     assert problems("Name: a\nPaths: [/p]\n") == [
         "s.yml:1:1: (top level): give exactly one of Cron (or daily / weekly) and Every"]
     assert problems("Jobs:\n  - {Name: a, Paths: [/p], Every: 1m, Forse: true}\n") == [
-        "s.yml:2:39: Jobs[0].Forse: unknown key; allowed: Name, Paths, Cron, Every, Models, "
+        "s.yml:2:39: Jobs[0].Forse: unknown key; did you mean Force? allowed: Name, Paths, "
+        "Cron, Every, Models, "
         "Jitter, Window, Force"]
     assert problems("- a\n")[0].startswith("s.yml:1:1: a schedule file is a mapping")
 
@@ -108,3 +109,15 @@ def test_window_end_spans_midnight() -> None:
     assert window_end(window, datetime(2026, 12, 2, 12, 0)) is None
     with pytest.raises(ValueError):
         parse_window("06:00-06:00")
+
+
+def test_schedule_errors_say_what_was_meant() -> None:
+    assert problems("Name: a\nPaths: [/x]\nEvry: 1h\n") == [
+        "s.yml:3:1: Evry: unknown key; did you mean Every? allowed: Name, Paths, Cron, Every, "
+        "Models, Jitter, Window, Force"]
+    [models] = problems("Name: a\nPaths: [/x]\nEvery: 1h\nModels: [captoin]\n")
+    assert models.startswith("s.yml:4:") and models.endswith("did you mean caption?")
+    [cron] = problems("Name: a\nPaths: [/x]\nCron: dayly\n")
+    assert cron.endswith("did you mean daily?")
+    [nested] = problems("Jobs:\n  - {Name: a, Paths: [/x], Every: 1h, Froce: true}\n")
+    assert "Froce: unknown key; did you mean Force?" in nested
