@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from tests.library_builder import write_config, write_photos
+from tests.library_builder import Collect, write_config, write_photos
 from tests.ollama_server import OllamaServer, RecordedRequest, Reply
 from tests.sidecar.sidecar_helpers import require
 from xmpvision.chain.analyzer import SCAN_CONTEXTS
@@ -20,7 +20,6 @@ from xmpvision.config import load_config
 from xmpvision.jobs import run_models
 from xmpvision.pipeline import RunOptions
 from xmpvision.prepare.metadata import read_metadata
-from xmpvision.report import PhotoReport
 from xmpvision.sidecar import read_sidecar
 from xmpvision.sidecar.model import people_in_sidecar
 
@@ -91,20 +90,6 @@ def test_embedded_regions_and_person_in_image(tmp_path: Path) -> None:
     assert read_metadata(photo).people == ("Anna", "Tom")
 
 
-class _Quiet:
-    def __init__(self) -> None:
-        self.reports: list[PhotoReport] = []
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def unchanged(self, path: str) -> None:
-        pass
-
-    def photo(self, report: PhotoReport) -> None:
-        self.reports.append(report)
-
-
 def _answer(request: RecordedRequest) -> Reply:
     if request.kind != "labels":
         return Reply("Anna and Tom throw a frisbee on a lawn.")
@@ -137,7 +122,7 @@ def test_a_scan_names_the_people_and_never_writes_them(tmp_path: Path, server: O
     config_path.write_text(config_path.read_text().replace(
         "    Model: gemma3\n", "    Model: gemma3\n    Context: [people]\n"))
     config = load_config(config_path).config
-    quiet = _Quiet()
+    quiet = Collect()
     result = run_models(config, [tmp_path / "photos"], types=("labels", "caption"),
                         contexts=SCAN_CONTEXTS, options=RunOptions(), reporter=quiet,
                         state_path=tmp_path / "state.db")

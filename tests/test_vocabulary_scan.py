@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.library_builder import write_config, write_photos
+from tests.library_builder import Collect, write_config, write_photos
 from tests.ollama_server import OllamaServer, RecordedRequest, Reply
 from xmpvision.chain.analyzer import SCAN_CONTEXTS
 from xmpvision.config import load_config
 from xmpvision.jobs import run_models
 from xmpvision.pipeline import RunOptions
-from xmpvision.report import PhotoReport
 from xmpvision.sidecar import read_sidecar
 from xmpvision.state import StateDB
 
@@ -101,20 +100,6 @@ def _owner_sidecar(paths: list[str]) -> str:
 """
 
 
-class _Quiet:
-    def __init__(self) -> None:
-        self.reports: list[PhotoReport] = []
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def unchanged(self, path: str) -> None:
-        pass
-
-    def photo(self, report: PhotoReport) -> None:
-        self.reports.append(report)
-
-
 def measure(folder: Path, server: OllamaServer, keywords: str | None) -> tuple[float, float]:
     """Scan the owner's tagged photos (the vocabulary is collected), then label new ones;
     (share of our keywords that are the owner's terms, share spelled as an owner's term)."""
@@ -130,7 +115,7 @@ def measure(folder: Path, server: OllamaServer, keywords: str | None) -> tuple[f
         "SYNONYMS", str(folder / "synonyms.txt")))
     config = load_config(config_path).config
     state = folder / "state.db"
-    quiet = _Quiet()
+    quiet = Collect()
     run_models(config, [folder / "owned"], types=("caption",), contexts=SCAN_CONTEXTS,
                options=RunOptions(), reporter=quiet, state_path=state)
     new = write_photos(folder / "new", NEW_PHOTOS)
@@ -178,7 +163,7 @@ def test_the_vocabulary_is_collected_into_the_state_and_pruned(
     assert set(collected) == set(PATHS)
     for photo in (tmp_path / "owned").rglob("*.jpg"):
         photo.unlink()
-    quiet = _Quiet()
+    quiet = Collect()
     config = load_config(tmp_path / "vision.yml").config
     run_models(config, [tmp_path / "owned"], types=("caption",), contexts=SCAN_CONTEXTS,
                options=RunOptions(), reporter=quiet, state_path=tmp_path / "state.db")
@@ -214,7 +199,7 @@ def test_hostile_owner_keywords_give_a_bounded_prompt_and_stay_as_written(
         "    Model: gemma3\n", "    Model: gemma3\n    Context: [keywords, vocabulary]\n")
         + "Keywords: {Vocabulary: library}\n")
     config = load_config(config_path).config
-    quiet = _Quiet()
+    quiet = Collect()
     for folder, types in (("owned", ("caption",)), ("new", ("labels",))):
         write_photos(tmp_path / "new", 1)
         assert run_models(config, [tmp_path / folder], types=types, contexts=SCAN_CONTEXTS,
