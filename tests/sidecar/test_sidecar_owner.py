@@ -160,3 +160,15 @@ def test_reset_after_a_removal_leaves_nothing_of_it(tmp_path: Path) -> None:
     assert (state.subjects, state.hierarchical, state.tags_list) == (
         ("Holiday",), ("Holiday",), ("Holiday",))
     assert state.provenance.rejected == ["Dog"]
+
+
+@pytest.mark.parametrize("written", ["OLYMPUS DIGITAL CAMERA", "SONY DSC", "DCIM\\100MEDIA"])
+def test_what_a_camera_wrote_by_itself_is_not_the_owners_caption(tmp_path: Path,
+                                                                 written: str) -> None:
+    # Cameras put such texts in the description; Lightroom copies them into dc:description.
+    photo = _photo(tmp_path / "P1.jpg", f"-XMP-dc:Description={written}",
+                   f"-IPTC:Caption-Abstract={written}", f"-EXIF:ImageDescription={written}")
+    change = update_sidecar(photo, result(["Dog"], text="A dog on a beach."), now=NOW)
+    assert change.caption_source == "ollama"
+    assert read_sidecar(change.path).caption == "A dog on a beach."
+    assert exiftool_seen(change.path).caption == "A dog on a beach."

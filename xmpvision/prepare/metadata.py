@@ -128,12 +128,40 @@ def _parse(values: Mapping[str, object]) -> PhotoMetadata:
         keywords=tuple(dict.fromkeys(
             word for key in _KEYWORD_KEYS for word in _texts(values.get(key)) if word
         )),
-        title=_first(values, _TITLE_KEYS),
-        caption=_first(values, _CAPTION_KEYS),
+        title=owner_text(_first(values, _TITLE_KEYS)),
+        caption=owner_text(_first(values, _CAPTION_KEYS)),
         hierarchical=tuple(dict.fromkeys(
             t for t in _texts(values.get("Xmp.lr.hierarchicalSubject")) if t)),
         tags_list=tuple(dict.fromkeys(t for t in _texts(values.get("Xmp.digiKam.TagsList")) if t)),
     )
+
+
+# What cameras, phones and scanners write as the image's description by themselves; tools
+# such as Lightroom copy it into dc:description. Nobody typed it, so it is not the owner's
+# caption (it would block ours for ever).
+_CAMERA_PLACEHOLDERS = frozenset(text.casefold() for text in (
+    "OLYMPUS DIGITAL CAMERA", "SAMSUNG", "SAMSUNG CAMERA PICTURES", "<Digimax i5, Samsung #1>",
+    "SONY DSC", "Scanner", "Created by Imlib", "iClarified", "binary comment", "default",
+    "Exif_JPEG_PICTURE", "DVC 10.1 HDMI", "charset=Ascii", "DIGITAL CAMERA",
+    "KODAK Digital Still Camera",
+    # Huawei and Honor phones' camera modes
+    "rhdr", "hdrpl", "oznorWO", "frontbhdp", "fbt", "rbt", "ptr", "fbthdr", "btr", "mon", "nor",
+    "dav", "mde", "mde_soft", "edf", "btfmdn", "btf", "btfhdr", "frem", "oznor", "rpt", "burst",
+    "sdr_HDRB", "cof", "qrf", "fshbty",
+))
+
+
+def owner_text(text: str | None) -> str | None:
+    """The text, unless a camera or a tool wrote it by itself (a model name, a camera mode, a
+    DCIM path, binary data shown as text)."""
+    if text is None:
+        return None
+    folded = text.casefold()
+    if (folded in _CAMERA_PLACEHOLDERS or folded.startswith(("(binary data",
+                                                               "string with binary data"))
+            or (folded.startswith(("dcim\\", "dcim/")) and " " not in folded)):
+        return None
+    return text
 
 
 def _first(values: Mapping[str, object], keys: tuple[str, ...]) -> str | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xmpvision.people import people_in_tree, unique_names
-from xmpvision.prepare.metadata import read_metadata
+from xmpvision.prepare.metadata import owner_text, read_metadata
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
     DC_SUBJECT,
@@ -127,8 +127,8 @@ def owner_metadata(photo: Path) -> OwnerMetadata:
         subjects=_unique(found.keywords, *(p.subjects for p in packets)),
         hierarchical=_unique(found.hierarchical, *(p.hierarchical for p in packets)),
         tags_list=_unique(found.tags_list, *(p.tags_list for p in packets)),
-        caption=found.caption or next((p.caption for p in packets if p.caption), None),
-        title=found.title or next((p.title for p in packets if p.title), None),
+        caption=found.caption or next((t for p in packets if (t := owner_text(p.caption))), None),
+        title=found.title or next((t for p in packets if (t := owner_text(p.title))), None),
         people=unique_names((*found.people, *(n for p in packets for n in p.people))),
     )
 
