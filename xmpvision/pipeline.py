@@ -213,7 +213,7 @@ class Pipeline:
         count = self.options.count
         report_unchanged = self.report.unchanged
         moved = FileStatus.MOVED
-        upgrades = self._fallback_answers
+        upgrades = self._fallback_answers or None  # asked once, not per photo
         unchanged = 0
         submitted = 0
         try:
