@@ -254,6 +254,22 @@ def write_config(path: Path, uri: str, *, parallel: int = 1, types: Sequence[str
     return path
 
 
+class Collect:
+    """A run's reporter that keeps the photos' reports and ignores the rest."""
+
+    def __init__(self) -> None:
+        self.reports: list[Any] = []
+
+    def notice(self, message: str) -> None:
+        pass
+
+    def unchanged(self, path: str) -> None:
+        pass
+
+    def photo(self, report: Any) -> None:
+        self.reports.append(report)
+
+
 # --- running the CLI ------------------------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ while /api/ps still claims the GPU; `noise` (lognormal sigma) and `outlier_rate`
 make healthy latencies noisy, from a seeded RNG. `constrained_slowdown` makes the decoding of
 schema-constrained answers (a request with `format`) that many times slower per token than free
 text, as Ollama's grammar sampling often is; `--prefill S --decode S` (seconds per prompt and per
-answer token, a `GpuCost`) make every answer's time and reported timings per token.
+answer token, a `GpuCost`) make every answer's time and reported timings per token;
+`prompt_cached` leaves `prompt_eval_count` out, as Ollama did for a prompt it had cached.
 `python -m tests.ollama_server serve --port P` runs it as a process, and
 `python -m tests.ollama_server restart --pidfile F -- serve ...` kills that process and starts
 a fresh one on the same port (a real restart: the GPU is back).
@@ -306,6 +307,9 @@ class OllamaServer:
         self.cost = cost
         self.constrained_slowdown = constrained_slowdown
         self.gpu_seconds = 0.0
+        # The prompt was in the cache: its count and duration left out, as Ollama before 0.2
+        # sent them (`omitempty` dropped the 0 it counted then).
+        self.prompt_cached = False
         self.port = port
         self.slowdown = 1.0  # multiplies latency and the reported timings
         self.lose_gpu_after = lose_gpu_after
@@ -961,6 +965,8 @@ class _Handler(BaseHTTPRequestHandler):
             "eval_count": tokens,
             "eval_duration": round(eval_s * 1e9 * factor),
         })
+        if self.emulator.prompt_cached:
+            del payload["prompt_eval_count"], payload["prompt_eval_duration"]
         return payload
 
     def _constrained(self, body: dict[str, Any]) -> float:

@@ -19,7 +19,8 @@ As the real servers behave (llama.cpp's server, vLLM, LiteLLM, LM Studio, OpenAI
 - `gpt5_rules`: as OpenAI's GPT-5 family and o-series, a `temperature` other than 1 is a 400
   `unsupported_value` and `max_tokens` a 400 `unsupported_parameter` (use
   `max_completion_tokens`);
-- `usage` (completion_tokens: the answer's characters / 4) in every JSON body; a stream has it
+- `usage` (prompt_tokens: the messages' text characters / 4 and 1,150 per image;
+  completion_tokens: the answer's characters / 4) in every JSON body; a stream has it
   only when the request asks (`stream_options.include_usage`), in a last chunk with empty
   `choices`;
 - `litellm_auth`: a wrong key is answered as LiteLLM without a database does (400 "No
@@ -354,7 +355,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.reasoning:
             message[self.emulator.reasoning_field] = answer.reasoning
         return {"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
-                "usage": _usage(answer),
+                "usage": _usage(body, answer),
                 "choices": [{"index": 0, "message": message, "finish_reason": answer.finish}]}
 
     def _stream(self, body: dict[str, Any], answer: Completion) -> None:
@@ -394,7 +395,7 @@ class _Handler(BaseHTTPRequestHandler):
             # OpenAI, vLLM and llama.cpp count a stream's tokens only when asked, in one more
             # chunk whose `choices` is empty.
             self._data({"object": "chat.completion.chunk", "choices": [],
-                        "usage": _usage(answer)})
+                        "usage": _usage(body, answer)})
         if shape != "no_done":
             self._event("data: [DONE]")
         self._end()
@@ -444,6 +445,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def _usage(answer: Completion) -> dict[str, int]:
-    return {"prompt_tokens": 300,
+IMAGE_TOKENS = 1150  # what a server counts for one image (qwen2.5-vl at 720 px)
+
+
+def _usage(body: dict[str, Any], answer: Completion) -> dict[str, int]:
+    """`prompt_tokens` as the servers count them, the chat template's text and each image's
+    tokens (text: characters / 4); `completion_tokens` the answer's."""
+    text = images = 0
+    for message in body["messages"]:
+        content = message.get("content")
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        for part in parts or ():
+            images += part.get("type") == "image_url"
+            text += len(part.get("text") or "")
+    return {"prompt_tokens": text // 4 + IMAGE_TOKENS * images,
             "completion_tokens": max(1, len(answer.content + answer.reasoning) // 4)}

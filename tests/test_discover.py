@@ -217,14 +217,24 @@ def test_unreadable_folder_is_reported_and_walk_goes_on(
 ) -> None:
     touch(tmp_path / "locked" / "secret.jpg")
     touch(tmp_path / "open" / "ok.jpg")
-    real_scandir = os.scandir
+    real_open, real_scandir = os.open, os.scandir
     locked = str(tmp_path / "locked")
 
-    def scandir(path: str) -> object:
+    # Root reads any folder: the denial is simulated, whether the folder is listed by path
+    # or opened first and listed by descriptor.
+    def denied(path: object) -> None:
         if path == locked:
             raise PermissionError(errno.EACCES, "Permission denied", path)
-        return real_scandir(path)
 
+    def open_folder(path: str, flags: int, *args: int, **kwargs: int) -> int:
+        denied(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    def scandir(listed: int | str) -> object:
+        denied(listed)
+        return real_scandir(listed)
+
+    monkeypatch.setattr("xmpvision.discover.os.open", open_folder)
     monkeypatch.setattr("xmpvision.discover.os.scandir", scandir)
     items = list(discover([tmp_path]))
     assert rel(tmp_path, items) == ["open/ok.jpg"]
@@ -270,8 +280,8 @@ def test_listing_that_fails_half_way_keeps_what_was_read(
     flaky = str(tmp_path / "flaky")
 
     class FailingListing:
-        def __init__(self, path: str) -> None:
-            self.inner = real_scandir(path)
+        def __init__(self, listed: int | str) -> None:
+            self.inner = real_scandir(listed)
             self.entries = sorted(self.inner, key=lambda e: e.name)
 
         def __enter__(self) -> FailingListing:
@@ -284,8 +294,13 @@ def test_listing_that_fails_half_way_keeps_what_was_read(
             yield self.entries[0]
             raise OSError(errno.EIO, "Input/output error")
 
-    def scandir(path: str) -> object:
-        return FailingListing(path) if path == flaky else real_scandir(path)
+    flaky_st = os.stat(flaky)
+
+    def scandir(listed: int | str) -> object:
+        st = os.stat(listed)  # the folder, whether listed by path or by descriptor
+        if (st.st_dev, st.st_ino) == (flaky_st.st_dev, flaky_st.st_ino):
+            return FailingListing(listed)
+        return real_scandir(listed)
 
     monkeypatch.setattr("xmpvision.discover.os.scandir", scandir)
     items = list(discover([tmp_path]))
@@ -301,6 +316,21 @@ def test_file_vanishing_between_listing_and_stat(tmp_path: Path) -> None:
     assert isinstance(first, Photo) and first.name == "a.jpg"
     doomed.unlink()
     assert list(walk) == [DiscoveryError(str(doomed), "vanished during the scan")]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_walk_leaves_no_folder_open(tmp_path: Path) -> None:
+    for n in range(3):
+        touch(tmp_path / "a" / f"p{n}.jpg")
+    touch(tmp_path / "b" / "p.jpg")
+    before = sorted(os.listdir("/proc/self/fd"))
+    walk = discover([tmp_path])
+    first = next(walk)  # stopped inside folder a, which is open for its stat calls
+    assert isinstance(first, Photo) and first.name == "p0.jpg"
+    del walk  # as a caller that stops early (--count) drops it
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    assert len(list(discover([tmp_path]))) == 4
+    assert sorted(os.listdir("/proc/self/fd")) == before
 
 
 def test_non_utf8_name_is_found_and_still_opens(tmp_path: Path) -> None:
@@ -335,12 +365,12 @@ def test_iter_photos_logs_errors(tmp_path: Path, caplog: pytest.LogCaptureFixtur
 def test_discovery_streams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for n in range(20):
         touch(tmp_path / f"d{n:02d}" / "p.jpg")
-    listed: list[str] = []
+    listed: list[int | str] = []
     real_scandir = os.scandir
 
-    def scandir(path: str) -> object:
-        listed.append(path)
-        return real_scandir(path)
+    def scandir(listed_folder: int | str) -> object:
+        listed.append(listed_folder)
+        return real_scandir(listed_folder)
 
     monkeypatch.setattr("xmpvision.discover.os.scandir", scandir)
     walk = discover([tmp_path])
@@ -356,11 +386,16 @@ def test_sidecars_are_known_from_the_listing_and_not_walked(tmp_path: Path) -> N
     touch(tmp_path / "B.CR2")
     touch(tmp_path / "B.XMP")
     touch(tmp_path / "c.png")
+    touch(tmp_path / "E.JPG")  # sidecars written by a tool that lower-cases names
+    touch(tmp_path / "e.jpg.xmp")
+    touch(tmp_path / "F.TIF")
+    touch(tmp_path / "f.xmp")
     (tmp_path / "folder.xmp").mkdir()  # a folder so named is walked
     touch(tmp_path / "folder.xmp" / "d.jpg")
     found = {p.name: p for p in photos_of(list(discover([tmp_path])))}
-    assert sorted(found) == ["B.CR2", "a.jpg", "c.png", "d.jpg"]
+    assert sorted(found) == ["B.CR2", "E.JPG", "F.TIF", "a.jpg", "c.png", "d.jpg"]
     assert found["a.jpg"].has_sidecar() and found["B.CR2"].has_sidecar()
+    assert found["E.JPG"].has_sidecar() and found["F.TIF"].has_sidecar()
     assert not found["c.png"].has_sidecar() and not found["d.jpg"].has_sidecar()
     assert discover_one(tmp_path / "a.jpg").has_sidecar()  # a root photo: not known, assumed
 

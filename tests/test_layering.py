@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "xmpvision"
 
 # Lowest first. A unit is a top-level module or subpackage of xmpvision.
 LAYERS: list[set[str]] = [
-    {"errors", "results", "sources", "runmodes", "text", "modeltypes"},
+    {"errors", "results", "sources", "runmodes", "text", "modeltypes", "people"},
     {"config"},
     {"discover", "prepare"},
     {"engines", "sidecar", "state", "runlock", "report"},

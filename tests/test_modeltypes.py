@@ -9,7 +9,7 @@ from typing import get_args
 
 import pytest
 
-from tests.library_builder import write_config, write_photos
+from tests.library_builder import Collect, write_config, write_photos
 from tests.ollama_server import OllamaServer
 from xmpvision import modeltypes
 from xmpvision.config import load_config
@@ -24,20 +24,6 @@ from xmpvision.report import PhotoReport
 from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.runmodes import RunMode
 from xmpvision.sidecar import RESET_TYPES, read_sidecar
-
-
-class Collect:
-    def __init__(self) -> None:
-        self.reports: list[PhotoReport] = []
-
-    def notice(self, message: str) -> None:
-        pass
-
-    def unchanged(self, path: str) -> None:
-        pass
-
-    def photo(self, report: PhotoReport) -> None:
-        self.reports.append(report)
 
 
 @pytest.fixture

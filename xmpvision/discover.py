@@ -11,7 +11,9 @@ Properties the state database and the pipeline rely on:
   `Photo.parent` is the same `str` object for every photo of a folder.
 - Memory does not grow with the library: only one folder listing and the stack of folders
   still to visit are held, plus one `(st_dev, st_ino)` per visited folder (for loop detection).
-- One `stat` per photo (`DirEntry.stat`, cached by `os.scandir`); none for other files.
+- One `stat` per photo (`DirEntry.stat`, cached by `os.scandir`); none for other files. A
+  folder is listed through a descriptor held while its photos are yielded, so that each
+  `stat` is an `fstatat` of one name, not a walk of the whole path by the kernel.
 """
 
 from __future__ import annotations
@@ -90,18 +92,25 @@ class Photo(NamedTuple):
     ino: int
     parent: str  # os.path.dirname(path), shared by all photos of one folder
     name: str  # os.path.basename(path)
-    # The names the folder's sidecars are for (`IMG.jpg.xmp` -> `IMG.jpg`, `IMG.xmp` -> `IMG`,
-    # as written and lower-cased), shared by all photos of the folder, read in the same
-    # listing; None when the folder was not listed (a photo given as a root, a symlink).
+    # The names the folder's sidecars are for, as written (`IMG.jpg.xmp` -> `IMG.jpg`,
+    # `IMG.xmp` -> `IMG`), shared by all photos of the folder, read in the same listing; None
+    # when the folder was not listed (a photo given as a root, a symlink).
     sidecars: frozenset[str] | None = None
 
     def has_sidecar(self) -> bool:
-        """Whether a sidecar of this photo was in its folder's listing (True when unknown)."""
+        """Whether a sidecar of this photo (its name or its stem, in any letter case) was in its
+        folder's listing (True when unknown)."""
         known = self.sidecars
         if known is None or self.name in known:
             return True
-        name = self.name.lower()
-        return name in known or name.rpartition(".")[0] in known
+        name = self.name
+        if name.rpartition(".")[0] in known:
+            return True
+        # Rarely reached (the sidecar's name differs in case): the folder's names lower-cased,
+        # once per folder, not once per file in the listing.
+        lowered = _lowered(known)
+        name = name.lower()
+        return name in lowered or name.rpartition(".")[0] in lowered
 
     @property
     def identity(self) -> tuple[int, int]:
@@ -247,86 +256,100 @@ class _Walker:
         extensions = _EXTENSIONS_ANY_CASE
         follow = self.follow
         new_photo = tuple.__new__  # Photo's own __new__ is a Python frame; skip it here
+        photo_type = Photo
+        file_type, regular = _S_IFMT, _S_IFREG
         stack = [top]
         while stack:
             folder = stack.pop()
-            entries, error, sidecars = _list_folder(folder)
-            if error is not None:
-                yield error
+            prefix = folder if folder.endswith(os.sep) else folder + os.sep
+            fd, entries, error, sidecars = _list_folder(folder)
             subdirs: list[str] = []
-            for entry in entries:
-                name = entry.name
-                dot = name.rfind(".")
-                kind = extensions.get(name[dot + 1 :]) if dot > 0 else None
-                if kind is None and dot > 0:
-                    kind = extensions.get(name[dot + 1 :].lower())
-                try:
-                    if kind is not None:
-                        # The lstat is needed anyway; its mode replaces an is_file() call.
-                        st = entry.stat(follow_symlinks=False)
-                        if st.st_mode & _S_IFMT == _S_IFREG:
-                            yield new_photo(Photo, (entry.path, kind, st.st_size, st.st_mtime_ns,
-                                                    st.st_dev, st.st_ino, folder, name,
-                                                    sidecars))
-                            continue
-                    if entry.is_dir(follow_symlinks=False):
-                        # One stat per folder (not per file) makes loops through bind mounts
-                        # and overlapping roots impossible too.
-                        item = self._enter(entry.path, entry.stat(follow_symlinks=False))
-                    elif follow and entry.is_symlink():
-                        item = self._symlink(entry, folder)
-                    else:
-                        continue  # not a photo; a symlink not followed; fifo, socket, device
-                except FileNotFoundError:
-                    yield DiscoveryError(entry.path, "vanished during the scan")
-                    continue
-                except OSError as exc:
-                    yield DiscoveryError(entry.path, _reason(exc), loop=exc.errno == errno.ELOOP)
-                    continue
-                if item is None:
-                    subdirs.append(entry.path)
-                elif item is not _SKIP:
-                    yield item
+            try:
+                if error is not None:
+                    yield error
+                for entry in entries:
+                    name = entry.name
+                    dot = name.rfind(".")
+                    kind = extensions.get(name[dot + 1 :]) if dot > 0 else None
+                    if kind is None and dot > 0:
+                        kind = extensions.get(name[dot + 1 :].lower())
+                    try:
+                        if kind is not None:
+                            # The lstat is needed anyway; its mode replaces an is_file() call.
+                            st = entry.stat(follow_symlinks=False)
+                            if st.st_mode & file_type == regular:
+                                yield new_photo(photo_type, (
+                                    prefix + name, kind, st.st_size, st.st_mtime_ns,
+                                    st.st_dev, st.st_ino, folder, name, sidecars))
+                                continue
+                        if entry.is_dir(follow_symlinks=False):
+                            # One stat per folder (not per file) makes loops through bind
+                            # mounts and overlapping roots impossible too.
+                            item = self._enter(prefix + name, entry.stat(follow_symlinks=False))
+                        elif follow and entry.is_symlink():
+                            item = self._symlink(entry, prefix + name, folder)
+                        else:
+                            continue  # not a photo; a symlink not followed; fifo, socket, device
+                    except FileNotFoundError:
+                        yield DiscoveryError(prefix + name, "vanished during the scan")
+                        continue
+                    except OSError as exc:
+                        yield DiscoveryError(prefix + name, _reason(exc),
+                                             loop=exc.errno == errno.ELOOP)
+                        continue
+                    if item is None:
+                        subdirs.append(prefix + name)
+                    elif item is not _SKIP:
+                        yield item
+            finally:
+                if fd is not None:
+                    os.close(fd)  # also when the caller stops early (the generator is closed)
             # Reversed so that the stack pops subfolders in sorted order.
             stack.extend(reversed(subdirs))
 
-    def _symlink(self, entry: os.DirEntry[str], folder: str) -> Discovered | None:
+    def _symlink(self, entry: os.DirEntry[str], path: str, folder: str) -> Discovered | None:
         """Follow one symlink: a Photo, an error, _SKIP, or None for "walk it as a folder"."""
         try:
             st = entry.stat(follow_symlinks=True)
         except FileNotFoundError:
             if photo_kind(entry.name) is None:
                 return _SKIP
-            return DiscoveryError(entry.path, "broken symlink")
+            return DiscoveryError(path, "broken symlink")
         # Other OSErrors (ELOOP: "Too many levels of symbolic links") reach the caller.
         if stat.S_ISDIR(st.st_mode):
             # The folder is walked under the link's path: the user's view of the library.
-            return self._enter(entry.path, st)
+            return self._enter(path, st)
         kind = photo_kind(entry.name)
         if kind is None or not stat.S_ISREG(st.st_mode):
             return _SKIP
-        return Photo(entry.path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino,
+        return Photo(path, kind, st.st_size, st.st_mtime_ns, st.st_dev, st.st_ino,
                      folder, entry.name)
 
 
 def _list_folder(
     folder: str,
-) -> tuple[list[os.DirEntry[str]], DiscoveryError | None, frozenset[str]]:
-    """The entries of a folder that are not skipped and not sidecars, sorted by name; any
-    error; and the names its sidecar files are for (see Photo.sidecars)."""
+) -> tuple[int | None, list[os.DirEntry[str]], DiscoveryError | None, frozenset[str]]:
+    """The folder opened (a descriptor the caller closes, None if it could not be); its entries
+    that are not skipped and not sidecars, sorted by name; any error; and the names its sidecar
+    files are for (see Photo.sidecars).
+
+    Listed through the descriptor, so that each entry's `stat` is an `fstatat` relative to it:
+    the kernel resolves one name, not the whole path, per photo.
+    """
     entries: list[os.DirEntry[str]] = []
     sidecars: set[str] = set()
+    fd = None
     listing = None
     error = None
     try:
-        with os.scandir(folder) as listing:
+        fd = os.open(folder, _OPEN_FOLDER)
+        with os.scandir(fd) as listing:
             for entry in listing:
                 name = entry.name
                 if name[0] != "." and name not in SKIPPED_NAMES:
                     # A sidecar file is known here and not walked (a folder so named is).
                     if name[-4:] in _XMP_SUFFIXES and not entry.is_dir(follow_symlinks=False):
                         sidecars.add(name[:-4])
-                        sidecars.add(name[:-4].lower())
                         continue
                     entries.append(entry)
     except OSError as exc:
@@ -334,14 +357,27 @@ def _list_folder(
         reason = _reason(exc) if listing is None else f"listing stopped: {_reason(exc)}"
         error = DiscoveryError(folder, reason)
     entries.sort(key=_by_name)
-    return entries, error, frozenset(sidecars)
+    return fd, entries, error, frozenset(sidecars)
 
 
 _by_name = operator.attrgetter("name")
 # Every spelling of the extension: one set lookup per entry, no lower() on the hot path.
 _XMP_SUFFIXES = frozenset(f".{x}{m}{p}" for x in "xX" for m in "mM" for p in "pP")
 _S_IFMT = 0o170000
+_OPEN_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _S_IFREG = stat.S_IFREG
+
+# The last folder's sidecar names, lower-cased: (names, lowered).
+_last_lowered: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
+def _lowered(names: frozenset[str]) -> frozenset[str]:
+    global _last_lowered
+    last = _last_lowered  # one read: another thread may replace it
+    if last[0] is not names:
+        last = _last_lowered = (names, frozenset(name.lower() for name in names))
+    return last[1]
+
 
 # Sentinel: an entry that is deliberately not yielded (never escapes this module).
 _SKIP = DiscoveryError("", "skipped")

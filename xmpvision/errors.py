@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import ClassVar, Self
 
+from xmpvision.results import Usage
+
 # Exit codes of every command.
 EXIT_OK = 0
 EXIT_FAILED = 1  # some photos failed, each reported
@@ -159,8 +161,8 @@ class InvalidPayload(EngineError):
     its token budget, reasoning only, stopped while repeating itself): this photo falls back;
     the server is up and the model is asked again for the next photo."""
 
-    # The answer tokens the server counted for it: spent on the GPU all the same.
-    spent: int | None = None
+    # What the request cost (the tokens the server counted): spent on the GPU all the same.
+    spent: Usage | None = None
 
 
 class FileError(XmpvisionError):

@@ -17,6 +17,7 @@ import httpx
 
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS, SCAN_CONTEXTS, build_analyzer
 from xmpvision.chain.compose import Engines
+from xmpvision.config.defaults import VOCABULARY_LIBRARY
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.discover import DiscoveryError, Photo, discover, photo_kind
 from xmpvision.engines import catalog as _catalog
@@ -37,6 +38,7 @@ from xmpvision.runmodes import RunMode
 from xmpvision.sidecar import existing_sidecar, find_sidecar, reset_sidecar
 from xmpvision.sidecar.paths import Naming
 from xmpvision.state import StateDB, default_state_path
+from xmpvision.text.vocabulary import Vocabulary, vocabulary_from
 
 __all__ = [
     "MANUAL_CONTEXTS",
@@ -114,9 +116,23 @@ def run_models(
                     f"({', '.join(c.value for c in contexts)}); see `xmpvision vision ls`"
                 )
             with _state(state_path) as state:
+                options = replace(options, vocabulary=_vocabulary(config, state),
+                                  new_keywords=config.keywords.new)
                 return Pipeline(analyzer, state, options, reporter, stop).run(roots)
         finally:
             analyzer.close()
+
+
+def _vocabulary(config: VisionConfig, state: StateDB) -> Vocabulary | None:
+    """`Keywords.Vocabulary`: the library's (the owner's keywords earlier scans collected, and
+    those this one reads) or a file's; None when neither it nor `Synonyms` is set."""
+    wanted = config.keywords.vocabulary
+    if wanted is None and config.keywords.synonyms is None:
+        return None
+    library = wanted is None or wanted.strip().lower() == VOCABULARY_LIBRARY
+    return vocabulary_from(state.vocabulary() if library else {},
+                           None if library else Path(wanted or "").expanduser(),
+                           config.keywords.synonyms)
 
 
 def run_scan(

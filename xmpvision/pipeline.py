@@ -30,17 +30,23 @@ from xmpvision import modeltypes
 from xmpvision.chain.analyzer import Analyzer, with_source
 from xmpvision.chain.pool import Stopped
 from xmpvision.chain.resolve import describe_model
-from xmpvision.config.defaults import DEFAULT_FALLBACK_UPGRADE
+from xmpvision.config.defaults import (
+    DEFAULT_FALLBACK_UPGRADE,
+    DEFAULT_NEW_KEYWORDS,
+    NewKeywords,
+)
 from xmpvision.discover import DiscoveryError, Photo, discover
 from xmpvision.errors import CircuitOpen, ImageError, SidecarError, StateError
 from xmpvision.prepare.images import PhotoImage
 from xmpvision.report import PhotoReport, Status, Summary
 from xmpvision.results import GeneratedText, PhotoResult
 from xmpvision.sidecar import SidecarChange, update_sidecar
+from xmpvision.sidecar.model import named_people
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
 from xmpvision.sources import DEFAULT_SOURCE
 from xmpvision.state import FallbackAnswers, FileStatus, Plan, StateDB
+from xmpvision.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,10 @@ class RunOptions:
     # Fallback.Upgrade: redo what a fallback answered while a better model was down, once that
     # model can be asked again.
     upgrade: bool = DEFAULT_FALLBACK_UPGRADE
+    # Keywords: the owner's vocabulary our keywords are folded onto (None: as answered), and
+    # what happens to the others. With `Vocabulary: library` it grows with what the run reads.
+    vocabulary: Vocabulary | None = None
+    new_keywords: NewKeywords = DEFAULT_NEW_KEYWORDS
     # A photo that does not decode and was changed less than this many seconds ago is taken
     # as still being copied in (the daemon: a copy may pause longer than Debounce).
     settle: float = 0.0
@@ -216,7 +226,7 @@ class Pipeline:
         count = self.options.count
         report_unchanged = self.report.unchanged
         moved = FileStatus.MOVED
-        upgrades = self._fallback_answers
+        upgrades = self._fallback_answers or None  # asked once, not per photo
         unchanged = 0
         submitted = 0
         try:
@@ -354,7 +364,8 @@ class Pipeline:
 
     def _work(self, job: _Job) -> Outcome:
         try:
-            with PhotoImage(Path(job.photo.path)) as image:
+            with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary,
+                            people=named_people) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
                 with self._decoding:
                     self.analyzer.prefetch(image, job.todo)
@@ -431,11 +442,13 @@ class Pipeline:
                 dry_run=self.options.dry_run, source=self.options.source,
                 follow_symlinks=self.options.follow_symlinks,
                 keyword_parent=self.options.keyword_parent,
+                vocabulary=self.options.vocabulary, new_keywords=self.options.new_keywords,
             )
         except SidecarError as exc:
             # The sidecar is left untouched and nothing is marked done: the next run retries.
             return PhotoReport(path, "failed", result=result, error=str(exc))
         if not self.options.dry_run:
+            self._collect_vocabulary(photo, change)
             self._mark_done(photo, result, produced)
             self._mark_failed(photo, tuple(result.errors), error or "")
         # A dry run wrote nothing: "done" would claim a sidecar that is not there; what it
@@ -469,12 +482,14 @@ class Pipeline:
                 path, result, naming=self.options.naming, force=True,
                 dry_run=self.options.dry_run, follow_symlinks=self.options.follow_symlinks,
                 keyword_parent=self.options.keyword_parent,
+                vocabulary=self.options.vocabulary, new_keywords=self.options.new_keywords,
             )
         except SidecarError as exc:
             return PhotoReport(path, "failed", result=result, error=str(exc))
         if self.options.dry_run:
             return PhotoReport(path, "unchanged", sidecar=change.path, result=result,
                                planned=_planned(change))
+        self._collect_vocabulary(job.photo, change)
         self._mark_done(job.photo, result, produced)
         # A text (caption, title) the owner wrote meanwhile stays: that type was not upgraded.
         texts = {row.name for row in modeltypes.TEXT_TYPES}
@@ -483,6 +498,13 @@ class Pipeline:
             self.summary.upgraded += 1
         return PhotoReport(path, "done" if change.changed else "unchanged", sidecar=change.path,
                            result=result, upgraded=upgraded)
+
+    def _collect_vocabulary(self, photo: Photo, change: SidecarChange) -> None:
+        """The owner's keywords the sidecar write read anyway, into the state (committed with
+        the photo's results) and, for `Vocabulary: library`, into this run's vocabulary."""
+        self.state.set_vocabulary(photo, change.owner_keywords)
+        if self.options.vocabulary is not None:
+            self.options.vocabulary.learn(change.owner_keywords)
 
     def _mark_done(self, photo: Photo, result: PhotoResult, types: Iterable[str]) -> None:
         for model_type in types:

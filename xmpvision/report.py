@@ -81,42 +81,52 @@ class ServiceReport:
 
 
 @dataclass
-class AnswerTokens:
-    """The answer tokens the servers counted in a run (Ollama's `eval_count`, OpenAI's
-    `usage.completion_tokens`), per request kind: an output type, or "generate". What a model
-    writes is most of a photo's GPU time."""
+class Counted:
+    """One amount counted per request in a run, per request kind (an output type, or
+    "generate"): the answer tokens the servers counted (Ollama's `eval_count`, OpenAI's
+    `usage.completion_tokens`), the prompt tokens (`prompt_eval_count`, `usage.prompt_tokens`)
+    or the characters of prompt text sent. What a model writes is most of a photo's GPU time;
+    its prompt (with the owner's hints) the rest. A request whose server did not count it is
+    only counted as `uncounted`, never as 0."""
 
-    tokens: dict[str, int] = field(default_factory=dict)  # kind -> answer tokens
-    requests: dict[str, int] = field(default_factory=dict)  # kind -> answers counted
-    photos: int = 0  # photos with at least one answer counted
+    name: str  # as the -v line says it
+    unit: str = "tokens"  # a kind's amount's key
+    amounts: dict[str, int] = field(default_factory=dict)  # kind -> the amount
+    requests: dict[str, int] = field(default_factory=dict)  # kind -> requests counted
+    photos: int = 0  # photos with at least one request counted
+    uncounted: int = 0  # requests whose server did not count it
 
-    def add(self, counted: Iterable[tuple[str, int]]) -> None:
-        """One photo's counted answers (PhotoResult.tokens)."""
+    def add(self, counted: Iterable[tuple[str, int | None]]) -> None:
+        """One photo's requests: (kind, amount or None when not counted)."""
         seen = False
-        for kind, tokens in counted:
+        for kind, amount in counted:
+            if amount is None:
+                self.uncounted += 1
+                continue
             seen = True
-            self.tokens[kind] = self.tokens.get(kind, 0) + tokens
+            self.amounts[kind] = self.amounts.get(kind, 0) + amount
             self.requests[kind] = self.requests.get(kind, 0) + 1
         self.photos += seen
 
     @property
     def total(self) -> int:
-        return sum(self.tokens.values())
+        return sum(self.amounts.values())
 
     @property
     def per_photo(self) -> float | None:
         return self.total / self.photos if self.photos else None
 
     def per_request(self, kind: str) -> float:
-        return self.tokens[kind] / self.requests[kind]
+        return self.amounts[kind] / self.requests[kind]
 
     def to_dict(self) -> dict[str, Any]:
         per_photo = self.per_photo
         return {"photos": self.photos, "total": self.total,
                 "per_photo": None if per_photo is None else round(per_photo, 1),
-                "kinds": {kind: {"requests": self.requests[kind], "tokens": tokens,
+                "uncounted": self.uncounted,
+                "kinds": {kind: {"requests": self.requests[kind], self.unit: amount,
                                  "per_request": round(self.per_request(kind), 1)}
-                          for kind, tokens in sorted(self.tokens.items())}}
+                          for kind, amount in sorted(self.amounts.items())}}
 
 
 @dataclass
@@ -125,14 +135,25 @@ class Summary:
     seconds: float = 0.0
     upgraded: int = 0  # photos redone by a better model after a fallback answered them
     services: list[ServiceReport] = field(default_factory=list)  # endpoints that went down
-    tokens: AnswerTokens = field(default_factory=AnswerTokens)
+    tokens: Counted = field(default_factory=lambda: Counted("answer tokens"))
+    prompt_tokens: Counted = field(default_factory=lambda: Counted("prompt tokens"))
+    prompt_chars: Counted = field(
+        default_factory=lambda: Counted("prompt characters", "chars"))
     # Per service under `Parallel: auto`: the last limit its server served without queueing
     parallel: dict[str, int] = field(default_factory=dict)
 
     def add(self, status: Status, result: PhotoResult | None = None) -> None:
         self.counts[status] += 1
         if result is not None:
-            self.tokens.add(result.tokens)
+            self.tokens.add((kind, usage.tokens) for kind, usage in result.tokens)
+            self.prompt_tokens.add((kind, usage.prompt_tokens) for kind, usage in result.tokens)
+            self.prompt_chars.add((kind, usage.prompt_chars) for kind, usage in result.tokens)
+
+    @property
+    def requests(self) -> dict[str, Counted]:
+        """What the requests of the run cost, by their summary key."""
+        return {"answer_tokens": self.tokens, "prompt_tokens": self.prompt_tokens,
+                "prompt_chars": self.prompt_chars}
 
     @property
     def failed(self) -> int:
@@ -142,7 +163,8 @@ class Summary:
         return {"summary": {**self.counts, "seconds": round(self.seconds, 3),
                             "upgraded": self.upgraded,
                             "services": [s.to_dict() for s in self.services],
-                            "answer_tokens": self.tokens.to_dict(),
+                            **{key: counted.to_dict()
+                               for key, counted in self.requests.items()},
                             "parallel": dict(self.parallel)}}
 
 

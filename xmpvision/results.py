@@ -6,6 +6,18 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What one request to a language model cost, as far as it is known: the characters of
+    prompt text sent (system and user prompt, the owner's hints included; not the image) and
+    the prompt and answer tokens its server counted. None: the server did not count them
+    (Ollama leaves `prompt_eval_count` out for a prompt it had cached), never taken as 0."""
+
+    tokens: int | None = None  # answer tokens
+    prompt_tokens: int | None = None
+    prompt_chars: int = 0
+
+
+@dataclass(frozen=True)
 class Label:
     """One keyword produced by a model, already normalised (see labels.py)."""
 
@@ -50,16 +62,15 @@ class PhotoResult:
     # type -> the better models that were down, so a fallback answered it (redone once they
     # are back), or, for a type in `errors`, while it failed
     fallback: dict[str, list[str]]
-    # (request kind: a type or "generate", its answer tokens) for each answer whose server
-    # counted them
-    tokens: list[tuple[str, int]]
+    # (request kind: a type or "generate", what it cost) for each answer, used or not
+    tokens: list[tuple[str, Usage]]
 
     def __init__(
         self, labels: list[Label] | None = None, texts: dict[str, GeneratedText] | None = None,
         models: dict[str, str] | None = None, sources: dict[str, str] | None = None,
         errors: dict[str, str] | None = None, fallback: dict[str, list[str]] | None = None,
         *, caption: GeneratedText | None = None, title: GeneratedText | None = None,
-        tokens: list[tuple[str, int]] | None = None,
+        tokens: list[tuple[str, Usage]] | None = None,
     ) -> None:
         self.labels = labels
         self.texts = dict(texts or {})

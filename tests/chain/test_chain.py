@@ -12,7 +12,7 @@ from xmpvision.chain.resolve import ModelChain, resolve_chain, runnable_models
 from xmpvision.config import ModelConfig, parse_config
 from xmpvision.engines.base import EngineInfo
 from xmpvision.errors import EngineUnavailable, InvalidPayload, ModelNotFound
-from xmpvision.results import Label, PhotoResult
+from xmpvision.results import Label, PhotoResult, Usage
 from xmpvision.runmodes import RunMode
 
 CONFIG = textwrap.dedent(
@@ -104,7 +104,7 @@ class ScriptedEngine:
             raise answer
         return PhotoResult(labels=[Label(name=str(answer), confidence=0.9, source="ollama",
                                          model=self.model.model_ref, engine="ollama")],
-                           tokens=[("labels", 7)])
+                           tokens=[("labels", Usage(7, 1300, 900))])
 
 
 def _chain(script: dict[str, object], calls: list[str]) -> ModelChain:
@@ -127,13 +127,13 @@ def test_fallback_to_next_model_on_failure(tmp_path: Path) -> None:
 
 
 def test_answer_tokens_of_every_answer_are_kept(tmp_path: Path) -> None:
-    """The tokens of an answer that could not be used count like those of the one used."""
+    """What an answer that could not be used cost counts like the one used."""
     calls: list[str] = []
     unusable = InvalidPayload("not json")
-    unusable.spent = 40
+    unusable.spent = Usage(40, 1310, 910)
     chain = _chain({"gemma3:latest": unusable, "llava:13b": "Cat"}, calls)
     outcome = chain.ask(FakePhoto(tmp_path / "a.jpg"))  # type: ignore[arg-type]
-    assert outcome.tokens == [("labels", 40), ("labels", 7)]
+    assert outcome.tokens == [("labels", Usage(40, 1310, 910)), ("labels", Usage(7, 1300, 900))]
 
 
 def test_every_model_failing_gives_one_error_per_model(tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def test_compact_answers_and_their_tokens_per_run(tmp_path: Path,
     generate, title = len(combined) // 4, len(DEFAULT_CAPTION) // 4  # the emulator's count
     assert ndjson.summary["answer_tokens"] == {
         "photos": 1, "total": generate + title, "per_photo": float(generate + title),
+        "uncounted": 0,
         "kinds": {"generate": {"requests": 1, "tokens": generate, "per_request": generate},
                   "title": {"requests": 1, "tokens": title, "per_request": title}}}
 

@@ -559,3 +559,19 @@ def test_scan_force_redoes_photos_already_done(tmp_path: Path, server: OllamaSer
     assert forced.exit_code == 0, forced.output
     assert len(parse_ndjson(forced.stdout).records) == len(photos)
     assert len(server.generate_requests()) == 2 * len(photos)  # labels and caption again
+
+
+def test_a_type_added_to_the_config_runs_on_photos_already_done(
+    tmp_path: Path, server: OllamaServer
+) -> None:
+    photos = write_photos(tmp_path / "photos", 4, per_folder=2)
+    labels_only = write_config(tmp_path / "labels.yml", server.url, types=("labels",))
+    assert scan(tmp_path, tmp_path / "photos", labels_only).exit_code == 0
+    server.clear()
+    # The rescan's unchanged photos share one plan per set of done types: a plan made for the
+    # old types must not answer for the new ones.
+    result = scan(tmp_path, tmp_path / "photos", write_config(tmp_path / "both.yml", server.url))
+    assert result.exit_code == 0, result.output
+    assert sorted(parse_ndjson(result.stdout).paths("done")) == sorted(map(str, photos))
+    assert sorted(r.kind for r in server.generate_requests()) == ["caption"] * len(photos)
+    assert_sidecars_complete([str(p) for p in photos])

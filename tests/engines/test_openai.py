@@ -9,12 +9,13 @@ import pytest
 
 from tests.engines.asking import caption_of, labels_of
 from tests.engines.conftest import OPENAI_MODEL
-from tests.openai_server import Completion, OpenAIServer
+from tests.openai_server import IMAGE_TOKENS, Completion, OpenAIServer
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.openai import OpenAIEngine, rate_limit_wait, strict_schema
 from xmpvision.errors import EngineError, EngineUnavailable, InvalidPayload, ModelNotFound
 from xmpvision.prepare.images import PhotoImage
+from xmpvision.results import Usage
 
 MODEL = OPENAI_MODEL  # ids are case-preserved
 
@@ -63,16 +64,19 @@ def test_labels_and_caption(server: OpenAIServer, photo: PhotoImage, stream: boo
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
 def test_compact_labels_and_answer_tokens(server: OpenAIServer, photo: PhotoImage,
                                           stream: bool) -> None:
-    """Labels asked as short strings with one score; the answer's tokens from `usage`, which a
-    stream carries only when asked for (`stream_options`, sent only with a stream)."""
+    """Labels asked as short strings with one score; the answer's and prompt's tokens from
+    `usage`, which a stream carries only when asked for (`stream_options`, sent only with a
+    stream), and the prompt's characters."""
     answer = '{"labels": ["dog:96", "beach:85"]}'
     server.respond(answer, kind="labels")
     with engine(server, stream=stream) as e:
         result = e.answer(photo, ("labels",))
     assert [(x.name, x.confidence) for x in result.labels or []] == [
         ("Dog", 0.96), ("Beach", 0.85)]
-    assert result.tokens == [("labels", len(answer) // 4)]
     sent = body(server)
+    text = sent["messages"][0]["content"] + sent["messages"][1]["content"][0]["text"]
+    assert result.tokens == [("labels", Usage(len(answer) // 4, len(text) // 4 + IMAGE_TOKENS,
+                                              len(text)))]  # the emulator's counts
     schema = sent["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["labels"]["items"] == {"type": "string"}
     assert sent.get("stream_options") == ({"include_usage": True} if stream else None)

@@ -162,15 +162,15 @@ def test_deleting_our_path_rejects_the_keyword(photo: Path) -> None:
                                        now=NOW).keywords_added
 
 
-def test_deleting_from_dc_subject_still_rejects(photo: Path) -> None:
+def test_deleting_from_dc_subject_rejects_and_takes_our_path_out(photo: Path) -> None:
     sidecar = update_sidecar(photo, labels("Dog", "Ball"), keyword_parent="AI", now=NOW).path
     _edit(sidecar, "<rdf:li>Dog</rdf:li>", "")
     change = update_sidecar(photo, labels("Dog", "Ball", "Grass"), keyword_parent="AI", now=NOW)
     assert change.keywords_added == ("Grass",)
     state = read_sidecar(sidecar)
     assert state.provenance.rejected == ["Dog"]
-    # The path we wrote is the user's now, as a dc:subject item would be: left alone.
-    assert state.hierarchical == ("AI|Dog", "AI|Ball", "AI|Grass")
+    # A removal from one keyword list is a removal from all of them.
+    assert state.hierarchical == ("AI|Ball", "AI|Grass")
 
 
 def test_changing_the_parent_moves_ours_only(photo: Path) -> None:
@@ -238,3 +238,30 @@ def test_path_parts_are_cleaned(photo: Path, parent: str | None, categories: tup
     change = update_sidecar(photo, PhotoResult(labels=[dog]), keyword_parent=parent, now=NOW)
     assert change.keywords == ("Dog",)
     assert read_sidecar(change.path).hierarchical == (path,)
+
+
+def test_vocabulary_terms_go_where_the_owner_keeps_them(photo: Path) -> None:
+    from xmpvision.text.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary({"Animals|Dogs": 4, "Places|Beach": 2})
+    policies = {"allow": ("Dogs", "Beach", "Kite"), "review": ("Dogs", "Beach", "Kite"),
+                "deny": ("Dogs", "Beach")}
+    trees = {"allow": ("Animals|Dogs", "Places|Beach", "AI|Kite"),
+             "review": ("Animals|Dogs", "Places|Beach", "AI|new|Kite"),
+             "deny": ("Animals|Dogs", "Places|Beach")}
+    for new, names in policies.items():
+        change = update_sidecar(photo, labels("DOGS", "beaches", "Kite"), keyword_parent="AI",
+                                vocabulary=vocabulary, new_keywords=new,  # type: ignore[arg-type]
+                                force=True, now=NOW)
+        state = read_sidecar(change.path)
+        assert state.subjects == names and state.hierarchical == trees[new]
+        change.path.unlink()
+
+
+def test_a_person_of_the_vocabulary_is_never_written(photo: Path) -> None:
+    from xmpvision.text.vocabulary import Vocabulary
+
+    vocabulary = Vocabulary({"People|Anna": 9, "Animals|Dogs": 1})
+    change = update_sidecar(photo, labels("anna", "dog"), vocabulary=vocabulary, now=NOW)
+    assert change.keywords == ("Dogs",)
+    assert any("names a person" in note for note in change.notes)

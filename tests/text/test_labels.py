@@ -537,3 +537,21 @@ def test_canonical_key_matches(a: str, b: str) -> None:
 def test_canonical_key_distinguishes() -> None:
     assert canonical_key("Glass") != canonical_key("Glasses")
     assert canonical_key(" Dog ") == "dog"
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("sea|shore", ["Sea-shore"]),
+    ("Salt/pepper", ["Salt-pepper"]),
+    ("AC/DC", ["AC-DC"]),
+    ("sea | shore", ["Sea-Shore"]),
+])
+def test_hierarchy_separators_become_hyphens_as_the_sidecar_writes_them(
+    raw: str, expected: list[str]
+) -> None:
+    # README: `|` and `/` inside a keyword become `-`; NDJSON shows the label's name, so it
+    # must already be the keyword the sidecar holds, and `|` is not a list separator.
+    from xmpvision.text.untrusted import xml_keyword
+
+    got = names([label(raw)])
+    assert got == expected
+    assert [xml_keyword(name) for name in got] == got

@@ -19,7 +19,7 @@ from xmpvision.runmodes import RunMode, should_run
 if TYPE_CHECKING:
     from xmpvision.chain.pool import EnginePool
     from xmpvision.prepare.images import PhotoImage
-    from xmpvision.results import PhotoResult
+    from xmpvision.results import PhotoResult, Usage
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ class ChainOutcome:
     model: ModelConfig | None = None
     errors: list[str] = field(default_factory=list)
     down: list[str] = field(default_factory=list)  # models before it whose server was down
-    # the answer tokens of every answer it got, used or not (PhotoResult.tokens)
-    tokens: list[tuple[str, int]] = field(default_factory=list)
+    # what every answer it got cost, used or not (PhotoResult.tokens)
+    tokens: list[tuple[str, Usage]] = field(default_factory=list)
 
     @property
     def error(self) -> str | None:

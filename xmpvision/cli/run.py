@@ -18,7 +18,7 @@ import typer
 from xmpvision.cli.output import JsonOutput, PlainOutput, Repeats, notice, progress_bar
 from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
-from xmpvision.report import AnswerTokens, ServiceReport, Summary, json_line
+from xmpvision.report import Counted, ServiceReport, Summary, json_line
 from xmpvision.text.untrusted import printable
 
 StateOption = Annotated[
@@ -115,20 +115,28 @@ def _summary(summary: Summary, json_: bool, unusable: dict[str, str], *,
         typer.echo(f"xmpvision: {stopped}{counts['done']} done{upgraded}, "
                    f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, "
                    f"{counts['failed']} failed in {summary.seconds:.1f} s")
-        if verbose and summary.tokens.photos:
-            typer.echo(f"xmpvision: {tokens_line(summary.tokens)}")
+        for counted in summary.requests.values() if verbose else ():
+            if counted.photos or counted.uncounted:
+                typer.echo(f"xmpvision: {counted_line(counted)}")
         for service in summary.services:
             notice(service_line(service))
     for error in unusable.values():
         notice(error)
 
 
-def tokens_line(tokens: AnswerTokens) -> str:
-    """The answer tokens the servers counted, per photo and per request of each kind."""
-    kinds = ", ".join(f"{kind} {tokens.per_request(kind):.1f}" for kind in sorted(tokens.tokens))
-    photos = "photo" if tokens.photos == 1 else "photos"
-    return (f"answer tokens: {tokens.per_photo or 0:.1f} per photo over {tokens.photos} "
+def counted_line(counted: Counted) -> str:
+    """What the servers counted (or xmpvision did), per photo and per request of each kind;
+    requests whose server did not count are named, never counted as 0."""
+    missed = (f"not counted by the server for {counted.uncounted} "
+              f"{'request' if counted.uncounted == 1 else 'requests'}")
+    if not counted.photos:
+        return f"{counted.name}: n/a, {missed}"
+    kinds = ", ".join(f"{kind} {counted.per_request(kind):.1f}"
+                      for kind in sorted(counted.amounts))
+    photos = "photo" if counted.photos == 1 else "photos"
+    line = (f"{counted.name}: {counted.per_photo or 0:.1f} per photo over {counted.photos} "
             f"{photos} (per request: {kinds})")
+    return f"{line}; {missed}" if counted.uncounted else line
 
 
 def service_line(service: ServiceReport) -> str:

@@ -18,8 +18,17 @@ DEFAULT_THINK: bool | str = False
 DEFAULT_CLASSIFIER_MODEL = "nasnet"
 # A prompt's hints from the photo's own metadata (a model's `Context`); keywords are the owner's
 # choice to share.
-ContextKind = Literal["date", "place", "keywords"]
+ContextKind = Literal["date", "place", "keywords", "people", "vocabulary"]
 DEFAULT_CONTEXT: tuple[ContextKind, ...] = ("date", "place")
+# Keywords.Vocabulary: "library" (the owner's keywords the scans collected) or a file; unset,
+# answers are written as the model gives them. Keywords.New: what happens to a keyword that is
+# no term of the vocabulary (allow: written; review: written under <KeywordParent or AI>|new;
+# deny: left out).
+VOCABULARY_LIBRARY = "library"
+NewKeywords = Literal["allow", "review", "deny"]
+DEFAULT_NEW_KEYWORDS: NewKeywords = "allow"
+REVIEW_PARENT = "AI"
+REVIEW_BRANCH = "new"
 DEFAULT_ENGINE = "ollama"  # a named model without an Engine
 
 DEFAULT_CONNECT_TIMEOUT = 10.0  # seconds

@@ -32,6 +32,7 @@ from xmpvision.config.defaults import (
     DEFAULT_CONTEXT,
     DEFAULT_ENGINE,
     DEFAULT_MAX_LENGTH,
+    DEFAULT_NEW_KEYWORDS,
     DEFAULT_NORMALIZE,
     DEFAULT_PARALLEL,
     DEFAULT_TOPICALITY,
@@ -43,6 +44,7 @@ from xmpvision.config.defaults import (
     ContextKind,
     EngineDefaults,
     Interpolation,
+    NewKeywords,
     ResizeMode,
 )
 from xmpvision.config.duration import check_keep_alive, parse_duration
@@ -596,12 +598,21 @@ class SidecarConfig(_Section):
     keyword_parent: str | None = None
 
 
+class KeywordsConfig(_Section):
+    """The owner's vocabulary, which our keywords are folded onto (`Keywords`)."""
+
+    vocabulary: str | None = None  # "library", or a keyword list file
+    synonyms: Path | None = None  # lines "term, synonym, synonym"
+    new: NewKeywords = DEFAULT_NEW_KEYWORDS
+
+
 class VisionConfig(_Section):
     """The whole vision.yml."""
 
     models: list[ModelConfig] = Field(default_factory=list)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     sidecar: SidecarConfig = Field(default_factory=SidecarConfig)
+    keywords: KeywordsConfig = Field(default_factory=KeywordsConfig)
     # The daemon's newly-indexed worker, and the Ollama health monitor of every long run.
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)

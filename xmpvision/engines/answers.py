@@ -10,7 +10,7 @@ from xmpvision import modeltypes
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.classifier.rules import categories_for
 from xmpvision.errors import InvalidPayload
-from xmpvision.results import GeneratedText, Label, PhotoResult
+from xmpvision.results import GeneratedText, Label, PhotoResult, Usage
 from xmpvision.text.answers import (
     answer_text,
     generated_fields,
@@ -32,6 +32,12 @@ class Reply:
     reasoning: str = ""  # a reasoning model's thoughts, sent apart (never the answer)
     cut: bool = False  # stopped at the token budget or the context ("length")
     tokens: int | None = None  # tokens generated, when the server counted them
+    prompt_tokens: int | None = None  # tokens of the prompt, when the server counted them
+    prompt_chars: int = 0  # characters of prompt text sent (Usage.prompt_chars)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.tokens, self.prompt_tokens, self.prompt_chars)
 
 
 def finished_answer(reply: Reply, who: str, budget: str) -> Reply:
@@ -50,7 +56,7 @@ def finished_answer(reply: Reply, who: str, budget: str) -> Reply:
         error = InvalidPayload(f"{who} answered with reasoning only, no answer; raise {budget} "
                                "or turn its reasoning off")
     if error is not None:
-        error.spent = reply.tokens
+        error.spent = reply.usage
         raise error
     return replace(reply, text=text)
 

@@ -1,7 +1,8 @@
 """What every engine that asks a vision language model over HTTP shares: its set-up, its one
 question (the entry's type, or for a generate entry several types at once), its remembered
 failures and its lifetime. An engine adds its wire format: `_ask(kind, photo, types)` returning
-the model's finished answer (its text, and the tokens the server counted)."""
+the model's finished answer (its text, what the request cost: the tokens the server counted,
+the characters of prompt text sent)."""
 
 from __future__ import annotations
 
@@ -111,10 +112,9 @@ class LanguageModelEngine:
             else:
                 result = self._answering.single(kind, reply.text, photo.path)
         except InvalidPayload as exc:
-            exc.spent = reply.tokens
+            exc.spent = reply.usage
             raise
-        if reply.tokens is not None:
-            result.tokens.append((kind, reply.tokens))
+        result.tokens.append((kind, reply.usage))
         return result
 
     def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> Reply:

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import threading
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -374,6 +375,7 @@ class OpenAIEngine(LanguageModelEngine):
             except ParameterRefused as exc:
                 self._do_without(exc, body)
                 continue
+            reply = replace(reply, prompt_chars=_prompt_chars(body))
             return finished_answer(reply, f"{ENGINE} (model {self.model_ref})",
                                    "Options.MaxOutputTokens")
         raise EngineError(f"{self.http.shown} keeps refusing the request for model "
@@ -436,7 +438,8 @@ class OpenAIEngine(LanguageModelEngine):
             ) from exc
         if not isinstance(content, str) or not isinstance(reasoning, str):
             raise InvalidPayload(f"invalid message from {ENGINE} (model {self.model_ref})")
-        return Reply(content, reasoning, cut=finish == "length", tokens=_tokens(value))
+        return Reply(content, reasoning, cut=finish == "length", tokens=_tokens(value),
+                     prompt_tokens=_tokens(value, "prompt_tokens"))
 
     def _read_events(self, answer: Body) -> Reply:
         """Concatenate the deltas of the stream's `data:` events until `[DONE]`, or until the
@@ -473,10 +476,12 @@ class _Events:
         self.size = 0
         self.finish: str | None = None
         self.tokens: int | None = None
+        self.prompt_tokens: int | None = None
 
     def reply(self) -> Reply:
         return Reply("".join(self.texts), "".join(self.thoughts),
-                     cut=self.finish == "length", tokens=self.tokens)
+                     cut=self.finish == "length", tokens=self.tokens,
+                     prompt_tokens=self.prompt_tokens)
 
     def event(self, lines: list[str]) -> bool:
         """Take in one event (its `data:` lines); True at `[DONE]`."""
@@ -523,17 +528,25 @@ class _Events:
         if isinstance(finish, str):
             self.finish = finish
         self.tokens = _tokens(event) or self.tokens
+        self.prompt_tokens = _tokens(event, "prompt_tokens") or self.prompt_tokens
         self.size += len(content) + len(reasoning)
         if self.size > MAX_ANSWER_CHARS:
             raise InvalidPayload(f"answer from {ENGINE} (model {engine.model_ref}) exceeds "
                                  f"{MAX_ANSWER_CHARS} characters; set Options.MaxOutputTokens")
 
 
-def _tokens(value: Any) -> int | None:
-    """`usage.completion_tokens` of a body or chunk, when the server counted them."""
+def _tokens(value: Any, name: str = "completion_tokens") -> int | None:
+    """`usage.completion_tokens` (or `name`) of a body or chunk, when the server counted them."""
     usage = value.get("usage") if isinstance(value, dict) else None
-    tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    tokens = usage.get(name) if isinstance(usage, dict) else None
     return tokens if isinstance(tokens, int) else None
+
+
+def _prompt_chars(body: dict[str, Any]) -> int:
+    """The characters of prompt text in a request's messages (the image is not text)."""
+    return sum(len(content) if isinstance(content, str) else
+               sum(len(part.get("text") or "") for part in content)
+               for content in (message["content"] for message in body["messages"]))
 
 
 KIND = ModuleKind(ENGINE, describe, __name__, "OpenAIEngine")

@@ -10,6 +10,7 @@ plain sentence in active voice, main subject and action first; a title is a few 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,18 +142,19 @@ def generate_prompt(*, base: str | None, types: tuple[str, ...], max_labels: int
     return "\n\n".join(parts)
 
 
+_HINT_MARKER = re.compile(r"\{(date|place|keywords|title|people|vocabulary)\}")
+
+
 def with_hints(prompt: str, hints: dict[str, str]) -> str:
     """The prompt with the photo's own facts: as template variables where the prompt names
-    them (`{date}`, `{place}`, `{keywords}`, `{title}`), else as one short hint sentence at
-    the end. The model sees the hints; nothing of them is written to the sidecar as its own."""
-    used = False
-    for name in ("date", "place", "keywords", "title"):
-        marker = "{" + name + "}"
-        if marker in prompt:
-            prompt = prompt.replace(marker, hints.get(name, ""))
-            used = True
-    if used or not hints:
-        return prompt
+    them (`{date}`, `{place}`, `{keywords}`, `{title}`, `{people}`, `{vocabulary}`), else as
+    one short hint
+    sentence at the end. The model sees the hints; nothing of them is written to the sidecar
+    as its own."""
+    # One pass: a hint's text that reads "{title}" is the owner's text, never a marker.
+    replaced = _HINT_MARKER.sub(lambda found: hints.get(found.group(1), ""), prompt)
+    if _HINT_MARKER.search(prompt) or not hints:
+        return replaced
     facts = []
     if "date" in hints:
         facts.append(f"taken on {hints['date']}")
@@ -162,6 +164,11 @@ def with_hints(prompt: str, hints: dict[str, str]) -> str:
         facts.append(f"the owner's keywords: {hints['keywords']}")
     if "title" in hints:
         facts.append(f"the owner's title: {hints['title']}")
+    if "people" in hints:
+        facts.append(f"people in this photo: {hints['people']}")
+    if "vocabulary" in hints:
+        facts.append(f"the owner's keyword list (use these words where they fit): "
+                     f"{hints['vocabulary']}")
     return (f"{prompt}\n\nWhat the photo's own metadata says (use it only where it fits what "
             f"you see): {'; '.join(facts)}.")
 

@@ -15,7 +15,8 @@ import functools
 import io
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -24,8 +25,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from xmpvision.discover import photo_kind
 from xmpvision.errors import ImageError
+from xmpvision.people import unique_names
 from xmpvision.prepare.metadata import PhotoMetadata, hints, read_metadata
 from xmpvision.prepare.rawpreview import NoPreview, extract_preview
+from xmpvision.text.vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +86,14 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 class PhotoImage:
     """One photo on disk, decoded lazily and memoised per requested size."""
 
-    def __init__(self, path: Path | str, *, max_pixels: int | None = None) -> None:
+    def __init__(self, path: Path | str, *, max_pixels: int | None = None,
+                 vocabulary: Vocabulary | None = None,
+                 people: Callable[[Path], tuple[str, ...]] | None = None) -> None:
         self.path = Path(path)
+        # For the prompt's hints (Context): the owner's terms it may offer, and who reads the
+        # people the owner named outside the photo (its sidecar's face regions).
+        self.vocabulary = vocabulary
+        self.people = people
         # Read at construction, so a caller may lower Image.MAX_IMAGE_PIXELS process-wide;
         # Pillow's None (no limit) becomes 0 here, which also means no limit.
         self.max_pixels = max_pixels if max_pixels is not None else Image.MAX_IMAGE_PIXELS or 0
@@ -121,8 +130,15 @@ class PhotoImage:
         with self._lock:
             if self._metadata is None:
                 self._metadata = read_metadata(self.path)
+                if "people" in wanted and self.people is not None:
+                    named = (*self._metadata.people, *self.people(self.path))
+                    self._metadata = replace(self._metadata, people=unique_names(named))
             metadata = self._metadata
-        return hints(metadata, tuple(wanted))
+        found = hints(metadata, tuple(wanted))
+        offered = self.vocabulary.offer() if self.vocabulary and "vocabulary" in wanted else ""
+        if offered:
+            found["vocabulary"] = offered
+        return found
 
     @property
     def size(self) -> tuple[int, int]:
@@ -246,3 +262,4 @@ _SWAPPING_ORIENTATIONS = frozenset({5, 6, 7, 8})  # the ones that rotate by 90 d
 
 def _covers(have: tuple[int, int], need: tuple[int, int]) -> bool:
     return have[0] >= need[0] and have[1] >= need[1]
+

@@ -13,9 +13,17 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+
+from xmpvision.people import people_in_exiv2, tagged_people, unique_names
+from xmpvision.text.owner import (
+    MAX_HINT_LIST_CHARS,
+    MAX_HINT_VALUE_CHARS,
+    prompt_list,
+    prompt_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,7 @@ _DATE_KEYS = ("Exif.Photo.DateTimeOriginal", "Exif.Image.DateTimeOriginal",
               "Xmp.photoshop.DateCreated", "Exif.Image.DateTime")
 _KEYWORD_KEYS = ("Iptc.Application2.Keywords", "Xmp.dc.subject")
 _TITLE_KEYS = ("Xmp.dc.title", "Iptc.Application2.ObjectName")
+_CAPTION_KEYS = ("Xmp.dc.description", "Iptc.Application2.Caption")
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,10 @@ class PhotoMetadata:
     position: tuple[float, float] | None = None  # latitude, longitude in degrees
     keywords: tuple[str, ...] = ()  # the owner's, from IPTC and embedded XMP
     title: str | None = None
+    caption: str | None = None
+    hierarchical: tuple[str, ...] = ()  # lr:hierarchicalSubject paths ("Places|Nice")
+    tags_list: tuple[str, ...] = ()  # digiKam:TagsList paths ("Places/Nice")
+    people: tuple[str, ...] = ()  # named faces, PersonInImage, People|… tags (people.py)
 
 
 def read_metadata(path: Path) -> PhotoMetadata:
@@ -103,14 +116,56 @@ def _read_bytes(path: Path) -> bytes:
 
 def parse_metadata(values: Mapping[str, object]) -> PhotoMetadata:
     """PhotoMetadata from exiv2's key -> value mapping (pyexiv2's read_* results)."""
+    found = _parse(values)
+    tagged = tagged_people((*found.hierarchical, *found.tags_list))
+    return replace(found, people=unique_names((*people_in_exiv2(values), *tagged)))
+
+
+def _parse(values: Mapping[str, object]) -> PhotoMetadata:
     return PhotoMetadata(
         taken=next((d for k in _DATE_KEYS if (d := _date(values.get(k))) is not None), None),
         position=_position(values),
         keywords=tuple(dict.fromkeys(
             word for key in _KEYWORD_KEYS for word in _texts(values.get(key)) if word
         )),
-        title=next((t for key in _TITLE_KEYS for t in _texts(values.get(key)) if t), None),
+        title=owner_text(_first(values, _TITLE_KEYS)),
+        caption=owner_text(_first(values, _CAPTION_KEYS)),
+        hierarchical=tuple(dict.fromkeys(
+            t for t in _texts(values.get("Xmp.lr.hierarchicalSubject")) if t)),
+        tags_list=tuple(dict.fromkeys(t for t in _texts(values.get("Xmp.digiKam.TagsList")) if t)),
     )
+
+
+# What cameras, phones and scanners write as the image's description by themselves; tools
+# such as Lightroom copy it into dc:description. Nobody typed it, so it is not the owner's
+# caption (it would block ours for ever).
+_CAMERA_PLACEHOLDERS = frozenset(text.casefold() for text in (
+    "OLYMPUS DIGITAL CAMERA", "SAMSUNG", "SAMSUNG CAMERA PICTURES", "<Digimax i5, Samsung #1>",
+    "SONY DSC", "Scanner", "Created by Imlib", "iClarified", "binary comment", "default",
+    "Exif_JPEG_PICTURE", "DVC 10.1 HDMI", "charset=Ascii", "DIGITAL CAMERA",
+    "KODAK Digital Still Camera",
+    # Huawei and Honor phones' camera modes
+    "rhdr", "hdrpl", "oznorWO", "frontbhdp", "fbt", "rbt", "ptr", "fbthdr", "btr", "mon", "nor",
+    "dav", "mde", "mde_soft", "edf", "btfmdn", "btf", "btfhdr", "frem", "oznor", "rpt", "burst",
+    "sdr_HDRB", "cof", "qrf", "fshbty",
+))
+
+
+def owner_text(text: str | None) -> str | None:
+    """The text, unless a camera or a tool wrote it by itself (a model name, a camera mode, a
+    DCIM path, binary data shown as text)."""
+    if text is None:
+        return None
+    folded = text.casefold()
+    if (folded in _CAMERA_PLACEHOLDERS or folded.startswith(("(binary data",
+                                                               "string with binary data"))
+            or (folded.startswith(("dcim\\", "dcim/")) and " " not in folded)):
+        return None
+    return text
+
+
+def _first(values: Mapping[str, object], keys: tuple[str, ...]) -> str | None:
+    return next((t for key in keys for t in _texts(values.get(key)) if t), None)
 
 
 def _texts(value: object) -> list[str]:
@@ -192,7 +247,7 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
-CONTEXT_KINDS = ("date", "place", "keywords")
+CONTEXT_KINDS = ("date", "place", "keywords", "people", "vocabulary")
 
 
 def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:
@@ -206,8 +261,16 @@ def hints(metadata: PhotoMetadata, wanted: tuple[str, ...]) -> dict[str, str]:
         if place:
             out["place"] = place
     if "keywords" in wanted:
-        if metadata.keywords:
-            out["keywords"] = ", ".join(metadata.keywords[:20])
-        if metadata.title:
-            out["title"] = metadata.title
+        words = prompt_list(metadata.keywords, each=MAX_HINT_VALUE_CHARS,
+                            total=MAX_HINT_LIST_CHARS)
+        title = prompt_value(metadata.title or "", MAX_HINT_VALUE_CHARS)
+        if words:
+            out["keywords"] = words
+        if title:
+            out["title"] = title
+    if "people" in wanted:
+        people = prompt_list(metadata.people, each=MAX_HINT_VALUE_CHARS,
+                             total=MAX_HINT_LIST_CHARS)
+        if people:
+            out["people"] = people
     return out

@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from xmpvision import __version__, modeltypes
+from xmpvision.config.defaults import DEFAULT_NEW_KEYWORDS, NewKeywords
 from xmpvision.errors import SidecarError
 from xmpvision.results import PhotoResult
 from xmpvision.sidecar import merge, rdf
-from xmpvision.sidecar.embedded import embedded_keywords
+from xmpvision.sidecar.embedded import OwnerMetadata, blocked_names, owner_metadata
 from xmpvision.sidecar.model import parse_sidecar, state_of, unsupported
+from xmpvision.sidecar.owner import seed
 from xmpvision.sidecar.paths import Naming, find_sidecar
+from xmpvision.sidecar.provenance import FIELD_HIERARCHICAL, FIELD_SUBJECT, FIELD_TAGSLIST
 from xmpvision.sidecar.writer import (
     ConcurrentChange,
     atomic_replace,
@@ -25,6 +28,7 @@ from xmpvision.sidecar.writer import (
     symlinked,
 )
 from xmpvision.text.untrusted import photo_id
+from xmpvision.text.vocabulary import Vocabulary, owner_paths
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ class SidecarChange:
     texts_removed: dict[str, str | None] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     text_sources: dict[str, str] = field(default_factory=dict)
+    # The owner's keywords of the photo as "|"-separated paths (the sidecar's that are not
+    # ours, and those embedded in the photo where it was read): the library's vocabulary.
+    owner_keywords: frozenset[str] = frozenset()
 
     @property
     def status(self) -> str:
@@ -119,6 +126,7 @@ def _apply(
     now: datetime | None,
     operation: Callable[[rdf.Packet, str], merge.MergeOutcome],
     follow_symlinks: bool,
+    owner: Callable[[], OwnerMetadata] | None = None,
 ) -> SidecarChange:
     sidecar = find_sidecar(photo, naming)
     target = sidecar
@@ -134,6 +142,8 @@ def _apply(
                 discard_stale_temp(target)
             before = read_current(target, follow_symlinks=follow_symlinks)
             packet = _load(target, before)
+            if owner is not None and (before is None or not before.strip()):
+                seed(packet, owner())  # a new sidecar starts with the owner's own metadata
             try:
                 outcome = operation(packet, stamp)
             except rdf.UnsupportedRdf as exc:  # prepare() in _load refuses these first
@@ -156,6 +166,11 @@ def _change(
     state = state_of(packet)
     texts = {row.name: text for row in modeltypes.TEXT_TYPES
              if (text := state.text(row.name)) and text.strip()}
+    ours = {(name, value.casefold()) for record in state.provenance.keywords
+            for name, value in record.written()}
+
+    def theirs(field_name: str, items: tuple[str, ...] | None) -> list[str]:
+        return [item for item in items or () if (field_name, item.casefold()) not in ours]
     return SidecarChange(
         path=path,
         changed=outcome.changed,
@@ -169,6 +184,9 @@ def _change(
         texts_removed=dict(outcome.removed),
         texts=texts,
         text_sources=dict(outcome.sources),
+        owner_keywords=frozenset(owner_paths(
+            theirs(FIELD_SUBJECT, state.subjects), theirs(FIELD_HIERARCHICAL, state.hierarchical),
+            theirs(FIELD_TAGSLIST, state.tags_list))),
     )
 
 
@@ -183,6 +201,8 @@ def update_sidecar(
     source: str | None = None,
     follow_symlinks: bool = False,
     keyword_parent: str | None = None,
+    vocabulary: Vocabulary | None = None,
+    new_keywords: NewKeywords = DEFAULT_NEW_KEYWORDS,
 ) -> SidecarChange:
     """Merge a photo's result into its sidecar (created if none exists), atomically.
 
@@ -194,12 +214,21 @@ def update_sidecar(
     lr:hierarchicalSubject and digiKam:TagsList ("AI|Dog", "AI/Dog"; a label's categories
     nest in between: "AI|Animal|Cat"), dc:subject keeps "Dog"; keywords of ours the run
     produces again move when it changed. Each of `result.texts` goes to its type's property
-    (modeltypes: caption to dc:description, title to dc:title).
+    (modeltypes: caption to dc:description, title to dc:title). With a `vocabulary`, a
+    keyword that is one of the owner's terms is written as theirs, where it sits in their tree;
+    `new_keywords` says what happens to the others (allow, review, deny).
+    A new sidecar starts with the owner's embedded keywords, caption and title.
     Raises SidecarError for a corrupt, unreadable or unwritable sidecar, one whose fields are
     in an RDF form we cannot merge, and (unless `follow_symlinks`) one that is a symbolic link;
     each is left untouched.
     """
-    embedded = embedded_keywords(photo) if result.labels else set()
+    found: list[OwnerMetadata] = []
+
+    def owner() -> OwnerMetadata:  # read once, and only when needed
+        if not found:
+            found.append(owner_metadata(photo))
+        return found[0]
+
     ident = photo_id(photo.name)
 
     def operation(packet: rdf.Packet, stamp: str) -> merge.MergeOutcome:
@@ -210,11 +239,17 @@ def update_sidecar(
             now=stamp,
             force=force,
             source=source,
-            embedded=embedded,
+            embedded=blocked_names(owner()) if result.labels else set(),
             keyword_parent=keyword_parent,
+            vocabulary=vocabulary,
+            new=new_keywords,
         )
 
-    return _apply(photo, naming, dry_run, now, operation, follow_symlinks)
+    change = _apply(photo, naming, dry_run, now, operation, follow_symlinks, owner)
+    if not found:
+        return change
+    embedded = owner_paths(found[0].subjects, found[0].hierarchical, found[0].tags_list)
+    return replace(change, owner_keywords=change.owner_keywords | embedded)
 
 
 def reset_sidecar(

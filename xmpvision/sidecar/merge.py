@@ -6,10 +6,10 @@ priorities):
 
 - A value is ours only while our provenance record says we wrote it and it is unchanged.
   Everything else is the user's and is never changed or removed (captions: see below).
-- A keyword we wrote that is no longer in dc:subject was removed by the user: it moves to
-  xmpvision:RejectedKeywords and is never added again (not even with --force). So does one we
-  wrote under a parent or category whose path is no longer in lr:hierarchicalSubject (that
-  path is what Lightroom's and digiKam's keyword trees show and delete).
+- A keyword we wrote that is gone from any keyword list it was written to (dc:subject, or its
+  path from lr:hierarchicalSubject or digiKam:TagsList: what Lightroom's and digiKam's keyword
+  trees show and delete) was removed by the user: our items in the other lists go too, and it
+  moves to xmpvision:RejectedKeywords, never to be added again (not even with --force).
 - A text (caption, title) we wrote whose text differs from the recorded hash was edited: it becomes
   the user's (source `xmp`, priority 32).
 - Labels: a regenerate for photo P replaces our keywords of P whose source priority is <= the
@@ -35,7 +35,14 @@ from dataclasses import dataclass, field, replace
 from lxml import etree
 
 from xmpvision import modeltypes
+from xmpvision.config.defaults import (
+    DEFAULT_NEW_KEYWORDS,
+    REVIEW_BRANCH,
+    REVIEW_PARENT,
+    NewKeywords,
+)
 from xmpvision.modeltypes import ModelTypeRow
+from xmpvision.people import PEOPLE_BRANCH, people_in_tree
 from xmpvision.results import GeneratedText, Label, PhotoResult
 from xmpvision.sidecar import rdf
 from xmpvision.sidecar.model import (
@@ -68,6 +75,7 @@ from xmpvision.sources import (
 )
 from xmpvision.text.languages import xml_lang
 from xmpvision.text.untrusted import xml_keyword
+from xmpvision.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -231,23 +239,27 @@ def _folded_items(packet: rdf.Packet, tag: str) -> set[str]:
     return {_fold(item) for item in rdf.node_items(node)} if node is not None else set()
 
 
-def _removed_by_user(record: KeywordRecord, subjects: set[str], hierarchical: set[str]) -> bool:
-    # A flat path only repeats dc:subject, which stays the one that counts (as it always has).
-    path = record.hierarchical_path
-    nested = path is not None and "|" in path
-    return _fold(record.name) not in subjects or (nested and _fold(path or "") not in hierarchical)
+def _removed_by_user(record: KeywordRecord, present: dict[str, set[str]]) -> bool:
+    """True when an item the record claims is gone from its keyword list: a keyword removed
+    from dc:subject, a path from lr:hierarchicalSubject or digiKam:TagsList."""
+    return any(_fold(value) not in present[name] for name, value in record.written())
 
 
-def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
-    """Turn values the user removed or edited into theirs (mutates `prov`)."""
-    subjects = _folded_items(packet, DC_SUBJECT)
-    hierarchical = _folded_items(packet, LR_HIERARCHICAL)
+def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> bool:
+    """Turn values the user removed or edited into theirs (mutates `prov`). A keyword of ours
+    removed from any keyword list is removed from all of them and never added again; True when
+    that took items out of the packet."""
+    present = {name: _folded_items(packet, tag) for name, (tag, _, _) in _FIELD_TAGS.items()}
     rejected = {_fold(name) for name in prov.rejected}
-    kept: list[KeywordRecord] = []
-    for record in prov.keywords:
-        if not _removed_by_user(record, subjects, hierarchical):
-            kept.append(record)
-        elif _fold(record.name) not in rejected:
+    kept = [r for r in prov.keywords if not _removed_by_user(r, present)]
+    gone = [r for r in prov.keywords if _removed_by_user(r, present)]
+    changed = False
+    for record in gone:
+        for field_name, value in record.written():
+            if _fold(value) in present[field_name] and not _claimed(kept, field_name, value):
+                _remove_item(packet, field_name, value)
+                changed = True
+        if _fold(record.name) not in rejected:
             rejected.add(_fold(record.name))
             prov.rejected.append(record.name)
             notes.append(f"keyword {record.name!r} was removed by the user; not added again")
@@ -257,6 +269,7 @@ def reconcile(packet: rdf.Packet, prov: Provenance, notes: list[str]) -> None:
         if text is not None and _edited(packet, TEXT_FIELDS[row.name], text):
             notes.append(f"{row.noun} was edited by the user; it is theirs now")
             del prov.texts[row.name]
+    return changed
 
 
 # ---- Lang Alt texts: the text types' properties (dc:description, dc:title) ------------------
@@ -471,19 +484,44 @@ def parent_components(parent: str | None) -> list[str]:
     return _components((parent or "").replace("/", "|").split("|"))
 
 
-def _new_labels(labels: list[Label], parent: list[str]) -> dict[str, _Wanted]:
+def _new_labels(labels: list[Label], run: _LabelRun, out: MergeOutcome) -> dict[str, _Wanted]:
     best: dict[str, _Wanted] = {}
     for label in labels:
         name = xml_keyword(label.name)
         if not name:
             continue
+        path = _vocabulary_path(name, label, run, out)
+        if path is None:
+            continue
+        name = path[-1]
         key = _fold(name)
         if key in best and label.confidence <= best[key].label.confidence:
             continue
-        categories = [c for c in _components(label.categories) if _fold(c) != key]
-        path = [*_components([*parent, *categories]), name]
         best[key] = _Wanted(name, label, "|".join(path), "/".join(path))
     return best
+
+
+def _vocabulary_path(name: str, label: Label, run: _LabelRun,
+                     out: MergeOutcome) -> list[str] | None:
+    """Where a keyword goes: the owner's term, in their spelling and place in their tree;
+    else (a term new to them) under the parent and the label's categories, under the review
+    branch, or nowhere (Keywords.New)."""
+    vocabulary = run.vocabulary
+    term = vocabulary.fold(name) if vocabulary else None
+    if term is not None and _fold(term.path[0]) == PEOPLE_BRANCH:
+        out.notes.append(f"keyword {name!r} left out: the owner's {'|'.join(term.path)!r} "
+                         "names a person, which only the owner does")
+        return None
+    if term is not None:
+        return _components(term.path) or None
+    categories = [c for c in _components(label.categories) if _fold(c) != _fold(name)]
+    if vocabulary and run.new == "deny":
+        out.notes.append(f"keyword {name!r} left out: not in the vocabulary (Keywords.New: deny)")
+        return None
+    if vocabulary and run.new == "review":
+        parent = run.parent or [REVIEW_PARENT]
+        return [*_components([*parent, REVIEW_BRANCH, *categories]), name]
+    return [*_components([*run.parent, *categories]), name]
 
 
 def _record_for(name: str, label: Label, photo: str, now: str) -> KeywordRecord:
@@ -521,6 +559,8 @@ class _LabelRun:
     force: bool
     embedded: set[str]
     parent: list[str]
+    vocabulary: Vocabulary | None = None
+    new: NewKeywords = DEFAULT_NEW_KEYWORDS
 
     def replaces(self, record: KeywordRecord) -> bool:
         return self.force or _record_priority(record.source) <= source_priority(self.source)
@@ -569,10 +609,12 @@ def _move_kept(packet: rdf.Packet, kept: list[KeywordRecord], handled: dict[int,
 def _merge_labels(
     packet: rdf.Packet, prov: Provenance, labels: list[Label], run: _LabelRun, out: MergeOutcome
 ) -> None:
-    wanted = _new_labels(labels, run.parent)
+    wanted = _new_labels(labels, run, out)
     ours = {_fold(value) for record in prov.keywords for _, value in record.written()}
     blocked_by_user = _present_keywords(packet, ours | {_fold(r.name) for r in prov.keywords})
     blocked_by_user |= run.embedded
+    # The people the owner named here: a caption may name them, a keyword of ours never does.
+    blocked_by_user |= {name.casefold() for name in people_in_tree(packet.tree.getroot())}
     rejected = {_fold(name) for name in prov.rejected}
     others = [record for record in prov.keywords if record.photo != run.photo]
     mine = [record for record in prov.keywords if record.photo == run.photo]
@@ -627,16 +669,19 @@ def apply_update(
     source: str | None = None,
     embedded: set[str] | None = None,
     keyword_parent: str | None = None,
+    vocabulary: Vocabulary | None = None,
+    new: NewKeywords = DEFAULT_NEW_KEYWORDS,
 ) -> MergeOutcome:
     """Merge `result` for the photo named `photo` into `packet` (see the module rules)."""
     out = MergeOutcome()
     prepare(packet)
     prov = read_provenance(packet)
     prepare_texts(packet, {*result.texts, *prov.texts})
-    reconcile(packet, prov, out.notes)
+    out.changed = reconcile(packet, prov, out.notes)
     if result.labels is not None:
         run = _LabelRun(source=run_source(result, source), photo=photo, now=now, force=force,
-                        embedded=embedded or set(), parent=parent_components(keyword_parent))
+                        embedded=embedded or set(), parent=parent_components(keyword_parent),
+                        vocabulary=vocabulary, new=new)
         _merge_labels(packet, prov, result.labels, run, out)
     for row in modeltypes.TEXT_TYPES:
         value = result.texts.get(row.name)
@@ -658,7 +703,7 @@ def apply_reset(
     prepare(packet)
     prov = read_provenance(packet)
     prepare_texts(packet, prov.texts)
-    reconcile(packet, prov, out.notes)
+    out.changed = reconcile(packet, prov, out.notes)
     if modeltypes.LABELS.name in types:
         drop = [r for r in prov.keywords if r.photo == photo and r.source == source]
         remaining = [r for r in prov.keywords if r not in drop]

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from xmpvision import modeltypes
 from xmpvision.errors import SidecarError
+from xmpvision.people import people_in_tree, tagged_people, unique_names
 from xmpvision.sidecar import provenance, rdf
+from xmpvision.sidecar.paths import existing_sidecar
+from xmpvision.sidecar.writer import read_current
 
 DC_SUBJECT = rdf.qname("dc", "subject")
 LR_HIERARCHICAL = rdf.qname("lr", "hierarchicalSubject")
@@ -153,3 +156,24 @@ def read_sidecar(path: Path) -> SidecarState:
 
 def read_sidecar_keywords(path: Path) -> list[str]:
     return list(read_sidecar(path).subjects)
+
+
+def people_in_sidecar(path: Path) -> tuple[str, ...]:
+    """The people the owner named in a sidecar (people.py); none when it cannot be read."""
+    try:
+        data = read_current(path)  # a symbolic link is not followed, a FIFO not opened
+        if data is None:
+            return ()
+        packet = rdf.Packet.parse(data)
+        state = state_of(packet)
+    except (SidecarError, rdf.XmpFormatError) as exc:
+        log.debug("no people from %s: %s", path, exc)
+        return ()
+    tagged = tagged_people((*state.hierarchical, *(state.tags_list or ())))
+    return unique_names((*people_in_tree(packet.tree.getroot()), *tagged))
+
+
+def named_people(photo: Path) -> tuple[str, ...]:
+    """The people the owner named in `photo`'s sidecar, if it has one."""
+    sidecar = existing_sidecar(photo)
+    return () if sidecar is None else people_in_sidecar(sidecar)

@@ -619,17 +619,19 @@ def new_child(parent: etree._Element, tag: str, index: int | None = None) -> etr
         while prefix in parent.nsmap:
             prefix, n = f"{wanted}{n}", n + 1
         nsmap = {prefix: uri}
-    kids = list(parent)
     child = etree.SubElement(parent, tag, nsmap=nsmap)  # type: ignore[arg-type]
-    if index is not None and index < len(kids):
+    # Siblings are reached from the new child, never by listing the parent: appending n
+    # items (10,000 keywords) stays linear.
+    if index is not None and index < len(parent) - 1:
         parent.remove(child)
-        child.tail = parent.text if index == 0 else kids[index - 1].tail
+        child.tail = parent.text if index == 0 else parent[index - 1].tail
         parent.insert(index, child)
         return child
-    if kids:
-        last = kids[-1]
+    last = child.getprevious()
+    if last is not None:
         child.tail = last.tail
-        last.tail = kids[-2].tail if len(kids) > 1 else parent.text
+        before = last.getprevious()
+        last.tail = before.tail if before is not None else parent.text
         return child
     base = _indent_before(parent)
     if base is not None:

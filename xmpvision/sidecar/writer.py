@@ -2,8 +2,11 @@
 
 A reader (or a crash) sees either the old or the new file, never a partial one. Writers of
 this program serialise on an advisory lock of the folder (flock on the directory: no lock file
-is left behind); other programs do not take it, so just before the rename we compare the file
-with what we read and report a concurrent change instead of overwriting their edit.
+is left behind); other programs do not take it, so the rename itself must not lose their edit.
+Where the kernel can (Linux renameat2), the new file is exchanged with the old one atomically
+and the file it displaced is compared with what we read: if another program replaced the
+sidecar since, theirs is put back and a concurrent change is reported (the caller merges
+again). Elsewhere we compare just before the rename, which leaves a window of microseconds.
 
 A sidecar that is a symbolic link is neither read nor written unless the caller asks to follow
 it: whoever can write the photo folder must not make a scan run as root edit or create files
@@ -15,6 +18,7 @@ was swapped in after our checks instead of writing to its target.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import hashlib
@@ -29,6 +33,8 @@ from xmpvision.sidecar.rdf import MAX_PACKET_BYTES
 
 _TEMP_SUFFIX = ".xmpvision.tmp"
 _NAME_MAX = 255
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 
 
 class ConcurrentChange(Exception):
@@ -158,26 +164,32 @@ def atomic_replace(
         os.close(dir_fd)
 
 
+def _writable(dir_fd: int, path: Path, follow: bool) -> os.stat_result | None:
+    """The sidecar's status (None: absent) if we may replace it; SidecarError otherwise."""
+    name = path.name
+    try:
+        like = os.stat(name, dir_fd=dir_fd, follow_symlinks=follow)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SidecarError(path, f"cannot stat: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(like.st_mode):
+        raise symlinked(path)
+    if not stat.S_ISREG(like.st_mode):
+        raise SidecarError(path, "is not a regular file; left untouched")
+    # No write bit at all is the user's "do not touch", which root would otherwise ignore.
+    if not os.access(name, os.W_OK, dir_fd=dir_fd, follow_symlinks=follow) or not (
+        like.st_mode & 0o222
+    ):
+        raise SidecarError(path, "sidecar is read-only; left unchanged")
+    return like
+
+
 def _replace_in(
     dir_fd: int, path: Path, data: bytes, expected: bytes | None, locked: bool, follow: bool
 ) -> None:
     name = path.name
-    try:
-        like: os.stat_result | None = os.stat(name, dir_fd=dir_fd, follow_symlinks=follow)
-    except FileNotFoundError:
-        like = None
-    except OSError as exc:
-        raise SidecarError(path, f"cannot stat: {exc.strerror or exc}") from None
-    if like is not None and stat.S_ISLNK(like.st_mode):
-        raise symlinked(path)
-    if like is not None and not stat.S_ISREG(like.st_mode):
-        raise SidecarError(path, "is not a regular file; left untouched")
-    # No write bit at all is the user's "do not touch", which root would otherwise ignore.
-    if like is not None and (
-        not os.access(name, os.W_OK, dir_fd=dir_fd, follow_symlinks=follow)
-        or not like.st_mode & 0o222
-    ):
-        raise SidecarError(path, "sidecar is read-only; left unchanged")
+    like = _writable(dir_fd, path, follow)
     temp = temp_path(path, unique=not locked).name
     if locked:
         discard_stale_temp(path, dir_fd)  # under the lock, a file with this name is from a crash
@@ -185,9 +197,10 @@ def _replace_in(
         _write_temp(temp, data, like, dir_fd)
         if _read(path, name, dir_fd, follow) != expected:
             raise ConcurrentChange(str(path))
-        # rename() replaces the directory entry: a link swapped in since is replaced itself,
-        # its target is never written.
-        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if not _swap_in(dir_fd, path, temp, data, expected):
+            # rename() replaces the directory entry: a link swapped in since is replaced
+            # itself, its target is never written.
+            os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp, dir_fd=dir_fd)
@@ -197,3 +210,65 @@ def _replace_in(
     # Some network filesystems refuse fsync on directories; the rename is done all the same.
     with contextlib.suppress(OSError):
         os.fsync(dir_fd)
+
+
+def _renameat2(dir_fd: int, old: str, new: str, flags: int) -> bool:
+    """renameat2(2) within one folder; False where the kernel, C library or filesystem has no
+    such call or flag (then the caller renames the portable way). Other errors raise OSError."""
+    call = _RENAMEAT2
+    if call is None:
+        return False
+    if call(dir_fd, os.fsencode(old), dir_fd, os.fsencode(new), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code))
+
+
+def _load_renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+_RENAMEAT2 = _load_renameat2()
+
+
+def _displaced(path: Path, temp: str, dir_fd: int) -> object:
+    """What the exchange put under the temp name: bytes, None if nothing, or a marker."""
+    try:
+        return _read(path, temp, dir_fd, False)
+    except SidecarError:  # a link or a special file was swapped in: not what we read
+        return _displaced
+
+
+def _swap_in(dir_fd: int, path: Path, temp: str, data: bytes, expected: bytes | None) -> bool:
+    """Put `temp` in `path`'s place without a window in which another program's replacement of
+    the sidecar could be lost; False when the kernel cannot (the caller renames). Raises
+    ConcurrentChange, with the other program's file in place, when the sidecar was no longer
+    `expected`."""
+    name = path.name
+    if expected is None:  # a new sidecar: never replace one that appeared meanwhile
+        try:
+            return _renameat2(dir_fd, temp, name, _RENAME_NOREPLACE)
+        except FileExistsError:
+            raise ConcurrentChange(str(path)) from None
+    try:
+        if not _renameat2(dir_fd, temp, name, _RENAME_EXCHANGE):
+            return False
+    except FileNotFoundError:  # removed meanwhile: the owner's deletion stands
+        raise ConcurrentChange(str(path)) from None
+    if _displaced(path, temp, dir_fd) == expected:
+        os.unlink(temp, dir_fd=dir_fd)
+        return True
+    # Another program replaced the sidecar after our last look: put theirs back. If it replaced
+    # ours again in the meantime, that newer file of theirs goes back instead.
+    _renameat2(dir_fd, temp, name, _RENAME_EXCHANGE)
+    if _displaced(path, temp, dir_fd) != data:
+        _renameat2(dir_fd, temp, name, _RENAME_EXCHANGE)
+    raise ConcurrentChange(str(path))

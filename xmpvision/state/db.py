@@ -715,6 +715,23 @@ class StateDB:
         if photo.parent == self._folder and photo.name in self._rows:
             self._set_row(photo, done, bad)
 
+    @_translated("writing")
+    def set_vocabulary(self, photo: Photo, paths: Iterable[str]) -> None:
+        """Record the owner's keywords of `photo` ("|"-separated paths), replacing the ones
+        recorded before; committed with the photo's results (no commit of its own)."""
+        file_id = self._file_id(photo)
+        self._begin()
+        self._conn.execute("DELETE FROM vocabulary WHERE file_id = ?", (file_id,))
+        self._conn.executemany("INSERT OR IGNORE INTO vocabulary(file_id, path) VALUES (?, ?)",
+                               [(file_id, path) for path in paths])
+        self._wrote()
+
+    @_translated("reading")
+    def vocabulary(self) -> dict[str, int]:
+        """The owner's keywords over the library: path -> how many photos have it."""
+        rows = self._conn.execute("SELECT path, count(*) FROM vocabulary GROUP BY path")
+        return {str(path): int(count) for path, count in rows}
+
     def _file_flags(self, file_id: int) -> tuple[str | None, str | None]:
         found = self._conn.execute("SELECT done, bad FROM files WHERE id = ?", (file_id,))
         done, bad = found.fetchone()

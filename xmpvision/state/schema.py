@@ -5,7 +5,7 @@ See `db.py` for what each table is for and the cost model they serve.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # A fresh database: every statement, in order (each one may also run on an existing database).
 CREATE = (
@@ -49,6 +49,16 @@ CREATE = (
     ) WITHOUT ROWID
     """,
     "CREATE INDEX IF NOT EXISTS results_fallback ON results(file_id) WHERE fallback IS NOT NULL",
+    # The owner's keywords ("|"-separated paths) in each photo's sidecar and embedded metadata,
+    # as a scan read them anyway: the library's vocabulary (Keywords: {Vocabulary: library}).
+    # Gone with the photo's row when it is pruned.
+    """
+    CREATE TABLE IF NOT EXISTS vocabulary (
+        file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        PRIMARY KEY (file_id, path)
+    ) WITHOUT ROWID
+    """,
 )
 
 # UPGRADES[n]: the statements that bring a version-n database to version n + 1 (a fresh one,
@@ -59,6 +69,7 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE results ADD COLUMN fallback TEXT",
         "CREATE INDEX IF NOT EXISTS results_fallback ON results(file_id)"
         " WHERE fallback IS NOT NULL"),
+    3: (CREATE[-1],),  # the vocabulary table
 }
 
 # files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a

@@ -98,8 +98,12 @@ BLOCKLIST_ANY: frozenset[str] = frozenset(
 _CONFIDENCE_KEYS = ("confidence", "score", "probability")
 _TOPICALITY_KEYS = ("topicality", "relevance")
 
-# Separators of several labels stuffed into one string; "1,000" keeps its comma.
-_SPLIT = re.compile(r",(?!\d)|[;\n|]")
+# Separators of several labels stuffed into one string; "1,000" keeps its comma. `|` is not one:
+# it is a hierarchy separator in lr:hierarchicalSubject, and becomes "-" like "/" (_HIERARCHY).
+_SPLIT = re.compile(r",(?!\d)|[;\n]")
+# lr:hierarchicalSubject and digiKam:TagsList read these as levels; a label is one keyword, and
+# NDJSON shows the name the sidecar holds ("Salt/pepper" -> "Salt-pepper").
+_HIERARCHY = re.compile(r"\s*[|/]\s*")
 # A score written after the name: "dog (0.95)", "dog [95%]", "dog: 0.9", "dog 95%".
 _INLINE_SCORE = re.compile(
     r"(?:\s*[(\[]\s*(\d+(?:[.,]\d+)?\s*%?)\s*[)\]]|\s*[:=]\s*(\d+(?:[.,]\d+)?\s*%?)"
@@ -437,6 +441,7 @@ def normalize_labels(
         if not _acceptable(display, english):
             log.debug("label dropped: %r", candidate.name)
             continue
+        display = _HIERARCHY.sub("-", display)
         confidence = conf if conf is not None else MISSING_CONFIDENCE
         topicality = top if top is not None else confidence
         key = canonical_key(display)

@@ -150,6 +150,13 @@ def _drop_unsafe(text: str, keep: str) -> str:
     return "".join(out)
 
 
+def xml_storable(text: str) -> str:
+    """The owner's text as XML 1.0 can hold it: only what it cannot (controls other than tab
+    and line breaks, lone surrogates, U+FFFE/U+FFFF) is dropped; the rest stays as typed."""
+    return "".join(ch for ch in text if ch in "\t\n\r" or not (
+        unicodedata.category(ch) in ("Cc", "Cs") or (ord(ch) & 0xFFFE) == 0xFFFE))
+
+
 def xml_caption(text: str) -> str:
     """Caption text: line breaks kept as \\n, tabs kept, other controls dropped, trimmed, capped."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -31,6 +31,7 @@ from xmpvision.errors import (
     ModelNotFound,
 )
 from xmpvision.prepare.images import PhotoImage
+from xmpvision.results import Usage
 
 LABELS = {"labels": [{"name": "dog", "confidence": 0.95, "topicality": 0.9}]}
 
@@ -169,7 +170,8 @@ def test_generate_with_an_own_schema_spells_that_schema(
     with make_engine(ollama_server, Type="generate", Types=["caption", "labels"],
                      Schema=schema) as engine:
         result = engine.answer(photo, ("caption", "labels"))
-    assert result.errors == {} and result.tokens == [("generate", len(answer) // 4)]
+    assert result.errors == {} and [(kind, u.tokens) for kind, u in result.tokens] == [
+        ("generate", len(answer) // 4)]
     body = sent(ollama_server)
     assert body["format"] == schema
     assert json.dumps(schema, separators=(",", ":")) in body["prompt"]
@@ -177,14 +179,28 @@ def test_generate_with_an_own_schema_spells_that_schema(
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_answer_tokens_are_counted(
+def test_answer_and_prompt_tokens_are_counted(
     ollama_server: OllamaServer, photo: PhotoImage, stream: bool
 ) -> None:
-    """Ollama's eval_count of the final chunk: the answer's tokens."""
+    """Ollama's eval_count and prompt_eval_count of the final chunk: the answer's tokens and
+    the prompt's; and the characters of prompt text sent."""
     ollama_server.respond('{"labels": ["dog:96"]}')
     with make_engine(ollama_server, stream=stream) as engine:
         result = engine.answer(photo, ("labels",))
-    assert result.tokens == [("labels", len('{"labels": ["dog:96"]}') // 4)]
+    body = sent(ollama_server)
+    assert result.tokens == [("labels", Usage(
+        len('{"labels": ["dog:96"]}') // 4, prompt_tokens=300,  # the emulator's count
+        prompt_chars=len(body["prompt"]) + len(body["system"])))]
+
+
+def test_a_prompt_not_counted_is_no_count_not_zero(
+    ollama_server: OllamaServer, photo: PhotoImage
+) -> None:
+    """A prompt Ollama had cached comes without prompt_eval_count: unknown, not 0 tokens."""
+    ollama_server.prompt_cached = True
+    with make_engine(ollama_server) as engine:
+        ((_, usage),) = engine.answer(photo, ("labels",)).tokens
+    assert usage.prompt_tokens is None and usage.tokens and usage.prompt_chars
 
 
 @pytest.mark.parametrize("reply", [Reply('{"labels": ["dog:9', end="length"),
@@ -195,7 +211,9 @@ def test_tokens_of_an_unusable_answer_are_counted_too(
     ollama_server.respond(reply)
     with make_engine(ollama_server) as engine, pytest.raises(InvalidPayload) as info:
         engine.answer(photo, ("labels",))
-    assert info.value.spent == len(reply.response) // 4
+    body = sent(ollama_server)
+    assert info.value.spent == Usage(len(reply.response) // 4, prompt_tokens=300,
+                                     prompt_chars=len(body["prompt"]) + len(body["system"]))
 
 
 def test_image_is_plain_base64_at_configured_resolution(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -240,8 +241,10 @@ class OllamaEngine(LanguageModelEngine):
 
     def _ask(self, kind: Kind, photo: PhotoImage, types: tuple[str, ...] = ()) -> Reply:
         self._ensure_ready()
-        body = self.request(kind, photo, types).to_json()
-        reply = self.http.retried(lambda: self._timed(body))
+        request = self.request(kind, photo, types)
+        body = request.to_json()
+        reply = replace(self.http.retried(lambda: self._timed(body)),
+                        prompt_chars=len(request.prompt) + len(request.system or ""))
         budget = "Options.NumPredict" if self.options.get("num_predict") else (
             "Options.NumPredict (or NumCtx)")
         return finished_answer(reply, f"ollama (model {self.model_ref})", budget)
@@ -260,7 +263,7 @@ class OllamaEngine(LanguageModelEngine):
                                time.monotonic() - started, final,
                                constrained=body.get("format") is not None))
         return Reply(final.response, final.thinking, cut=final.done_reason == "length",
-                     tokens=final.eval_count)
+                     tokens=final.eval_count, prompt_tokens=final.prompt_eval_count)
 
     def _generate_once(self, body: dict[str, Any]) -> GenerateChunk:
         """One /api/generate attempt: the final chunk, holding the whole answer."""
