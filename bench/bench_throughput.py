@@ -96,7 +96,7 @@ def one_scan(emulator: Emulator, folder: Path, config: Path, work: Path, run: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, nargs="+", default=[100, 300])
-    parser.add_argument("--types", choices=["caption", "both"], default="caption")
+    parser.add_argument("--types", choices=["caption", "both", "generate"], default="caption")
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
@@ -104,7 +104,7 @@ def main() -> int:
                         help="emulator without TCP_NODELAY (Python's default; see common.py)")
     args = parser.parse_args()
 
-    per_photo = 2 if args.types == "both" else 1
+    per_photo = 2 if args.types == "both" else 1  # generate: one request for both
     print(f"photo: {camera_jpeg()} ({camera_jpeg().stat().st_size / 1e6:.1f} MB, 6000x4000)")
     print(load_average())
     ok = True

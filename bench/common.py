@@ -190,7 +190,14 @@ class Emulator:
 
 def _serve(latency: float, parallel: int, models: list[str], nagle: bool) -> None:
     from tests import ollama_server
-    from tests.ollama_server import OllamaServer, RecordedRequest, Reply, default_responder
+    from tests.ollama_server import (
+        DEFAULT_CAPTION,
+        DEFAULT_LABELS,
+        OllamaServer,
+        RecordedRequest,
+        Reply,
+        default_responder,
+    )
 
     # The handler class of every server started below derives from _Handler.
     ollama_server._Handler.disable_nagle_algorithm = not nagle
@@ -199,9 +206,19 @@ def _serve(latency: float, parallel: int, models: list[str], nagle: bool) -> Non
     answered: list[float] = []  # time.time() at each answer: the end of its latency
 
     def responder(request: RecordedRequest) -> Reply:
-        now = time.time()
+        # Called as the request takes its slot; it is answered `latency` later. (Taken as the
+        # end before, it shifted each server's window back by its latency: with one endpoint
+        # 10x slower than three others, bench_scaleout's window grew by the difference and its
+        # ratio fell from ~0.95 to ~0.82 with the same requests.)
+        now = time.time() + latency
         with lock:
             answered.append(now)
+        body = request.body if isinstance(request.body, dict) else {}
+        fmt = body.get("format")
+        if isinstance(fmt, dict) and "caption" in fmt.get("properties", {}):
+            # A `Type: generate` request: caption and labels in one answer.
+            labels = json.loads(DEFAULT_LABELS)["labels"]
+            return Reply(json.dumps({"caption": DEFAULT_CAPTION, "labels": labels}))
         return default_responder(request)
 
     with OllamaServer(models=models, latency=latency, parallel=parallel) as server:
@@ -229,12 +246,14 @@ def _serve(latency: float, parallel: int, models: list[str], nagle: bool) -> Non
 # --- config and the CLI --------------------------------------------------------------------
 
 
-def write_config(folder: Path, url: str, *, types: str, parallel: int,
+def write_config(folder: Path, url: str, *, types: str, parallel: int | str,
                  model: str = "gemma3") -> Path:
-    """A vision.yml with one Ollama service; `types` "caption" or "both" (labels + caption).
+    """A vision.yml with one Ollama service; `types` "caption", "both" (labels + caption, two
+    requests per photo) or "generate" (labels + caption in one request per photo).
+    `parallel`: a number, or "auto".
 
-    With captions only, the built-in TensorFlow labels model is disabled, so no other model
-    runs.
+    Without a labels model of its own, the built-in TensorFlow labels model is disabled, so no
+    other model runs.
     """
     service = f'{{Uri: "{url}", Parallel: {parallel}}}'
     caption = f"  - Type: caption\n    Model: {model}\n    Service: {service}\n"
@@ -242,6 +261,10 @@ def write_config(folder: Path, url: str, *, types: str, parallel: int,
         labels = f"  - Type: labels\n    Model: {model}\n    Service: {service}\n"
     else:
         labels = "  - Type: labels\n    Default: true\n    Disabled: true\n"
+    if types == "generate":
+        caption = ("  - Type: caption\n    Default: true\n    Disabled: true\n"
+                   f"  - Type: generate\n    Model: {model}\n    Types: [caption, labels]\n"
+                   f"    Service: {service}\n")
     path = folder / "vision.yml"
     path.write_text("Models:\n" + labels + caption)
     return path

@@ -11,6 +11,9 @@ Latency and parallel semantics (like OLLAMA_NUM_PARALLEL): every /api/generate o
 request holds one of `parallel` slots for `latency` seconds (plus `chunk_delay` per streamed
 chunk); requests beyond the capacity queue for a slot. The ideal throughput of a saturated
 server is therefore parallel / latency requests per second. Other endpoints answer at once.
+The final chunk's durations say so as Ollama's do: prompt_eval_duration + eval_duration are the
+slot's latency, and total_duration runs from the request's arrival, its wait for a slot
+included (after load_duration, as Ollama queues for a runner's slot once the model is loaded).
 
 Endpoints: GET /api/version, GET /api/tags, POST /api/show, GET /api/ps, POST /api/generate,
 POST /api/chat; stream (application/x-ndjson chunks, then a final `done: true` object with
@@ -81,6 +84,7 @@ from PIL import Image
 
 VERSION = "0.12.6"
 GIB = 1024**3
+LOAD_SECONDS = 0.05  # load_duration of a model already loaded
 
 Kind = Literal["labels", "caption"]
 FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow", "trickle",
@@ -183,6 +187,8 @@ class ModelEntry:
     loaded: bool = False  # listed by /api/ps; set by the first generate, as Ollama loads
     size_vram: int | None = None  # None: all of `size` (fully on the GPU)
     load_error: str | None = None  # every generate answers 500 with it (cannot load)
+    # details.family: the GGUF architecture (qwen3-vl's is "qwen3vl"); else from the name
+    family: str | None = None
 
 
 Responder = Callable[[RecordedRequest], "str | Reply"]
@@ -793,6 +799,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.emulator._take_fault(model)
         if self._early_fault(fault):
             return
+        # Ollama's total_duration runs from the request's arrival through the wait for one
+        # of the model's parallel slots to the final chunk (the emulator's own parsing of the
+        # body, which no model spends, is left out).
+        self._arrived = time.monotonic()
         slots = self.emulator._acquire_slot()
         released = False
         factor = self.emulator._request_factor()
@@ -931,15 +941,25 @@ class _Handler(BaseHTTPRequestHandler):
                 payload["thinking"] = thinking
         tokens = max(1, len(reply.response + reply.thinking) // 4)
         prompt_tokens, prompt_s, eval_s = 300, 0.4, 1.0 * self._constrained(body)
+        latency = self.emulator.latency
         cost = self.emulator.cost
         if cost is not None:
             prompt_tokens, tokens = cost.tokens(body, reply)
             prompt_s, eval_s = cost.seconds(body, reply, self.emulator.constrained_slowdown)
+        elif latency > 0:
+            # The slot's time (as _gpu_time sleeps it) is the model's: prefill, then decoding.
+            prompt_s = 0.3 * latency
+            eval_s = latency * self._constrained(body) - prompt_s
+        model_s = (prompt_s + eval_s) * factor
+        # As Ollama measures it (load_duration ends once the model is loaded: a request
+        # queued for a slot waits after that); with no latency, a fixed tenth of a second.
+        total_s = (time.monotonic() - self._arrived + LOAD_SECONDS if latency > 0 or cost
+                   else model_s + 0.1 * factor)
         payload.update({
             "done": True,
             "done_reason": "length" if reply.end == "length" else "stop",
-            "total_duration": round((prompt_s + eval_s + 0.1) * 1e9 * factor),
-            "load_duration": 50_000_000,
+            "total_duration": round(max(total_s, model_s + LOAD_SECONDS) * 1e9),
+            "load_duration": round(LOAD_SECONDS * 1e9),
             "prompt_eval_count": prompt_tokens,
             "prompt_eval_duration": round(prompt_s * 1e9 * factor),
             "eval_count": tokens,
@@ -954,7 +974,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @staticmethod
     def _details(entry: ModelEntry) -> dict[str, Any]:
-        family = entry.name.split(":")[0].split("/")[-1]
+        family = entry.family or entry.name.split(":")[0].split("/")[-1]
         return {
             "parent_model": "",
             "format": "gguf",

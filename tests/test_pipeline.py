@@ -232,3 +232,42 @@ def test_deleted_photos_are_forgotten_after_a_complete_run_only(
     assert result.ok
     assert set(state_results(tmp_path / "state.db")) == kept | {
         str(tmp_path / "photos" / "roll00" / "new.jpg")}
+
+
+# --- Parallel: auto -------------------------------------------------------------------------
+
+
+def _caption_config(path: Path, uri: str, service: str) -> Path:
+    path.write_text("Models:\n  - Type: caption\n    Model: gemma3\n"
+                    f"    Service: {{Uri: \"{uri}\"{service}}}\n"
+                    "  - Type: labels\n    Default: true\n    Disabled: true\n")
+    return path
+
+
+def test_parallel_auto_finds_how_many_requests_the_server_serves_at_once(
+        tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 40)
+    with OllamaServer(models=["gemma3:latest"], parallel=4, latency=0.2) as server:
+        config = _caption_config(tmp_path / "vision.yml", server.url, "")  # auto: the default
+        result, _ = run(tmp_path, config, tmp_path / "photos")
+        assert result.ok
+        assert result.summary.parallel == {f"ollama {server.url}": 4}
+        assert server.max_in_flight == 4  # every slot of the server was used
+
+
+def test_parallel_auto_does_not_queue_requests_into_the_read_timeout(tmp_path: Path) -> None:
+    """A server that runs one request at a time (Ollama's qwen3-vl, whatever
+    OLLAMA_NUM_PARALLEL says): four in flight would wait past the read timeout."""
+    write_photos(tmp_path / "photos", 6)
+    with OllamaServer(models=["gemma3:latest"], parallel=1, latency=0.5) as server:
+        timeout = ", Timeout: 1.5s, ConnectTimeout: 1s"
+        fixed = _caption_config(tmp_path / "fixed.yml", server.url, f", Parallel: 4{timeout}")
+        result, _ = run(tmp_path / "fixed", fixed, tmp_path / "photos")
+        assert result.summary.failed > 0  # the queue behind a fixed Parallel: 4 timed out
+
+        auto = _caption_config(tmp_path / "auto.yml", server.url, timeout)
+        (tmp_path / "auto").mkdir()
+        result, _ = run(tmp_path / "auto", auto, tmp_path / "photos",
+                        options=RunOptions(force=True))
+        assert result.ok and result.summary.failed == 0
+        assert result.summary.parallel == {f"ollama {server.url}": 1}

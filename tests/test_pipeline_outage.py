@@ -44,7 +44,9 @@ def labels(name: str) -> str:
 
 def vision_yml(tmp_path: Path, primary: OllamaServer | str, second: OllamaServer, *,
                extra: str = "", open_for: str = "60s") -> Path:
-    """Labels: `primary` tried first (the bottom entry), `second` as its fallback."""
+    """Labels: `primary` tried first (the bottom entry), `second` as its fallback; one
+    request in flight on each (the photos waiting for the fallback when the primary comes
+    back are few)."""
     primary_url = primary if isinstance(primary, str) else primary.url
     path = tmp_path / "vision.yml"
     path.write_text(
@@ -52,9 +54,10 @@ def vision_yml(tmp_path: Path, primary: OllamaServer | str, second: OllamaServer
         "  - Type: labels\n    Default: true\n    Disabled: true\n"
         "  - Type: caption\n    Default: true\n    Disabled: true\n"
         "  - Type: labels\n    Engine: ollama\n    Model: second\n"
-        f"    Service: {{Uri: \"{second.url}\", Timeout: 10s}}\n"
+        f"    Service: {{Uri: \"{second.url}\", Timeout: 10s, Parallel: 1}}\n"
         "  - Type: labels\n    Engine: ollama\n    Model: primary\n"
-        f"    Service: {{Uri: \"{primary_url}\", Timeout: {TIMEOUT:g}s, ConnectTimeout: 1s}}\n"
+        f"    Service: {{Uri: \"{primary_url}\", Timeout: {TIMEOUT:g}s, ConnectTimeout: 1s,"
+        " Parallel: 1}\n"
         f"Fallback: {{Open: {open_for}{extra}}}\n"
     )
     return path

@@ -10,7 +10,7 @@ from xmpvision.engines import describe
 
 COLUMNS = (
     "type", "order", "active", "model", "engine", "endpoint", "format", "resolution", "options",
-    "run", "status",
+    "parallel", "run", "status",
 )
 
 
@@ -36,6 +36,8 @@ def model_rows(config: VisionConfig) -> list[dict[str, Any]]:
                     "format": info.format,
                     "resolution": info.resolution,
                     "options": info.options,
+                    # Requests in flight: a number, or "auto" (found by measuring during a run)
+                    "parallel": "auto" if info.auto else info.slots,
                     "run": model.run.value,
                     "status": ("disabled" if entry.order is None else "enabled"
                                if info.unavailable is None else "not installed"),

@@ -3,7 +3,8 @@
 One coordinator thread owns the state database and the sidecar writes (pyexiv2-style
 libraries and SQLite both want a single writer). It streams photos from discovery, asks the
 state what each one needs, and hands the work to a thread pool sized so that every Ollama
-service has `Service.Parallel` requests in flight while the next images are being decoded.
+service has `Service.Parallel` requests in flight (under `auto`, the most it may try) while the
+next images are being decoded.
 The number of photos in flight is bounded, so memory does not grow with the library.
 
 A photo that failed for a reason of its own (empty, truncated, not an image) is skipped while
@@ -49,8 +50,14 @@ from xmpvision.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
 
-# Photos decoded ahead of the services, per worker: enough to hide decoding behind requests.
+# Workers that decode the next photos while the others wait on the services: as many as the
+# requests in flight (with one request per photo, as `Type: generate` asks, each answer needs
+# the next photo decoded at once), at least PREPARE_AHEAD, at most PREPARE_AHEAD_MOST.
 PREPARE_AHEAD = 2
+PREPARE_AHEAD_MOST = 8
+# Photos decoded at once per CPU: a worker's first photo is not held up by all the others
+# decoding beside it, and reading from a slow share still overlaps.
+DECODES_PER_CPU = 2
 # How often a coordinator waiting for a photo looks at the stop event (seconds).
 STOP_CHECK = 0.1
 
@@ -154,8 +161,11 @@ class Pipeline:
         self.stop = stop or threading.Event()
         self.types = tuple(analyzer.types)
         self.summary = Summary()
-        self.workers = options.jobs or analyzer.slot_count() + PREPARE_AHEAD
+        slots = analyzer.slot_count()
+        ahead = min(max(PREPARE_AHEAD, slots), PREPARE_AHEAD_MOST)
+        self.workers = options.jobs or slots + ahead
         self._max_in_flight = self.workers + PREPARE_AHEAD
+        self._decoding = threading.Semaphore(DECODES_PER_CPU * (os.cpu_count() or 1))
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
         # Types whose only models are implicit built-in defaults that cannot run here: left
@@ -197,6 +207,9 @@ class Pipeline:
             self.state.prune(roots, skip=self._discovery_errors)
         self.summary.seconds = time.monotonic() - started
         self.summary.services = self.analyzer.breakers.reports()
+        self.summary.parallel = self.analyzer.slots.found()
+        for service, found in self.summary.parallel.items():
+            log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),
                          unusable=dict(self.unusable))
 
@@ -354,7 +367,8 @@ class Pipeline:
             with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary,
                             people=named_people) as image:
                 # Decode before queueing for a service slot, so the slot is not spent decoding.
-                self.analyzer.prefetch(image, job.todo)
+                with self._decoding:
+                    self.analyzer.prefetch(image, job.todo)
                 if job.upgrade is not None:
                     return self.analyzer.upgrade(image, job.upgrade)
                 return self.analyzer.analyze(image, job.todo)

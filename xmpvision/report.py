@@ -139,6 +139,8 @@ class Summary:
     prompt_tokens: Counted = field(default_factory=lambda: Counted("prompt tokens"))
     prompt_chars: Counted = field(
         default_factory=lambda: Counted("prompt characters", "chars"))
+    # Per service under `Parallel: auto`: the last limit its server served without queueing
+    parallel: dict[str, int] = field(default_factory=dict)
 
     def add(self, status: Status, result: PhotoResult | None = None) -> None:
         self.counts[status] += 1
@@ -162,7 +164,8 @@ class Summary:
                             "upgraded": self.upgraded,
                             "services": [s.to_dict() for s in self.services],
                             **{key: counted.to_dict()
-                               for key, counted in self.requests.items()}}}
+                               for key, counted in self.requests.items()},
+                            "parallel": dict(self.parallel)}}
 
 
 def json_line(record: dict[str, Any] | str) -> str:

@@ -50,7 +50,16 @@ def test_ls_json_on_spec_example(tmp_path: Path) -> None:
         (1, True, "gemma3:latest")
     ]
     assert set(rows[0]) >= {"type", "order", "active", "model", "engine", "endpoint", "format",
-                            "resolution", "options", "run", "status"}
+                            "resolution", "options", "parallel", "run", "status"}
+    assert first["parallel"] == "auto"  # no Parallel set: found by measuring during a run
+
+
+def test_ls_shows_a_fixed_parallel(tmp_path: Path) -> None:
+    text = README_EXAMPLE.replace("Timeout: 120s,", "Timeout: 120s, Parallel: 3,")
+    assert text != README_EXAMPLE
+    rows = json.loads(_ls(_write(tmp_path, text), "--json"))
+    # The labels entry fixes it; the other Ollama entries find it.
+    assert [r["parallel"] for r in rows if r["engine"] == "ollama"] == [3, "auto", "auto"]
 
 
 def test_disabling_the_active_model_promotes_the_next(tmp_path: Path) -> None:

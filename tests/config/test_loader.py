@@ -105,6 +105,17 @@ def test_default_entry_keeps_run_and_disabled() -> None:
     assert (labels.engine, labels.run, labels.disabled) == ("tensorflow", RunMode.MANUAL, True)
 
 
+@pytest.mark.parametrize(("written", "auto", "most"), [
+    (None, True, 16), ("auto", True, 16), ("Auto", True, 16), (4, False, 4), ('"4"', False, 4),
+])
+def test_parallel_is_auto_unless_a_number_fixes_it(written: object, auto: bool,
+                                                   most: int) -> None:
+    service = "" if written is None else f"\n    Service: {{Parallel: {written}}}"
+    config = parse_config(f"Models:\n  - Type: caption\n    Model: llava{service}\n")
+    model = next(m for m in config.models if m.type == "caption")
+    assert (model.service.auto_parallel, model.service.most_parallel) == (auto, most)
+
+
 def test_unsupported_photoprism_types_are_accepted() -> None:
     config = parse_config("Models:\n  - Type: nsfw\n    Default: true\n  - Type: face\n")
     assert [m.type for m in config.models][:2] == ["nsfw", "face"]
@@ -180,9 +191,13 @@ BAD_CONFIGS: dict[str, tuple[str, list[str]]] = {
         "Models:\n  - Type: caption\n    Service: {Timeout: forever}\n",
         [":3:15:", "Models[0].Service.Timeout", "expected e.g. 120s"],
     ),
+    "Parallel neither auto nor a number": (
+        "Models:\n  - Type: caption\n    Service: {Parallel: many}\n",
+        [":3:15:", "Models[0].Service.Parallel", "invalid Parallel value 'many'"],
+    ),
     "Parallel out of range": (
         "Models:\n  - Type: caption\n    Service: {Parallel: 0}\n",
-        [":3:15:", "Models[0].Service.Parallel", "(>= 1, <= 64)"],
+        [":3:15:", "Models[0].Service.Parallel", "allowed: auto, or a number from 1 to 64"],
     ),
     "unknown option": (
         "Models:\n  - Type: caption\n    Options:\n      Temprature: 0.1\n",

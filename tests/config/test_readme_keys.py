@@ -9,9 +9,11 @@ from pydantic import BaseModel
 
 from xmpvision.config import limits
 from xmpvision.config.defaults import (
+    AUTO_PARALLEL_MAX,
     DEFAULT_CONFIDENCE,
     DEFAULT_DEADLINE_FACTOR,
     DEFAULT_NORMALIZE,
+    DEFAULT_PARALLEL,
 )
 from xmpvision.config.models import VisionConfig, key_use, nested_section
 
@@ -70,6 +72,8 @@ def test_readme_defaults_match() -> None:
     assert f"default {DEFAULT_CONFIDENCE:g}" in text
     assert f"`{DEFAULT_NORMALIZE}` (the default" in text
     assert f"default {DEFAULT_DEADLINE_FACTOR:g} times `Timeout`" in text
+    assert (f"`{DEFAULT_PARALLEL}`, the default, finds how many the server serves at once, "
+            f"at most {AUTO_PARALLEL_MAX}") in text
 
 
 def test_readme_limits_match() -> None:

@@ -110,7 +110,7 @@ def photos(folder: Path, count: int, start: int = 0) -> list[Path]:
     return paths
 
 
-def vision_yml(url: str, *, health: str = "", daemon: str = "", parallel: int = 1,
+def vision_yml(url: str, *, health: str = "", daemon: str = "", parallel: int | str = 1,
                labels: bool = False, generate: bool = False) -> str:
     """Ollama captions (and labels: then no classifier fallback is added; and a generate
     model answering both in one request) on `url`."""

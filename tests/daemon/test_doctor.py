@@ -113,3 +113,29 @@ def test_model_names_match_as_ollama_matches_them(tmp_path: Path) -> None:
     found = lines(result)
     assert found["model Gemma3:4B"] == "ok model Gemma3:4B: pulled", result.stdout
     assert found["gpu Gemma3:4B"].startswith("ok "), found["gpu Gemma3:4B"]
+
+
+def test_a_family_ollama_runs_one_request_at_a_time_is_warned(tmp_path: Path) -> None:
+    """Ollama's scheduler loads qwen3-vl (architecture qwen3vl) with one parallel slot
+    whatever OLLAMA_NUM_PARALLEL says: a fixed Parallel above 1 only queues on the server."""
+    with OllamaServer(models=[]) as server:
+        server.add_model(MODEL, family="qwen3vl")
+        url = server.url
+        fixed = lines(doctor(tmp_path, vision_yml(url, parallel=4), tmp_path))
+        auto = lines(doctor(tmp_path, vision_yml(url, parallel="auto"), tmp_path))
+        one = lines(doctor(tmp_path, vision_yml(url, parallel=1), tmp_path))
+    warning = fixed[f"parallel {MODEL}"]
+    assert warning.startswith("warn ") and "(qwen3vl) one request at a time" in warning
+    assert "Parallel: 4 only queues" in warning and warning.endswith(
+        "-> set Parallel: auto (the default) or 1")
+    assert fixed[f"parallel {url}"] == f"ok parallel {url}: Parallel: 4 requests at once (fixed)"
+    assert auto[f"parallel {MODEL}"].startswith("warn ")
+    assert "Parallel: auto will find 1" in auto[f"parallel {MODEL}"]
+    assert auto[f"parallel {url}"].startswith(f"ok parallel {url}: Parallel: auto: each scan")
+    assert one[f"parallel {MODEL}"].startswith("ok ")
+
+
+def test_other_families_get_no_parallel_warning(tmp_path: Path) -> None:
+    with OllamaServer(models=[MODEL]) as server:
+        found = lines(doctor(tmp_path, vision_yml(server.url, parallel=4), tmp_path))
+    assert f"parallel {MODEL}" not in found

@@ -74,11 +74,11 @@ class Dispatch:
             raise next((e for e in errors if is_down(e)), errors[0])
 
     def answer(self, photo: PhotoImage, types: tuple[str, ...]) -> PhotoResult:
-        return self._call(lambda engine: engine.answer(photo, types))
+        return self._call(lambda engine: engine.answer(photo, types), ",".join(types))
 
     # --- dispatch ------------------------------------------------------------------------------
 
-    def _call(self, ask: Callable[[Engine], T]) -> T:
+    def _call(self, ask: Callable[[Engine], T], kind: str) -> T:
         """Ask on the best endpoint; when it cannot answer (down, model missing there), ask the
         next. An answer the model got wrong is not asked again elsewhere: it is the model's."""
         tried: set[str] = set()
@@ -94,14 +94,13 @@ class Dispatch:
             endpoint = next(e for e in candidates if e.key == key)
             started = self._clock()
             try:
-                answer = endpoint.breaker.call(partial(ask, endpoint.engine))
+                with self._slots.using(key, kind):
+                    answer = endpoint.breaker.call(partial(ask, endpoint.engine))
             except (EngineUnavailable, ModelNotFound) as exc:
                 self._failed(endpoint, exc)
                 tried.add(key)
                 last = exc
                 continue
-            finally:
-                self._slots.release(key)
             self._answered(endpoint, self._clock() - started)
             return answer
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
+from xmpvision.chain.limit import Limiter, Sample
 from xmpvision.config.models import ModelConfig
-from xmpvision.errors import EngineError, is_down
+from xmpvision.engines import served
+from xmpvision.errors import EngineError, ServiceDown, is_down
 
 if TYPE_CHECKING:
     from xmpvision.chain.breaker import Breaker
@@ -128,25 +132,39 @@ class Stopped(Exception):
 
 class ServiceSlots:
     """Requests in flight per capacity key (an Ollama service, one endpoint of several, this
-    machine's CPU), at most the largest `slots` any of its models asks for.
+    machine's CPU): the largest `Parallel` any of its models sets; under `Parallel: auto` (no
+    model of the key sets a number), as many as its limiter allows (chain/limit.py), which
+    moves with the answers' timings.
 
     Models that share a service share its slots, so a labels model and a caption model on one
     Ollama never have more requests in flight together than that Ollama serves at once.
     """
 
     def __init__(self, infos: Iterable[EngineInfo]) -> None:
-        sizes: dict[str, int] = {}
+        fixed: dict[str, int] = {}
+        auto: dict[str, int] = {}
+        timeouts: dict[str, float] = {}
         for info in infos:
-            sizes[info.capacity] = max(info.slots, sizes.get(info.capacity, 0))
-        self.sizes = sizes
-        self._busy = dict.fromkeys(sizes, 0)
-        self._waiting = dict.fromkeys(sizes, 0)
+            key = info.capacity
+            sizes = auto if info.auto else fixed
+            sizes[key] = max(info.slots, sizes.get(key, 0))
+            timeouts[key] = min(info.timeout, timeouts.get(key, info.timeout))
+        # The most each key may have in flight (a number fixes it).
+        self.sizes = {**auto, **fixed}
+        self.limiters = {key: Limiter(most, timeouts[key])
+                         for key, most in auto.items() if key not in fixed}
+        self._busy = dict.fromkeys(self.sizes, 0)
+        self._waiting = dict.fromkeys(self.sizes, 0)
         self._changed = threading.Condition()
         self._stopped = False
 
+    def _size(self, key: str) -> int:
+        limiter = self.limiters.get(key)
+        return self.sizes[key] if limiter is None else limiter.limit
+
     def free(self, key: str) -> int:
         with self._changed:
-            return self.sizes[key] - self._busy[key]
+            return self._size(key) - self._busy[key]
 
     def acquire(self, keys: Sequence[str],
                 seconds: Callable[[str], float] = lambda _key: 1.0) -> str:
@@ -162,15 +180,18 @@ class ServiceSlots:
                 if self._stopped:
                     raise Stopped
                 best = min(keys, key=lambda k: self._finish_in(k, seconds(k)))
-                if self._busy[best] < self.sizes[best]:
+                if self._busy[best] < self._size(best):
                     self._busy[best] += 1
                     return best
+                limiter = self.limiters.get(best)
+                if limiter is not None:
+                    limiter.wanted()
                 self._waiting[best] += 1
                 self._changed.wait()
                 self._waiting[best] -= 1
 
     def _finish_in(self, key: str, seconds: float) -> float:
-        size = self.sizes[key]
+        size = self._size(key)
         if self._busy[key] < size:
             return seconds
         return seconds + seconds * (1 + self._waiting[key]) / size
@@ -183,21 +204,53 @@ class ServiceSlots:
             self._stopped = True
             self._changed.notify_all()
 
-    def release(self, key: str) -> None:
+    def release(self, key: str, sample: Sample | None = None, *, down: bool = False) -> None:
+        """Free the slot; `sample`: what its request took (an answer), `down`: it failed as a
+        busy or dead server fails. Either moves the key's limiter under `Parallel: auto`."""
         with self._changed:
             self._busy[key] -= 1
+            limiter = self.limiters.get(key)
+            if limiter is not None:
+                if down:
+                    limiter.failed()
+                elif sample is not None:
+                    limiter.answered(sample)
             self._changed.notify_all()
 
     @contextmanager
-    def held(self, key: str) -> Iterator[None]:
-        self.acquire([key])
+    def using(self, key: str, kind: str = "") -> Iterator[None]:
+        """Release a slot of `key` taken for a request once the request ends, with what it
+        took (`kind`: the types asked, so that only like requests are compared)."""
+        served.take()  # nothing recorded by an earlier request of this thread
+        with self._changed:
+            limiter = self.limiters.get(key)
+            epoch = 0 if limiter is None else limiter.epoch
+        started = time.monotonic()
         try:
             yield
-        finally:
+        except ServiceDown:
+            self.release(key, down=True)
+            raise
+        except BaseException:
             self.release(key)
+            raise
+        self.release(key, Sample(time.monotonic() - started, kind, served.take(), epoch))
+
+    @contextmanager
+    def held(self, key: str, kind: str = "") -> Iterator[None]:
+        self.acquire([key])
+        with self.using(key, kind):
+            yield
 
     def total(self) -> int:
+        """The most requests all keys may have in flight at once."""
         return sum(self.sizes.values())
+
+    def found(self) -> dict[str, int]:
+        """Per key under `Parallel: auto`: the most requests in flight its server served at
+        once without queueing them."""
+        with self._changed:
+            return {key: limiter.found for key, limiter in self.limiters.items()}
 
 
 class Throttled:
@@ -212,8 +265,8 @@ class Throttled:
         self.breaker = breaker
         self.guarded = breaker is not None
 
-    def _held(self) -> AbstractContextManager[None]:
-        return self._slots.held(self.info.capacity)
+    def _held(self, kind: str) -> AbstractContextManager[None]:
+        return self._slots.held(self.info.capacity, kind)
 
     def check_ready(self) -> None:
         if self.breaker is None:
@@ -225,7 +278,8 @@ class Throttled:
         def ask() -> PhotoResult:
             return self._engine.answer(photo, types)
 
+        kind = ",".join(types)
         if self.breaker is None:
-            with self._held():
+            with self._held(kind):
                 return ask()
-        return self.breaker.call(ask, self._held)
+        return self.breaker.call(ask, partial(self._held, kind))

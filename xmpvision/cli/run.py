@@ -32,7 +32,8 @@ JsonOption = Annotated[
 JobsOption = Annotated[
     int | None,
     typer.Option("--jobs", "-j", min=1, max=256,
-                 help="Worker threads (default: the services' Parallel plus 2).",
+                 help="Worker threads (default: the services' Parallel, plus as many (2 to 8) "
+                      "decoding the next photos).",
                  show_default=False),
 ]
 FollowOption = Annotated[

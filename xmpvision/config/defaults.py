@@ -36,8 +36,14 @@ DEFAULT_READ_TIMEOUT = 300.0  # a vision model on CPU can take minutes to load a
 # Service.Deadline, the longest one request may take in all (connect and the whole answer),
 # is this many read timeouts unless set: the read timeout bounds silence, not a trickle.
 DEFAULT_DEADLINE_FACTOR = 3.0
-DEFAULT_PARALLEL = 1  # requests in flight per service, like OLLAMA_NUM_PARALLEL
+# Requests in flight per service (like OLLAMA_NUM_PARALLEL): "auto" finds how many the server
+# serves at once by measuring it (chain/limit.py); a number fixes it.
+AUTO_PARALLEL: Literal["auto"] = "auto"
+DEFAULT_PARALLEL: int | Literal["auto"] = AUTO_PARALLEL
 MAX_PARALLEL = 64
+# The most requests in flight `Parallel: auto` tries per service (it starts at one). Each one
+# holds a decoded photo, so it also bounds the memory of a run.
+AUTO_PARALLEL_MAX = 16
 
 DEFAULT_MAX_LENGTH = MAX_CAPTION_CHARS  # caption characters (PhotoPrism's limit)
 MAX_TEMPERATURE = 2.0  # PhotoPrism's cap; higher values only produce noise

@@ -26,6 +26,8 @@ from pydantic.fields import FieldInfo
 from xmpvision import modeltypes
 from xmpvision.config.daemon import DaemonConfig, FallbackConfig, HealthConfig
 from xmpvision.config.defaults import (
+    AUTO_PARALLEL,
+    AUTO_PARALLEL_MAX,
     DEFAULT_CONFIDENCE,
     DEFAULT_CONTEXT,
     DEFAULT_ENGINE,
@@ -146,6 +148,19 @@ def _normalize(value: object) -> NormalizeMode:
     raise ValueError(f"invalid Normalize value {value!r}; allowed: {', '.join(NORMALIZE_VALUES)}")
 
 
+def _parallel(value: object) -> object:
+    """"auto" (any case), or a whole number of requests in flight (also written "4")."""
+    if isinstance(value, str):
+        folded = value.strip().lower()
+        if folded == AUTO_PARALLEL:
+            return AUTO_PARALLEL
+        value = int(folded) if folded.isdigit() else value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_PARALLEL:
+        return value
+    raise ValueError(f"invalid Parallel value {value!r}; allowed: auto, or a number from 1 to "
+                     f"{MAX_PARALLEL}")
+
+
 def _duration(value: object) -> float | None:
     return None if value is None else parse_duration(value)
 
@@ -155,6 +170,7 @@ Duration = Annotated[float | None, BeforeValidator(_duration)]
 ThinkField = Annotated[bool | str | None, BeforeValidator(_think)]
 NormalizeField = Annotated[NormalizeMode, BeforeValidator(_normalize)]
 EngineField = Annotated[EngineName | None, BeforeValidator(_engine)]
+ParallelField = Annotated[Literal["auto"] | int, BeforeValidator(_parallel)]
 
 
 class _Section(BaseModel):
@@ -170,7 +186,7 @@ class EndpointConfig(_Section):
     """One of several servers answering for a model (`Service.Endpoints`, or a `Uri` list)."""
 
     uri: str
-    parallel: int | None = Field(default=None, ge=1, le=MAX_PARALLEL)  # else Service.Parallel
+    parallel: ParallelField | None = None  # else Service.Parallel
     key: SecretStr | None = None  # else Service.Key
     key_file: Path | None = None
 
@@ -201,10 +217,20 @@ class ServiceConfig(_Section):
     connect_timeout: Duration = None
     # The longest one request may take in all; the engine derives it from `timeout` if unset.
     deadline: Duration = None
-    parallel: int = Field(default=DEFAULT_PARALLEL, ge=1, le=MAX_PARALLEL)
+    parallel: ParallelField = DEFAULT_PARALLEL
     think: ThinkField = None
     keep_alive: Annotated[str | int | float | None, BeforeValidator(check_keep_alive)] = None
     disabled: bool = False
+
+    @property
+    def auto_parallel(self) -> bool:
+        """`Parallel: auto`: the requests in flight are found by measuring (chain/limit.py)."""
+        return self.parallel == AUTO_PARALLEL
+
+    @property
+    def most_parallel(self) -> int:
+        """The most requests in flight: the number set, or the most `auto` tries."""
+        return AUTO_PARALLEL_MAX if self.parallel == AUTO_PARALLEL else int(self.parallel)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,11 +14,11 @@ import httpx
 from xmpvision.chain.compose import check_ready
 from xmpvision.chain.resolve import describe_model
 from xmpvision.config import LoadedConfig, load_config
-from xmpvision.config.defaults import DOWNLOAD_PROBE_TIMEOUT
-from xmpvision.config.models import ModelConfig, Thresholds
+from xmpvision.config.defaults import AUTO_PARALLEL_MAX, DOWNLOAD_PROBE_TIMEOUT
+from xmpvision.config.models import ModelConfig, ServiceConfig, Thresholds
 from xmpvision.config.schedules import find_schedule_dir, load_schedules
 from xmpvision.engines import describe
-from xmpvision.engines.ollama.api import RunningModel, same_model
+from xmpvision.engines.ollama.api import ONE_AT_A_TIME_FAMILIES, RunningModel, same_model
 from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
@@ -89,20 +89,48 @@ def _service(service: Service) -> list[Check]:
             return [Check(name, "fail", f"not reachable: {exc}", DIALECT.connect_hint)]
         checks = [Check(name, "ok", f"reachable, version {version}")]
         try:
-            pulled = probe.pulled()
+            pulled = probe.tags()
             running = probe.running()
         except EngineError as exc:
             return [*checks, Check(name, "fail", str(exc), "check the Ollama server's logs")]
+        checks.append(_parallel(f"parallel {service.shown}", service.config))
         for model in service.models:
-            if not any(same_model(model, name) for name in pulled):
+            entry = next((m for m in pulled if same_model(model, m.name or m.model)), None)
+            if entry is None:
                 checks.append(Check(f"model {model}", "fail", f"not pulled on {service.shown}",
                                     f"ollama pull {model}"))
                 continue
             checks.append(Check(f"model {model}", "ok", "pulled"))
             checks.append(_residency(model, running))
+            if entry.details.family in ONE_AT_A_TIME_FAMILIES:
+                checks.append(_one_at_a_time(model, entry.details.family, service.config))
         return checks
     finally:
         probe.close()
+
+
+def _parallel(name: str, config: ServiceConfig) -> Check:
+    if config.auto_parallel:
+        return Check(name, "ok", f"Parallel: auto: each scan measures how many requests it "
+                     f"serves at once (1 to {AUTO_PARALLEL_MAX}; `scan -v` and --json say "
+                     "what it found)")
+    return Check(name, "ok", f"Parallel: {config.parallel} requests at once (fixed)")
+
+
+def _one_at_a_time(model: str, family: str, config: ServiceConfig) -> Check:
+    """Ollama serves some architectures one request at a time, whatever OLLAMA_NUM_PARALLEL
+    says."""
+    said = (f"Ollama runs its family ({family}) one request at a time whatever "
+            "OLLAMA_NUM_PARALLEL says")
+    name = f"parallel {model}"
+    if config.auto_parallel:
+        return Check(name, "warn", f"{said}; Parallel: auto will find 1",
+                     "a model of another family serves several requests at once")
+    if config.parallel == 1:
+        return Check(name, "ok", f"{said}; Parallel: 1 matches")
+    return Check(name, "warn", f"{said}; Parallel: {config.parallel} only queues requests on "
+                 "the server, where their wait counts against the read timeout",
+                 "set Parallel: auto (the default) or 1")
 
 
 def _ready(model: ModelConfig, thresholds: Thresholds) -> Check:

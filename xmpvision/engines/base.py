@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
-from xmpvision.config.defaults import ENGINE_DEFAULTS
+from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, ENGINE_DEFAULTS
 from xmpvision.errors import EngineUnavailable
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ class EngineInfo:
     # answering a labels and a caption model; this machine's CPU for local classifiers).
     capacity: str = ""
     slots: int = 1
+    # `Parallel: auto`: `slots` is the most its limiter tries while it finds how many requests
+    # the server serves at once, each within its read timeout (`timeout`, seconds).
+    auto: bool = False
+    timeout: float = DEFAULT_READ_TIMEOUT
     # How the photo is prepared for it: the longest (or shortest) side in pixels.
     resolution: int = 720
     fit: Fit = "longest"

@@ -207,7 +207,8 @@ class HttpService:
             verify=tls_context(),
             # One connection per worker: more would only queue inside the server.
             limits=httpx.Limits(
-                max_connections=service.parallel, max_keepalive_connections=service.parallel
+                max_connections=service.most_parallel,
+                max_keepalive_connections=service.most_parallel
             ),
         )
         self._fatal: EngineError | None = None

@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
+from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.engines import prompts
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind, Reply, finished_answer
@@ -120,8 +120,9 @@ def describe(model: ModelConfig) -> EngineInfo:
     return EngineInfo(
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)), format=fmt,
         options=effective_options(model), capacity=f"{ENGINE} {redact(base_url(model))}",
-        slots=model.service.parallel, resolution=model.image_size, fit="longest",
-        abilities=ABILITIES,
+        slots=model.service.most_parallel, auto=model.service.auto_parallel,
+        timeout=model.service.timeout or DEFAULT_READ_TIMEOUT, resolution=model.image_size,
+        fit="longest", abilities=ABILITIES,
     )
 
 

@@ -15,6 +15,7 @@ from xmpvision.engines.http import HttpService
 from xmpvision.engines.ollama.api import (
     GenerateChunk,
     GenerateRequest,
+    ModelInfo,
     PsResponse,
     RunningModel,
     TagsResponse,
@@ -98,7 +99,11 @@ class Probe:
         return self._get("/api/ps", PsResponse).models
 
     def pulled(self) -> list[str]:
-        return [m.name or m.model for m in self._get("/api/tags", TagsResponse).models]
+        return [m.name or m.model for m in self.tags()]
+
+    def tags(self) -> list[ModelInfo]:
+        """The pulled models, with their details (family)."""
+        return self._get("/api/tags", TagsResponse).models
 
     def generate(self, model: str) -> Timing:
         """A tiny generation (it loads the model when it is not loaded); its timings."""

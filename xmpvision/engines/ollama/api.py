@@ -54,9 +54,22 @@ class ErrorBody(_Wire):
     error: str
 
 
+class ModelDetails(_Wire):
+    family: str = ""  # the model's architecture (GGUF general.architecture): "qwen3vl"
+
+
 class ModelInfo(_Wire):
     name: str = ""
     model: str = ""
+    details: ModelDetails = Field(default_factory=ModelDetails)
+
+
+# Architectures Ollama's scheduler loads with one parallel slot whatever OLLAMA_NUM_PARALLEL
+# says (server/sched.go, Scheduler.load): more requests in flight only queue on the server.
+ONE_AT_A_TIME_FAMILIES = frozenset({
+    "mllama", "qwen3vl", "qwen3vlmoe", "qwen35", "qwen35moe", "qwen3next", "lfm2", "lfm2moe",
+    "nemotron_h", "nemotron_h_moe", "nemotron_h_omni",
+})
 
 
 class TagsResponse(_Wire):

@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from xmpvision.config.defaults import DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
+from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
 from xmpvision.config.schema import response_schema
-from xmpvision.engines import prompts
+from xmpvision.engines import prompts, served
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind, Reply, finished_answer
 from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
 from xmpvision.engines.http import ServerDialect, cannot_load
@@ -112,7 +112,8 @@ def describe(model: ModelConfig) -> EngineInfo:
     return EngineInfo(
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)),
         format=response_format_name(model), options=effective_options(model),
-        capacity=f"{ENGINE} {redact(base_url(model))}", slots=model.service.parallel,
+        capacity=f"{ENGINE} {redact(base_url(model))}", slots=model.service.most_parallel,
+        auto=model.service.auto_parallel, timeout=model.service.timeout or DEFAULT_READ_TIMEOUT,
         resolution=model.image_size, fit="longest", abilities=ABILITIES,
     )
 
@@ -254,6 +255,8 @@ class OllamaEngine(LanguageModelEngine):
         """One attempt, its timings handed to the observer once the answer is complete."""
         started = time.monotonic()
         final = self._generate_once(body)
+        served.record(final.total_duration, final.load_duration, final.prompt_eval_duration,
+                      final.eval_duration, final.eval_count)
         observer = self.observer
         if observer is not None:
             observer(Timing.of(self.base_url, self.model_ref, started,

@@ -1,0 +1,127 @@
+"""`Parallel: auto`'s limiter, fed answers as a server with a number of slots gives them."""
+
+from __future__ import annotations
+
+from xmpvision.chain.limit import Limiter, Sample
+from xmpvision.engines.served import Served
+
+SERVICE = 1.0  # seconds a request takes on a free slot
+
+
+def _round(limiter: Limiter, slots: int, *, service: float = SERVICE, timed: bool = True,
+           waited: bool = True, kind: str = "caption") -> int:
+    """One round at the limiter's limit against a server with `slots` slots (Little's law:
+    each request waits limit/slots service times in all); the limit after it."""
+    limit = limiter.limit
+    took = service * max(1.0, limit / slots)
+    for _ in range(limiter.round_size):
+        if waited:
+            limiter.wanted()
+        served = Served(service, took - service) if timed else None
+        limiter.answered(Sample(took, kind, served, limiter.epoch))
+    return limiter.limit
+
+
+def _rounds(limiter: Limiter, slots: int, count: int, **kwargs: object) -> list[int]:
+    return [_round(limiter, slots, **kwargs) for _ in range(count)]  # type: ignore[arg-type]
+
+
+def test_starts_at_one_and_finds_the_servers_slots() -> None:
+    limiter = Limiter(16, timeout=300)
+    assert limiter.limit == 1
+    limits = _rounds(limiter, 4, 12)
+    # Doubled while nothing queues; 8 on 4 slots queued: back to what the server served.
+    assert limits[:4] == [2, 4, 8, 4]
+    # Then one over is tried now and then; it queues, so back to 4.
+    assert set(limits[3:]) == {4, 5}
+    assert limiter.found == 4
+
+
+def test_the_clients_own_timings_find_the_slots_too() -> None:
+    """A server that says nothing of its own time (OpenAI-compatible): the client's wait
+    against the least it took unloaded."""
+    limiter = Limiter(16, timeout=300)
+    limits = _rounds(limiter, 2, 10, timed=False)
+    assert limits[:3] == [2, 4, 2] and set(limits[2:]) == {2, 3}
+    assert limiter.found == 2
+
+
+def test_one_slot_server_stays_at_one_when_two_could_outlast_the_read_timeout() -> None:
+    # A request takes 2 s; one queued behind another would wait 4 s: over 3/4 of 5 s.
+    limiter = Limiter(16, timeout=5)
+    assert _rounds(limiter, 1, 5, service=2.0) == [1] * 5
+
+
+def test_never_more_than_the_most() -> None:
+    limiter = Limiter(3, timeout=300)
+    assert _rounds(limiter, 8, 6)[-1] == 3
+
+
+def test_no_rise_while_the_client_never_fills_its_slots() -> None:
+    """Photos decoded too slowly to use the slots: more slots would not be used either."""
+    limiter = Limiter(16, timeout=300)
+    assert _rounds(limiter, 8, 4, waited=False) == [1, 1, 1, 1]
+
+
+def test_a_model_slower_per_request_is_not_given_more() -> None:
+    """A GPU that batches: a second request in flight makes each take twice as long (no
+    queue), so throughput does not rise and the limit goes back."""
+    limiter = Limiter(16, timeout=300)
+    assert _rounds(limiter, 8, 2) == [2, 4]
+    for _ in range(limiter.round_size):
+        limiter.wanted()
+        limiter.answered(Sample(2 * SERVICE, "caption", Served(2 * SERVICE, 0.0),
+                                limiter.epoch))
+    assert limiter.limit == 2
+
+
+def test_kinds_are_compared_with_their_own_unloaded_time() -> None:
+    """Labels take longer than captions on the same server; neither is a queue."""
+    limiter = Limiter(16, timeout=300)
+    _round(limiter, 8, kind="caption")
+    _rounds(limiter, 8, 2, service=3 * SERVICE, kind="labels")
+    assert limiter.limit == 8
+
+
+def test_a_request_that_waited_near_the_read_timeout_lowers_it_at_once() -> None:
+    limiter = Limiter(16, timeout=10)
+    _rounds(limiter, 8, 3)
+    assert limiter.limit == 8
+    limiter.answered(Sample(8.0, "caption", Served(SERVICE, 7.0), limiter.epoch))
+    assert limiter.limit == 7
+
+
+def test_a_failure_of_the_server_halves_it() -> None:
+    limiter = Limiter(16, timeout=300)
+    assert _rounds(limiter, 8, 5) == [2, 4, 8, 16, 8]
+    limiter.failed()
+    assert limiter.limit == 4
+    limiter.failed()
+    limiter.failed()
+    assert limiter.limit == 1
+
+
+def test_answers_to_requests_sent_under_an_earlier_limit_do_not_count() -> None:
+    """Just raised to 5 on a 4-slot server, the first answers are of requests sent at 4 (no
+    queue yet): they must not confirm 5."""
+    limiter = Limiter(16, timeout=300)
+    assert _rounds(limiter, 4, 5)[-1] == 5
+    old = limiter.epoch - 1
+    for _ in range(10):
+        limiter.wanted()
+        limiter.answered(Sample(SERVICE, "caption", Served(SERVICE, 0.0), old))
+    assert limiter.limit == 5
+    assert _round(limiter, 4) == 4
+
+
+def test_a_longer_answer_is_not_a_slowdown() -> None:
+    """The server's speed per answer token holds while answers' lengths vary."""
+    limiter = Limiter(16, timeout=300)
+    for _ in range(3):
+        for index in range(limiter.round_size):
+            tokens = 10 + 30 * (index % 2)
+            service = 0.02 * tokens
+            limiter.wanted()
+            limiter.answered(Sample(service, "caption", Served(service, 0.0, 0.02),
+                                    limiter.epoch))
+    assert limiter.limit == 8

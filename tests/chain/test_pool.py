@@ -1,0 +1,58 @@
+"""The slots of a run's services: fixed by a number, or moved by `Parallel: auto`'s limiter."""
+
+from __future__ import annotations
+
+import pytest
+
+from xmpvision.chain.pool import ServiceSlots
+from xmpvision.engines import served
+from xmpvision.engines.base import EngineInfo
+from xmpvision.errors import InvalidPayload, ServiceDown
+
+
+def _info(capacity: str, slots: int, *, auto: bool) -> EngineInfo:
+    return EngineInfo(engine="ollama", source="ollama", endpoint="", format="",
+                      capacity=capacity, slots=slots, auto=auto, timeout=300)
+
+
+def _answer(slots: ServiceSlots, key: str, queued: float = 0.0) -> None:
+    """One request on `key` that the server says it answered in a second after `queued`."""
+    with slots.held(key, "caption"):
+        served.record(total=round((1 + queued) * 1e9), load=0, prompt=0,
+                      generated=round(1e9), tokens=40)
+
+
+def test_a_number_fixes_the_slots_and_auto_starts_at_one() -> None:
+    slots = ServiceSlots([_info("a", 4, auto=False), _info("b", 16, auto=True)])
+    assert slots.free("a") == 4 and slots.free("b") == 1
+    assert set(slots.limiters) == {"b"}
+    assert slots.total() == 20  # the pool of workers is sized for the most auto may try
+
+
+def test_a_model_that_fixes_it_fixes_it_for_the_service() -> None:
+    slots = ServiceSlots([_info("a", 16, auto=True), _info("a", 3, auto=False)])
+    assert slots.free("a") == 3 and not slots.limiters
+
+
+def test_answers_move_the_limit_under_auto() -> None:
+    slots = ServiceSlots([_info("b", 16, auto=True)])
+    limiter = slots.limiters["b"]
+    for _ in range(limiter.round_size):
+        limiter.wanted()  # as if photos were waiting for the slot
+        _answer(slots, "b")
+    assert slots.free("b") == 2
+    for _ in range(limiter.round_size):
+        limiter.wanted()
+        _answer(slots, "b", queued=1.0)  # the server queued each as long as it served it
+    assert slots.free("b") == 1
+
+
+def test_a_server_failure_halves_it_and_a_bad_answer_does_not() -> None:
+    slots = ServiceSlots([_info("b", 16, auto=True)])
+    slots.limiters["b"].limit = 8
+    with pytest.raises(InvalidPayload), slots.held("b"):
+        raise InvalidPayload("not JSON")
+    assert slots.free("b") == 8
+    with pytest.raises(ServiceDown), slots.held("b"):
+        raise ServiceDown("no answer within 3s")
+    assert slots.free("b") == 4

@@ -1,0 +1,158 @@
+"""`Parallel: auto`: how many requests one service gets in flight, found by measuring it.
+
+A gradient limiter, as concurrency-limit libraries have: it starts at one request and, round by
+round (a round is as many answers as requests in flight), compares what each answer took with
+the least the same kind of request takes on that service unloaded. While that ratio holds (no
+queue on the server, the model not slower per request) and requests waited in the client for
+a slot, more are let in flight: twice as many until the server first queues, then one more;
+when requests queue on the server or each one gets slower, the limit drops to what the server
+served at once in that round (limit x ratio). A failure that says the server is down or too
+slow halves it. A request is never let in flight when a request queued behind the others
+could run into the read timeout.
+
+The server's own timings are used where it gives them (Ollama: its queue and its model time,
+engines/served.py); elsewhere the whole request as the client saw it stands for both.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from xmpvision.engines.served import Served
+
+log = logging.getLogger(__name__)
+
+# A round whose answers took at least this share of the least they take unloaded (queue and
+# slowdown together) lets one more request in flight.
+RAISE_AT = 0.95
+# Below this share the server queued requests or slowed each one: the limit drops.
+LOWER_AT = 0.9
+# The slowest answer of a round plus one more whole service time (a request queued behind a
+# full server) must stay under this share of the read timeout for the limit to rise; an
+# answer slower than it lowers the limit at once.
+TIMEOUT_SHARE = 0.75
+# How many answers of each kind the unloaded time is the least of: a server that got slower
+# for good (another client, a hotter GPU) is followed after this many.
+BASELINE_SAMPLES = 50
+# Where it starts: one request, so that a server that hangs, or a model that cannot load,
+# is met by one request before the others are sent.
+START = 1
+# The fewest answers a round has: one answer says little about a queue. While it climbs
+# from one request, as many as are in flight: those rounds are the ones the server is least
+# used in, and nothing can queue behind a lone request.
+ROUND_MIN = 4
+CLIMB_ROUND_MIN = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One answer: what the client waited in all (seconds) and, if the server said, its own
+    time and queue; `kind` groups requests that cost the same (the types asked)."""
+
+    seconds: float
+    kind: str = ""
+    served: Served | None = None
+    # The limiter's `epoch` when it was sent: an answer to a request sent under an earlier
+    # limit says nothing about this one.
+    epoch: int = 0
+
+
+class Limiter:
+    """The requests in flight allowed on one service; not thread-safe (ServiceSlots locks)."""
+
+    def __init__(self, most: int, timeout: float) -> None:
+        self.most = max(1, most)
+        self.timeout = timeout
+        self.limit = min(START, self.most)
+        self.found = 1  # the last limit the server served without queueing (reported)
+        self.epoch = 0  # counts the rounds: a new one starts with every change of the limit
+        self._unloaded: dict[str, deque[float]] = {}
+        self._ratios: list[float] = []
+        self._slowest = 0.0
+        self._longest_service = 0.0
+        self._saturated = False
+        self._climbing = True  # the server has not queued a request yet
+
+    def wanted(self) -> None:
+        """A request found every slot taken: one more slot would have been used."""
+        self._saturated = True
+
+    def answered(self, sample: Sample) -> None:
+        served = sample.served
+        service = sample.seconds if served is None else served.service
+        ratio = self._ratio(sample)
+        if sample.seconds > TIMEOUT_SHARE * self.timeout and self.limit > 1:
+            self._set(self.limit - 1)  # queued this long, the next one may time out
+            return
+        if sample.epoch != self.epoch:
+            return  # sent under an earlier limit
+        self._ratios.append(ratio)
+        self._slowest = max(self._slowest, sample.seconds)
+        self._longest_service = max(self._longest_service, service)
+        if len(self._ratios) >= self.round_size:
+            self._end_round()
+
+    def _ratio(self, sample: Sample) -> float:
+        """The least this kind of request took unloaded, over what this one took (1: no
+        queue, no slowdown)."""
+        served = sample.served
+        if served is None:
+            # The client's whole wait: queue and service together.
+            return self._unloaded_share(sample.kind, sample.seconds)
+        # The server's queue apart; the model's speed per answer token (the length of the
+        # answer is not a slowdown), else its time.
+        took = served.service + served.queued
+        queue = served.service / took if took > 0 else 1.0
+        if served.per_token is not None:
+            return queue * self._unloaded_share("per token", served.per_token)
+        return queue * self._unloaded_share(sample.kind, served.service)
+
+    def _unloaded_share(self, kind: str, seconds: float) -> float:
+        least = self._unloaded.setdefault(kind, deque(maxlen=BASELINE_SAMPLES))
+        least.append(seconds)
+        return min(least) / seconds if seconds > 0 else 1.0
+
+    @property
+    def round_size(self) -> int:
+        """The answers a round takes."""
+        return max(CLIMB_ROUND_MIN if self._climbing else ROUND_MIN, self.limit)
+
+    def failed(self) -> None:
+        """A request failed as a busy or dead server fails (timed out, refused, 503)."""
+        self._climbing = False
+        self._set(max(1, self.limit // 2))
+
+    def _end_round(self) -> None:
+        ratio = sum(self._ratios) / len(self._ratios)
+        log.debug("%d in flight: answers took %.2f of their unloaded time%s", self.limit,
+                  1 / ratio if ratio else float("inf"), "" if self._saturated else
+                  " (the client did not fill them)")
+        if ratio >= RAISE_AT:
+            self.found = self.limit
+            room = self._slowest + self._longest_service <= TIMEOUT_SHARE * self.timeout
+            if self._saturated and room and self.limit < self.most:
+                # Doubled until the server first queues (its slots found in a few rounds),
+                # then one at a time.
+                more = self.limit if self._climbing else 1
+                self._set(min(self.most, self.limit + more))
+                return
+        elif ratio < LOWER_AT:
+            # What the server served at once in this round (Little's law).
+            self._climbing = False
+            self._set(max(1, min(self.limit - 1, math.floor(self.limit * ratio + 0.5))))
+            return
+        self._new_round()
+
+    def _set(self, limit: int) -> None:
+        self.limit = limit
+        self.epoch += 1
+        self._new_round()
+
+    def _new_round(self) -> None:
+        self._ratios = []
+        self._slowest = 0.0
+        self._longest_service = 0.0
+        self._saturated = False
