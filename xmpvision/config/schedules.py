@@ -7,7 +7,6 @@ problem of every file is reported at once.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -216,8 +215,8 @@ _LITERALS = re.compile(r"'([^']*)'")
 
 
 def _did_you_mean(value: object, choices: list[str]) -> str:
-    close = difflib.get_close_matches(str(value).lower(), choices, n=1)
-    return f"; did you mean {close[0]}?" if close else ""
+    close = yamltree.closest(value, choices)
+    return f"; did you mean {close}?" if close else ""
 
 
 def _owner(section: type[BaseModel], path: KeyPath) -> type[BaseModel]:

@@ -78,10 +78,16 @@ def unknown_key(key: object, allowed: Sequence[str] | None) -> str:
     """The message for a key a section does not have, with the closest allowed one."""
     if allowed is None:
         return "unknown key"
-    folded = {name.lower(): name for name in allowed}
-    close = difflib.get_close_matches(str(key).lower(), list(folded), n=1)
-    hint = f" did you mean {folded[close[0]]}?" if close else ""
+    close = closest(key, allowed)
+    hint = f" did you mean {close}?" if close else ""
     return f"unknown key;{hint} allowed: {', '.join(allowed)}"
+
+
+def closest(value: object, choices: Sequence[str]) -> str | None:
+    """The choice a mistyped value most likely meant, case ignored, as the choice is spelt."""
+    folded = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(str(value).lower(), list(folded), n=1)
+    return folded[close[0]] if close else None
 
 
 class TreeReader:
