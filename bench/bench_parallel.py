@@ -62,12 +62,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--latency", type=float, default=0.8)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--slots", type=int, nargs="+", default=list(SLOTS),
+                        help="the emulated servers' slots, one server each")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="photos per run: this many seconds of the ideal")
     args = parser.parse_args()
     print(f"{load_average()}; latency {args.latency:g} s, read timeout {args.timeout:g} s")
     ok = True
-    for slots in SLOTS:
+    for slots in args.slots:
         count = round(args.seconds * slots / args.latency)
         photos = small_photos(count)
         auto, failed, found = run(slots, args.latency, photos, None, args.timeout)

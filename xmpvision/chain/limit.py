@@ -4,11 +4,12 @@ A gradient limiter, as concurrency-limit libraries have: it starts at one reques
 round (a round is as many answers as requests in flight), compares what each answer took with
 the least the same kind of request takes on that service unloaded. While that ratio holds (no
 queue on the server, the model not slower per request) and requests waited in the client for
-a slot, more are let in flight: twice as many until the server first queues, then one more;
-when requests queue on the server or each one gets slower, the limit drops to what the server
-served at once in that round (limit x ratio). A failure that says the server is down or too
-slow halves it. A request is never let in flight when a request queued behind the others
-could run into the read timeout.
+a slot, more are let in flight: until the server first queues, as many times more as could
+queue there without nearing the read timeout (the slots are found in a round or two), then one
+more at a time. When requests queue on the server or each one gets slower, the limit drops to
+what the server served at once in that round (limit x ratio) and one request more. A failure that says the server
+is down or too slow halves it. A request is never let in flight when a request queued behind
+the others could run into the read timeout.
 
 The server's own timings are used where it gives them (Ollama: its queue and its model time,
 engines/served.py); elsewhere the whole request as the client saw it stands for both.
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xmpvision.engines.served import Served
@@ -40,6 +43,9 @@ BASELINE_SAMPLES = 50
 # Where it starts: one request, so that a server that hangs, or a model that cannot load,
 # is met by one request before the others are sent.
 START = 1
+# Requests let in flight beyond what the server serves at once, once that is known: they wait
+# in its queue while the client handles an answer, instead of a slot waiting for the client.
+QUEUED = 1
 # The fewest answers a round has: one answer says little about a queue. While it climbs
 # from one request, as many as are in flight: those rounds are the ones the server is least
 # used in, and nothing can queue behind a lone request.
@@ -63,14 +69,18 @@ class Sample:
 class Limiter:
     """The requests in flight allowed on one service; not thread-safe (ServiceSlots locks)."""
 
-    def __init__(self, most: int, timeout: float) -> None:
+    def __init__(self, most: int, timeout: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.most = max(1, most)
+        self._clock = clock
         self.timeout = timeout
         self.limit = min(START, self.most)
-        self.found = 1  # the last limit the server served without queueing (reported)
+        self.found = 1  # the most requests the server was seen to serve at once (reported)
         self.epoch = 0  # counts the rounds: a new one starts with every change of the limit
         self._unloaded: dict[str, deque[float]] = {}
         self._ratios: list[float] = []
+        # Every answer of the round, of any limit: (when, what it took unloaded).
+        self._answers: list[tuple[float, float]] = []
         self._slowest = 0.0
         self._longest_service = 0.0
         self._saturated = False
@@ -84,6 +94,7 @@ class Limiter:
         served = sample.served
         service = sample.seconds if served is None else served.service
         ratio = self._ratio(sample)
+        self._answers.append((self._clock(), sample.seconds * ratio))
         if sample.seconds > TIMEOUT_SHARE * self.timeout and self.limit > 1:
             self._set(self.limit - 1)  # queued this long, the next one may time out
             return
@@ -132,19 +143,50 @@ class Limiter:
                   " (the client did not fill them)")
         if ratio >= RAISE_AT:
             self.found = self.limit
-            room = self._slowest + self._longest_service <= TIMEOUT_SHARE * self.timeout
-            if self._saturated and room and self.limit < self.most:
-                # Doubled until the server first queues (its slots found in a few rounds),
-                # then one at a time.
-                more = self.limit if self._climbing else 1
+            times = self._times_allowed()
+            if self._saturated and times >= 2 and self.limit < self.most:
+                # Until the server first queues: as many times more as the read timeout
+                # allows (its slots found in a round or two; too many only queue there,
+                # the next round brings it back), then one at a time.
+                more = self.limit * (times - 1) if self._climbing else 1
                 self._set(min(self.most, self.limit + more))
                 return
-        elif ratio < LOWER_AT:
-            # What the server served at once in this round (Little's law).
-            self._climbing = False
-            self._set(max(1, min(self.limit - 1, math.floor(self.limit * ratio + 0.5))))
-            return
+        else:
+            # What the server served at once in this round (Little's law), and one request
+            # more waiting in its queue, so that a slot never idles while the client turns an
+            # answer around; none when a queued request could near the read timeout.
+            self.found = max(1, min(self.limit, math.floor(self._at_once(ratio) + 0.5)))
+            queued = QUEUED if 2 * self._longest_service <= TIMEOUT_SHARE * self.timeout else 0
+            wanted = self.found + queued
+            if ratio < LOWER_AT or wanted < self.limit:
+                self._climbing = False
+                if wanted < self.limit:
+                    self._set(max(1, wanted))
+                    return
         self._new_round()
+
+    def _at_once(self, ratio: float) -> float:
+        """How many requests the server served at once in this round, at their unloaded
+        speed: the limit times the round's ratio (Little's law), or, lower, the work it
+        finished per second between the round's first and last answer. The first counts
+        answers slowed per request; the second is right where the round began with the
+        queue still building (after a rise, the first answers waited little)."""
+        at_once = self.limit * ratio
+        if len(self._answers) >= 2:
+            span = self._answers[-1][0] - self._answers[0][0]
+            work = sum(took for _, took in self._answers[1:])
+            if span > 0:
+                at_once = min(at_once, work / span)
+        return at_once
+
+    def _times_allowed(self) -> int:
+        """How many times this round's limit may be in flight next: were the server to have
+        no slot more than now, each request sent on top of those waits one service time
+        more; the last of them must still end within TIMEOUT_SHARE of the read timeout."""
+        if self._longest_service <= 0:
+            return 2
+        spare = TIMEOUT_SHARE * self.timeout - self._slowest
+        return max(1, 1 + math.floor(spare / self._longest_service))
 
     def _set(self, limit: int) -> None:
         self.limit = limit
@@ -153,6 +195,7 @@ class Limiter:
 
     def _new_round(self) -> None:
         self._ratios = []
+        self._answers = []
         self._slowest = 0.0
         self._longest_service = 0.0
         self._saturated = False
