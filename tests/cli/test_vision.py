@@ -169,6 +169,24 @@ def test_ls_shows_what_the_last_run_found_under_auto(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # read, nothing written
 
 
+def test_ls_sums_what_was_found_on_each_endpoint_once_each_is(tmp_path: Path) -> None:
+    config = _write(tmp_path, textwrap.dedent("""\
+        Models:
+          - {Type: caption, Model: gemma3, Service: {Uri: ["http://a:11434", "http://b:11434"]}}
+        """))
+    state = tmp_path / "state.sqlite3"
+    older, newer = datetime(2026, 12, 1, 9).timestamp(), datetime(2026, 12, 7, 9).timestamp()
+    with StateDB.open(state) as db:
+        db.keep_parallel({"ollama http://a:11434": FoundParallel(4, 16, newer)})
+    caption = _rows(_ls(config, "--json", "--state", str(state)))["caption"]
+    assert (caption["parallel_found"], caption["parallel_found_at"]) == (None, None)
+    with StateDB.open(state) as db:
+        db.keep_parallel({"ollama http://b:11434": FoundParallel(2, 16, older)})
+    caption = _rows(_ls(config, "--json", "--state", str(state)))["caption"]
+    assert caption["parallel_found"] == 6  # as their slots add up
+    assert caption["parallel_found_at"].startswith("2026-12-01")  # as old as the older one
+
+
 def test_ls_shows_what_a_run_found(tmp_path: Path) -> None:
     write_photos(tmp_path / "photos", 6)
     state = tmp_path / "state.sqlite3"

@@ -157,6 +157,6 @@ def test_parallel_auto_says_what_the_last_run_found_and_when(tmp_path: Path) -> 
         found = lines(doctor(tmp_path, vision_yml(url, parallel="auto"), tmp_path))
     assert found[f"parallel {url}"] == (
         f"ok parallel {url}: Parallel: auto, 4 requests at once found by the run of "
-        "2026-12-07 14:02 (of at most 16 tried); each scan measures it again")
+        "2026-12-07 14:02 (at most 16 allowed); each scan measures it again")
     assert found[f"parallel {MODEL}"].startswith("warn ")
     assert "Parallel: auto will find 1" in found[f"parallel {MODEL}"]

@@ -122,9 +122,9 @@ def _parallel(name: str, config: ServiceConfig, found: FoundParallel | None) -> 
                      f"many requests it serves at once (1 to {AUTO_PARALLEL_MAX}; `scan -v` "
                      "and --json say what it found)")
     when = datetime.fromtimestamp(found.at).strftime("%Y-%m-%d %H:%M")
-    return Check(name, "ok", f"Parallel: auto, {found.found} request{'s'[:found.found != 1]} "
-                 f"at once found by the run of {when} (of at most {found.most} tried); each "
-                 "scan measures it again")
+    requests = "1 request" if found.found == 1 else f"{found.found} requests"
+    return Check(name, "ok", f"Parallel: auto, {requests} at once found by the run of {when} "
+                 f"(at most {found.most} allowed); each scan measures it again")
 
 
 def _one_at_a_time(model: str, family: str, config: ServiceConfig) -> Check:
