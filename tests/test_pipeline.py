@@ -317,6 +317,21 @@ def test_a_dry_run_keeps_nothing_parallel_auto_found(tmp_path: Path,
     assert result.ok and set(found_kept(tmp_path / "state.db")) == {f"ollama {server.url}"}
 
 
+def test_a_finding_that_cannot_be_kept_is_said_and_the_run_is_not_failed(
+        tmp_path: Path, server: OllamaServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def full(self: StateDB, found: object) -> None:
+        raise StateError(self.path, "database or disk is full", action="writing")
+
+    monkeypatch.setattr(StateDB, "keep_parallel", full)
+    write_photos(tmp_path / "photos", 2)
+    config = _caption_config(tmp_path / "vision.yml", server.url, "")
+    result, _ = run(tmp_path, config, tmp_path / "photos")
+    assert result.ok and result.summary.counts["done"] == 2
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "not kept" in warning.getMessage() and "disk is full" in warning.getMessage()
+
+
 def test_only_services_under_auto_have_a_finding_kept(tmp_path: Path) -> None:
     write_photos(tmp_path / "photos", 4)
     with OllamaServer(models=["gemma3:latest"]) as auto, \
