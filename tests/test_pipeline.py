@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -25,11 +26,12 @@ from tests.library_builder import (
 from tests.ollama_server import DEFAULT_CAPTION, OllamaServer
 from xmpvision.chain.analyzer import SCAN_CONTEXTS, build_analyzer
 from xmpvision.config import SUPPORTED_TYPES, load_config
+from xmpvision.config.defaults import AUTO_PARALLEL_MAX
 from xmpvision.discover import Photo
 from xmpvision.errors import StateError
 from xmpvision.pipeline import Pipeline, RunOptions, RunResult
 from xmpvision.report import PhotoReport
-from xmpvision.state import StateDB
+from xmpvision.state import FoundParallel, StateDB
 
 
 class Collect:
@@ -271,3 +273,76 @@ def test_parallel_auto_does_not_queue_requests_into_the_read_timeout(tmp_path: P
                         options=RunOptions(force=True))
         assert result.ok and result.summary.failed == 0
         assert result.summary.parallel == {f"ollama {server.url}": 1}
+
+
+def found_kept(state_path: Path) -> dict[str, FoundParallel]:
+    with StateDB.open(state_path) as state:
+        return state.parallel_found()
+
+
+def test_what_parallel_auto_found_is_kept_per_service_it_asked(tmp_path: Path) -> None:
+    """For `vision ls` and `doctor`. The fallback's service got no request: what an earlier
+    run found there stays, rather than the 1 its limiter starts at."""
+    write_photos(tmp_path / "photos", 20)
+    with OllamaServer(models=["gemma3:latest"], parallel=2, latency=0.1) as first, \
+            OllamaServer(models=["gemma3:latest"], parallel=4) as fallback:
+        config = tmp_path / "vision.yml"
+        config.write_text(  # the last entry of a type is tried first
+            "Models:\n"
+            f"  - {{Type: caption, Model: gemma3, Service: {{Uri: \"{fallback.url}\"}}}}\n"
+            f"  - {{Type: caption, Model: gemma3, Service: {{Uri: \"{first.url}\"}}}}\n"
+            "  - {Type: labels, Default: true, Disabled: true}\n")
+        asked, not_asked = f"ollama {first.url}", f"ollama {fallback.url}"
+        earlier = FoundParallel(3, 16, 1000.0)
+        with StateDB.open(tmp_path / "state.db") as state:
+            state.keep_parallel({not_asked: earlier})
+        before = time.time()
+        result, _ = run(tmp_path, config, tmp_path / "photos")
+        assert result.ok
+        assert not [r for r in fallback.requests if r.path == "/api/generate"]
+    kept = found_kept(tmp_path / "state.db")
+    assert kept[asked].found == result.summary.parallel[asked] >= 1
+    assert kept[asked].most == AUTO_PARALLEL_MAX and before <= kept[asked].at <= time.time()
+    assert kept[not_asked] == earlier
+
+
+def test_a_dry_run_keeps_nothing_parallel_auto_found(tmp_path: Path,
+                                                     server: OllamaServer) -> None:
+    write_photos(tmp_path / "photos", 4)
+    config = _caption_config(tmp_path / "vision.yml", server.url, "")
+    result, _ = run(tmp_path, config, tmp_path / "photos", options=RunOptions(dry_run=True))
+    assert result.ok and [r for r in server.requests if r.path == "/api/generate"]
+    assert found_kept(tmp_path / "state.db") == {}
+    result, _ = run(tmp_path, config, tmp_path / "photos")  # the same run, for real
+    assert result.ok and set(found_kept(tmp_path / "state.db")) == {f"ollama {server.url}"}
+
+
+def test_a_finding_that_cannot_be_kept_is_said_and_the_run_is_not_failed(
+        tmp_path: Path, server: OllamaServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    def full(self: StateDB, found: object) -> None:
+        raise StateError(self.path, "database or disk is full", action="writing")
+
+    monkeypatch.setattr(StateDB, "keep_parallel", full)
+    write_photos(tmp_path / "photos", 2)
+    config = _caption_config(tmp_path / "vision.yml", server.url, "")
+    result, _ = run(tmp_path, config, tmp_path / "photos")
+    assert result.ok and result.summary.counts["done"] == 2
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "not kept" in warning.getMessage() and "disk is full" in warning.getMessage()
+
+
+def test_only_services_under_auto_have_a_finding_kept(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 4)
+    with OllamaServer(models=["gemma3:latest"]) as auto, \
+            OllamaServer(models=["gemma3:latest"], parallel=2) as fixed:
+        config = tmp_path / "vision.yml"
+        config.write_text(
+            "Models:\n"
+            f"  - {{Type: caption, Model: gemma3, Service: {{Uri: \"{auto.url}\"}}}}\n"
+            f"  - {{Type: labels, Model: gemma3, Service: {{Uri: \"{fixed.url}\", "
+            "Parallel: 2}}\n")
+        measured = f"ollama {auto.url}"
+        result, _ = run(tmp_path, config, tmp_path / "photos")
+        assert result.ok and [r for r in fixed.requests if r.path == "/api/generate"]
+    assert set(found_kept(tmp_path / "state.db")) == {measured}

@@ -9,9 +9,10 @@ The number of photos in flight is bounded, so memory does not grow with the libr
 
 A photo that failed for a reason of its own (empty, truncated, not an image) is skipped while
 it is unchanged, unless `retry_failed`; a failure of a model or a service is retried every run.
-After a complete walk the state forgets the photos that were deleted under the roots. When the
-state database fails (disk full, damaged), the photos in flight are finished and the run ends
-with the StateError.
+After a complete walk the state forgets the photos that were deleted under the roots. What
+`Parallel: auto` found on each service the run asked is kept in the state too (for `vision ls`
+and `doctor`), unless it is a dry run. When the state database fails (disk full, damaged),
+the photos in flight are finished and the run ends with the StateError.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from xmpvision.sidecar.model import named_people
 from xmpvision.sidecar.moves import follow_move
 from xmpvision.sidecar.paths import Naming
 from xmpvision.sources import DEFAULT_SOURCE
-from xmpvision.state import FallbackAnswers, FileStatus, Plan, StateDB
+from xmpvision.state import FallbackAnswers, FileStatus, FoundParallel, Plan, StateDB
 from xmpvision.text.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ class Pipeline:
                     self._state_error = self._state_error or exc
         if self._state_error is not None:
             raise self._state_error
+        self._keep_parallel()
         if complete and not self.stop.is_set() and not self.options.dry_run:
             # Every photo under the roots was planned, so moves are recognised already.
             self.state.prune(roots, skip=self._discovery_errors)
@@ -212,6 +214,23 @@ class Pipeline:
             log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),
                          unusable=dict(self.unusable))
+
+    def _keep_parallel(self) -> None:
+        """Record, for `vision ls` and `doctor`, what `Parallel: auto` found on each service
+        this run got answers from; a service it did not ask keeps what an earlier run found.
+        Only a hint for them: a failure to record it is said, not the run's failure. A dry
+        run records nothing."""
+        if self.options.dry_run:
+            return
+        now = time.time()
+        found = {key: FoundParallel(limit, most, now)
+                 for key, (limit, most) in self.analyzer.slots.measured().items()}
+        if not found:
+            return
+        try:
+            self.state.keep_parallel(found)
+        except StateError as exc:
+            log.warning("Parallel: auto's finding not kept: %s", exc)
 
     def _walk(self, roots: list[str | os.PathLike[str]], pool: ThreadPoolExecutor,
               pending: dict[Future[Outcome], _Job]) -> bool:

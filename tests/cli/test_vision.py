@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import textwrap
+import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -17,6 +21,7 @@ from tests.library_builder import parse_ndjson, write_config, write_photos
 from tests.ollama_server import DEFAULT_CAPTION, OllamaServer, RecordedRequest, Reply
 from xmpvision.cli import app
 from xmpvision.engines.tensorflow import missing_packages
+from xmpvision.state import FoundParallel, StateDB
 
 runner = CliRunner()
 
@@ -109,6 +114,97 @@ def test_ls_table_formats(tmp_path: Path) -> None:
     assert "gemma3:latest" in plain and "nasnet" in plain
     both = runner.invoke(app, ["vision", "ls", "--config", str(config), "--json", "--md"])
     assert both.exit_code == 2
+
+
+PARALLEL_CONFIG = textwrap.dedent(
+    """\
+    Models:
+      - {Type: caption, Model: gemma3, Service: {Uri: "http://gpu-a:11434"}}
+      - {Type: labels, Model: gemma3, Service: {Uri: "http://gpu-b:11434", Parallel: 2}}
+    """
+)
+
+
+def _rows(output: str) -> dict[str, dict[str, Any]]:
+    return {row["type"]: row for row in json.loads(output)}
+
+
+def test_ls_without_a_state_database_shows_auto_and_creates_none(tmp_path: Path) -> None:
+    config = _write(tmp_path, PARALLEL_CONFIG)
+    default = Path(os.environ["XDG_STATE_HOME"]) / "xmpvision" / "state.sqlite3"
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(b"this is not a database" * 100)
+    for state in ((), ("--state", str(tmp_path / "fresh" / "state.sqlite3")),
+                  ("--state", str(junk))):
+        caption = _rows(_ls(config, "--json", *state))["caption"]
+        assert (caption["parallel"], caption["parallel_found"],
+                caption["parallel_found_at"]) == ("auto", None, None)
+        table = _ls(config, *state)
+        assert " auto " in table and "found" not in table
+    assert not default.exists() and not (tmp_path / "fresh").exists()
+    assert junk.read_bytes() == b"this is not a database" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.sqlite3", "vision.yml"]
+
+
+def test_ls_shows_what_the_last_run_found_under_auto(tmp_path: Path) -> None:
+    config = _write(tmp_path, PARALLEL_CONFIG)
+    state = tmp_path / "state.sqlite3"
+    at = datetime(2026, 12, 7, 14, 2).timestamp()
+    with StateDB.open(state) as db:
+        db.keep_parallel({"ollama http://gpu-a:11434": FoundParallel(4, 16, at),
+                          "ollama http://gpu-b:11434": FoundParallel(2, 16, at)})
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rows = _rows(_ls(config, "--json", "--state", str(state)))
+    assert rows["caption"]["parallel"] == "auto"  # the stable shape: what is configured
+    assert rows["caption"]["parallel_found"] == 4
+    assert rows["caption"]["parallel_found_at"] == datetime.fromtimestamp(at).astimezone(
+    ).isoformat(timespec="seconds")
+    # A fixed Parallel is what it is, whatever was measured there before.
+    assert (rows["labels"]["parallel"], rows["labels"]["parallel_found"]) == (2, None)
+    table = _ls(config, "--state", str(state))
+    caption_line = next(line for line in table.splitlines() if line.startswith("caption"))
+    assert "auto (4 found 2026-12-07)" in caption_line
+    md = _ls(config, "--md", "--state", str(state))
+    assert "| auto (4 found 2026-12-07) |" in md
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # read, nothing written
+
+
+def test_ls_sums_what_was_found_on_each_endpoint_once_each_is(tmp_path: Path) -> None:
+    config = _write(tmp_path, textwrap.dedent("""\
+        Models:
+          - {Type: caption, Model: gemma3, Service: {Uri: ["http://a:11434", "http://b:11434"]}}
+        """))
+    state = tmp_path / "state.sqlite3"
+    older, newer = datetime(2026, 12, 1, 9).timestamp(), datetime(2026, 12, 7, 9).timestamp()
+    with StateDB.open(state) as db:
+        db.keep_parallel({"ollama http://a:11434": FoundParallel(4, 16, newer)})
+    caption = _rows(_ls(config, "--json", "--state", str(state)))["caption"]
+    assert (caption["parallel_found"], caption["parallel_found_at"]) == (None, None)
+    with StateDB.open(state) as db:
+        db.keep_parallel({"ollama http://b:11434": FoundParallel(2, 16, older)})
+    caption = _rows(_ls(config, "--json", "--state", str(state)))["caption"]
+    assert caption["parallel_found"] == 6  # as their slots add up
+    assert caption["parallel_found_at"].startswith("2026-12-01")  # as old as the older one
+
+
+def test_ls_shows_what_a_run_found(tmp_path: Path) -> None:
+    write_photos(tmp_path / "photos", 6)
+    state = tmp_path / "state.sqlite3"
+    with OllamaServer(models=["gemma3:latest"], parallel=2) as server:
+        key = f"ollama {server.url}"
+        config = _write(tmp_path, textwrap.dedent(f"""\
+            Models:
+              - {{Type: caption, Model: gemma3, Service: {{Uri: "{server.url}"}}}}
+            """))
+        before = time.time()
+        result = runner.invoke(app, ["vision", "run", "-m", "caption", str(tmp_path / "photos"),
+                                     "--json", "--state", str(state), "--config", str(config)])
+        assert result.exit_code == 0, result.output
+    found = parse_ndjson(result.stdout).summary["parallel"][key]
+    caption = _rows(_ls(config, "--json", "--state", str(state)))["caption"]
+    assert caption["parallel"] == "auto" and caption["parallel_found"] == found
+    at = datetime.fromisoformat(caption["parallel_found_at"]).timestamp()
+    assert before - 1 < at <= time.time()  # to the second
 
 
 def test_sources_lists_priorities() -> None:

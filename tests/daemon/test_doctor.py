@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from typer.testing import CliRunner, Result
@@ -9,6 +10,7 @@ from typer.testing import CliRunner, Result
 from tests.daemon.helpers import MODEL, free_port, vision_yml
 from tests.ollama_server import OllamaServer
 from xmpvision.cli import app
+from xmpvision.state import FoundParallel, StateDB
 
 runner = CliRunner()
 
@@ -131,7 +133,8 @@ def test_a_family_ollama_runs_one_request_at_a_time_is_warned(tmp_path: Path) ->
     assert fixed[f"parallel {url}"] == f"ok parallel {url}: Parallel: 4 requests at once (fixed)"
     assert auto[f"parallel {MODEL}"].startswith("warn ")
     assert "Parallel: auto will find 1" in auto[f"parallel {MODEL}"]
-    assert auto[f"parallel {url}"].startswith(f"ok parallel {url}: Parallel: auto: each scan")
+    assert auto[f"parallel {url}"].startswith(
+        f"ok parallel {url}: Parallel: auto: not measured yet; each scan measures")
     assert one[f"parallel {MODEL}"].startswith("ok ")
 
 
@@ -139,3 +142,21 @@ def test_other_families_get_no_parallel_warning(tmp_path: Path) -> None:
     with OllamaServer(models=[MODEL]) as server:
         found = lines(doctor(tmp_path, vision_yml(server.url, parallel=4), tmp_path))
     assert f"parallel {MODEL}" not in found
+
+
+def test_parallel_auto_says_what_the_last_run_found_and_when(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "state.sqlite3"
+    at = datetime(2026, 12, 7, 14, 2).timestamp()
+    with OllamaServer(models=[]) as server:
+        # A one-at-a-time family keeps its warning; what was found is only reported.
+        server.add_model(MODEL, family="qwen3vl")
+        url = server.url
+        with StateDB.open(state) as db:
+            db.keep_parallel({f"ollama {url}": FoundParallel(4, 16, at),
+                              "ollama http://elsewhere:11434": FoundParallel(2, 16, at)})
+        found = lines(doctor(tmp_path, vision_yml(url, parallel="auto"), tmp_path))
+    assert found[f"parallel {url}"] == (
+        f"ok parallel {url}: Parallel: auto, 4 requests at once found by the run of "
+        "2026-12-07 14:02 (at most 16 allowed); each scan measures it again")
+    assert found[f"parallel {MODEL}"].startswith("warn ")
+    assert "Parallel: auto will find 1" in found[f"parallel {MODEL}"]

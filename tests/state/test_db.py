@@ -128,7 +128,7 @@ def test_a_version_1_database_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> 
         assert record is not None and record.model == "m"
         state.set_bad(p, "truncated")
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION == 5
     assert check.execute("SELECT bad FROM files").fetchall() == [("truncated",)]
     check.close()
 

@@ -252,6 +252,15 @@ class ServiceSlots:
         with self._changed:
             return {key: limiter.found for key, limiter in self.limiters.items()}
 
+    def measured(self) -> dict[str, tuple[int, int]]:
+        """Per key under `Parallel: auto` that answered at least one request: (found, the most
+        its limiter may allow). A key no answer came from is left out: its `found` is only
+        where its limiter starts, not something its server was seen to serve."""
+        with self._changed:
+            # Read-only: a limiter keeps the unloaded time of every answer it compared.
+            return {key: (limiter.found, limiter.most) for key, limiter in self.limiters.items()
+                    if any(limiter._unloaded.values())}
+
 
 class Throttled:
     """An endpoint's engine whose requests wait for a free slot of its service and, on a

@@ -30,10 +30,11 @@ from xmpvision.cli.run import (
 from xmpvision.cli.scan import ForceOption, RetryFailedOption
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
-from xmpvision.listing import COLUMNS, ignored_entries, model_rows
+from xmpvision.listing import COLUMNS, ignored_entries, model_rows, shown_parallel
 from xmpvision.pipeline import Reporter, RunOptions, RunResult
 from xmpvision.report import json_line
 from xmpvision.sources import DEFAULT_SOURCE, SOURCE_PRIORITY, normalize_source
+from xmpvision.state import default_state_path, read_found
 
 app = typer.Typer(help="Inspect and run the vision models.", no_args_is_help=True)
 
@@ -55,6 +56,7 @@ TsvFlag = Annotated[bool, typer.Option("--tsv", help="Tab-separated values.")]
 @app.command("ls")
 def ls(
     config: ConfigOption = None,
+    state: StateOption = None,
     json_: JsonFlag = False,
     md: MdFlag = False,
     csv_: CsvFlag = False,
@@ -63,14 +65,18 @@ def ls(
     quiet: QuietOption = False,
 ) -> None:
     """List each type's model chain in evaluation order (1 = tried first, the model
-    PhotoPrism itself would run; the others are fallbacks), after the config file shown."""
+    PhotoPrism itself would run; the others are fallbacks), after the config file shown.
+    Under Parallel: auto, what the last run found (kept in the state database)."""
     setup_logging(verbose, quiet)
     fmt = _format(json_, md, csv_, tsv)
     loaded = get_config(config, quiet=quiet)
-    rows = model_rows(loaded.config)
+    # Read-only: listing never creates the state database.
+    rows = model_rows(loaded.config, read_found(state or default_state_path()))
     if fmt is TableFormat.TABLE:
         # Which file this is: a vision.yml found elsewhere than expected explains a lot.
         print(f"config: {loaded.path or 'none found, built-in defaults'}")
+    if fmt is not TableFormat.JSON:
+        rows = [{**row, "parallel": shown_parallel(row)} for row in rows]
     print_table(rows, COLUMNS, fmt)
     if fmt is TableFormat.TABLE:
         ignored = ignored_entries(loaded.config)

@@ -6,6 +6,7 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -19,10 +20,11 @@ from xmpvision.config.models import ModelConfig, ServiceConfig, Thresholds
 from xmpvision.config.schedules import find_schedule_dir, load_schedules
 from xmpvision.engines import describe
 from xmpvision.engines.ollama.api import ONE_AT_A_TIME_FAMILIES, RunningModel, same_model
-from xmpvision.engines.ollama.engine import DIALECT
+from xmpvision.engines.ollama.engine import DIALECT, capacity_key
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
 from xmpvision.health.probe import Probe, Service, find_running, gpu_share, services_of
+from xmpvision.state import FoundParallel, read_found
 
 Level = Literal["ok", "warn", "fail"]
 
@@ -42,8 +44,9 @@ def run_checks(config: Path | None, state: Path, library: Sequence[Path],
     if loaded is None:
         return checks
     models = [m for m in loaded.config.models if m.enabled]
+    found = read_found(state)  # before the state check, which creates the database
     for service in services_of(models):
-        checks.extend(_service(service))
+        checks.extend(_service(service, found.get(capacity_key(service.base_url))))
     checks.extend(_classifier(models))
     # Every other engine (an OpenAI-compatible server, an ONNX model) is asked what it asks
     # at the start of a run.
@@ -79,7 +82,7 @@ def _config(path: Path | None, checks: list[Check]) -> LoadedConfig | None:
     return loaded
 
 
-def _service(service: Service) -> list[Check]:
+def _service(service: Service, found: FoundParallel | None) -> list[Check]:
     name = f"ollama {service.shown}"
     probe = Probe(service)
     try:
@@ -93,7 +96,7 @@ def _service(service: Service) -> list[Check]:
             running = probe.running()
         except EngineError as exc:
             return [*checks, Check(name, "fail", str(exc), "check the Ollama server's logs")]
-        checks.append(_parallel(f"parallel {service.shown}", service.config))
+        checks.append(_parallel(f"parallel {service.shown}", service.config, found))
         for model in service.models:
             entry = next((m for m in pulled if same_model(model, m.name or m.model)), None)
             if entry is None:
@@ -109,12 +112,19 @@ def _service(service: Service) -> list[Check]:
         probe.close()
 
 
-def _parallel(name: str, config: ServiceConfig) -> Check:
-    if config.auto_parallel:
-        return Check(name, "ok", f"Parallel: auto: each scan measures how many requests it "
-                     f"serves at once (1 to {AUTO_PARALLEL_MAX}; `scan -v` and --json say "
-                     "what it found)")
-    return Check(name, "ok", f"Parallel: {config.parallel} requests at once (fixed)")
+def _parallel(name: str, config: ServiceConfig, found: FoundParallel | None) -> Check:
+    """`found`: what the last run that asked the service found, as the state database keeps
+    it."""
+    if not config.auto_parallel:
+        return Check(name, "ok", f"Parallel: {config.parallel} requests at once (fixed)")
+    if found is None:
+        return Check(name, "ok", f"Parallel: auto: not measured yet; each scan measures how "
+                     f"many requests it serves at once (1 to {AUTO_PARALLEL_MAX}; `scan -v` "
+                     "and --json say what it found)")
+    when = datetime.fromtimestamp(found.at).strftime("%Y-%m-%d %H:%M")
+    requests = "1 request" if found.found == 1 else f"{found.found} requests"
+    return Check(name, "ok", f"Parallel: auto, {requests} at once found by the run of {when} "
+                 f"(at most {found.most} allowed); each scan measures it again")
 
 
 def _one_at_a_time(model: str, family: str, config: ServiceConfig) -> Check:

@@ -8,6 +8,7 @@ from xmpvision.state.db import (
     StateDB,
     default_state_path,
 )
+from xmpvision.state.parallel import FoundParallel, read_found
 
-__all__ = ["FallbackAnswers", "FileStatus", "Plan", "ResultRecord", "StateDB",
-           "default_state_path"]
+__all__ = ["FallbackAnswers", "FileStatus", "FoundParallel", "Plan", "ResultRecord", "StateDB",
+           "default_state_path", "read_found"]

@@ -14,7 +14,10 @@ Schema (a folder path or file name is TEXT, or, if it is not valid UTF-8, BLOB o
   is cleared when the file changes, so an unchanged bad file is not decoded again every run;
 - `results(file_id, type, status, model, source, finished_at, error, attempts, fallback)`: per
   model type ("labels", "caption", ...), status "done" or "failed"; `fallback` names the better
-  models that were down when a fallback answered (the type is redone once they are back).
+  models that were down when a fallback answered (the type is redone once they are back);
+- `vocabulary(file_id, path)`: the owner's keywords of each photo;
+- `parallel_found(service, found, most, found_at)`: what `Parallel: auto` found per service
+  (parallel.py).
 
 Cost model: discovery yields the photos of one folder together, so `plan`, `classify` and
 `needs` load one folder's records with one query when the folder changes and answer from that
@@ -52,7 +55,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +67,7 @@ from xmpvision.errors import StateError
 from xmpvision.state import health
 from xmpvision.state.codec import fingerprint, from_db, to_db, to_i64
 from xmpvision.state.housekeeping import nearest_existing, same_device, walked_root, within
+from xmpvision.state.parallel import FoundParallel, from_rows
 from xmpvision.state.schema import (
     BAD_MARK,
     CREATE,
@@ -71,6 +75,8 @@ from xmpvision.state.schema import (
     FALLBACK_IN_FOLDER,
     FIND_FILE,
     LOAD_FOLDER,
+    LOAD_PARALLEL,
+    SAVE_PARALLEL,
     SCHEMA_VERSION,
     SEP,
     UPDATE_DONE,
@@ -731,6 +737,19 @@ class StateDB:
         """The owner's keywords over the library: path -> how many photos have it."""
         rows = self._conn.execute("SELECT path, count(*) FROM vocabulary GROUP BY path")
         return {str(path): int(count) for path, count in rows}
+
+    @_translated("writing")
+    def keep_parallel(self, found: Mapping[str, FoundParallel]) -> None:
+        """Record what `Parallel: auto` found on these services (by capacity key), replacing
+        what was recorded for them; the others keep theirs. Commits."""
+        with self._committed():
+            self._conn.executemany(SAVE_PARALLEL, [
+                (service, f.found, f.most, f.at) for service, f in found.items()])
+
+    @_translated("reading")
+    def parallel_found(self) -> dict[str, FoundParallel]:
+        """What `Parallel: auto` found per service, as recorded by `keep_parallel`."""
+        return from_rows(self._conn.execute(LOAD_PARALLEL))
 
     def _file_flags(self, file_id: int) -> tuple[str | None, str | None]:
         found = self._conn.execute("SELECT done, bad FROM files WHERE id = ?", (file_id,))

@@ -5,7 +5,7 @@ See `db.py` for what each table is for and the cost model they serve.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # A fresh database: every statement, in order (each one may also run on an existing database).
 CREATE = (
@@ -59,6 +59,18 @@ CREATE = (
         PRIMARY KEY (file_id, path)
     ) WITHOUT ROWID
     """,
+    # Per service (its capacity key, as a run's summary names it) under `Parallel: auto`: how
+    # many requests in flight the last run that asked it found it serves without queueing, the
+    # most its limiter was allowed to try, and when (seconds since the epoch). For `vision ls`
+    # and `doctor`, which cannot measure it.
+    """
+    CREATE TABLE IF NOT EXISTS parallel_found (
+        service TEXT PRIMARY KEY,
+        found INTEGER NOT NULL,
+        most INTEGER NOT NULL,
+        found_at REAL NOT NULL
+    )
+    """,
 )
 
 # UPGRADES[n]: the statements that bring a version-n database to version n + 1 (a fresh one,
@@ -69,7 +81,8 @@ UPGRADES: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE results ADD COLUMN fallback TEXT",
         "CREATE INDEX IF NOT EXISTS results_fallback ON results(file_id)"
         " WHERE fallback IS NOT NULL"),
-    3: (CREATE[-1],),  # the vocabulary table
+    3: (CREATE[-2],),  # the vocabulary table
+    4: (CREATE[-1],),  # the parallel_found table
 }
 
 # files.done: "done" types joined with SEP and wrapped in it ("|a|b|"), so that `needs` is a
@@ -108,3 +121,6 @@ SELECT f.name, r.type, r.model FROM results r JOIN files f ON f.id = r.file_id
 WHERE f.dir_id = (SELECT id FROM dirs WHERE path = ?)
   AND r.fallback IS NOT NULL AND r.status = 'done' AND r.model IS NOT NULL
 """
+# Parallel: auto's findings, one row per service (see parallel_found above).
+SAVE_PARALLEL = "INSERT OR REPLACE INTO parallel_found VALUES (?, ?, ?, ?)"
+LOAD_PARALLEL = "SELECT service, found, most, found_at FROM parallel_found"

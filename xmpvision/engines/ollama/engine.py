@@ -108,11 +108,17 @@ def response_format_name(model: ModelConfig) -> str:
     return "text" if fmt is None else "json" if fmt == "json" else "json-schema"
 
 
+def capacity_key(url: str) -> str:
+    """The capacity key of the Ollama service at `url`: its slots, and what `Parallel: auto`
+    found there."""
+    return f"{ENGINE} {redact(url)}"
+
+
 def describe(model: ModelConfig) -> EngineInfo:
     return EngineInfo(
         engine=ENGINE, source=SOURCE, endpoint=redact(endpoint(model)),
         format=response_format_name(model), options=effective_options(model),
-        capacity=f"{ENGINE} {redact(base_url(model))}", slots=model.service.most_parallel,
+        capacity=capacity_key(base_url(model)), slots=model.service.most_parallel,
         auto=model.service.auto_parallel, timeout=model.service.timeout or DEFAULT_READ_TIMEOUT,
         resolution=model.image_size, fit="longest", abilities=ABILITIES,
     )
