@@ -333,6 +333,8 @@ class OllamaServer:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0  # the most generate requests holding a slot at once
+        self._arrived = 0
+        self.max_arrived = 0  # the most generate requests at once, in a slot or queued for one
         # Wedged: generate/chat requests are accepted and never answered (a hung GPU); with
         # `wedge_version`, /api/version hangs too (the whole server is stuck).
         self._wedge_after: int | None = None
@@ -525,6 +527,7 @@ class OllamaServer:
         with self._lock:
             self._requests.clear()
             self.max_in_flight = 0
+            self.max_arrived = 0
 
     # --- used by the handler -----------------------------------------------------------------
 
@@ -558,6 +561,8 @@ class OllamaServer:
     def _acquire_slot(self) -> threading.Semaphore:
         with self._lock:
             slots = self._slots
+            self._arrived += 1
+            self.max_arrived = max(self.max_arrived, self._arrived)
         slots.acquire()
         with self._lock:
             self._in_flight += 1
@@ -567,6 +572,7 @@ class OllamaServer:
     def _release_slot(self, slots: threading.Semaphore) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._arrived -= 1
         slots.release()
 
 

@@ -209,7 +209,8 @@ class Pipeline:
             self.state.prune(roots, skip=self._discovery_errors)
         self.summary.seconds = time.monotonic() - started
         self.summary.services = self.analyzer.breakers.reports()
-        self.summary.parallel = self.analyzer.slots.found()
+        self.summary.parallel = {key: found for key, (found, _most)
+                                 in self.analyzer.slots.measured().items()}
         for service, found in self.summary.parallel.items():
             log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),

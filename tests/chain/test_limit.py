@@ -56,6 +56,22 @@ def test_the_first_rise_is_as_large_as_the_read_timeout_allows() -> None:
     assert limiter.found == 1
 
 
+def test_what_the_server_served_at_once_when_its_queue_was_still_building() -> None:
+    """16 sent at once to a 2-slot server: they are answered two by two, each pair after a
+    longer wait. Their mean share of the unloaded time says 5 were served at once; the work
+    finished per second says 2, which is what the server has."""
+    now = [0.0]
+    limiter = Limiter(16, timeout=300, clock=lambda: now[0])
+    _round(limiter, 16)
+    assert limiter.limit == 16
+    for index in range(16):
+        pair = index // 2  # answered after `pair` service times in the queue
+        now[0] = SERVICE * (pair + 1)
+        limiter.answered(Sample(SERVICE * (pair + 1), "caption",
+                                Served(SERVICE, SERVICE * pair), limiter.epoch))
+    assert (limiter.found, limiter.limit) == (2, 3)
+
+
 def test_the_clients_own_timings_find_the_slots_too() -> None:
     """A server that says nothing of its own time (OpenAI-compatible): the client's wait
     against the least it took unloaded."""
@@ -150,3 +166,29 @@ def test_a_longer_answer_is_not_a_slowdown() -> None:
             limiter.answered(Sample(service, "caption", Served(service, 0.0, 0.02),
                                     limiter.epoch))
     assert limiter.limit == limiter.found == 16
+
+
+def test_a_new_run_starts_from_one_and_climbs_to_what_was_found_before() -> None:
+    """A daemon's next job: one request first (the server may hang now), then straight to what
+    the service served at once before with one waiting, not past it while climbing."""
+    limiter = Limiter(16, timeout=300)
+    _rounds(limiter, 4, 3)
+    assert (limiter.found, limiter.limit) == (4, 5)
+    limiter.resume()
+    assert limiter.limit == 1
+    assert _round(limiter, 4) == 5
+    assert limiter.found == 1  # measured again in this run: one at once, unqueued
+
+
+def test_a_new_run_finds_more_slots_one_at_a_time() -> None:
+    limiter = Limiter(16, timeout=300)
+    _rounds(limiter, 2, 2)
+    assert limiter.limit == 3
+    limiter.resume()
+    assert _rounds(limiter, 8, 4) == [3, 4, 5, 6]
+
+
+def test_a_new_run_before_anything_was_measured_climbs_as_the_first() -> None:
+    limiter = Limiter(16, timeout=300)
+    limiter.resume()
+    assert _round(limiter, 8) == 16

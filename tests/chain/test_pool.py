@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from xmpvision.chain.limit import Limiter
 from xmpvision.chain.pool import ServiceSlots
 from xmpvision.engines import served
 from xmpvision.engines.base import EngineInfo
@@ -40,11 +41,12 @@ def test_answers_move_the_limit_under_auto() -> None:
     for _ in range(limiter.round_size):
         limiter.wanted()  # as if photos were waiting for the slot
         _answer(slots, "b")
-    assert slots.free("b") == 2
+    assert slots.free("b") == 16  # as many as could queue within the read timeout
     for _ in range(limiter.round_size):
         limiter.wanted()
         _answer(slots, "b", queued=1.0)  # the server queued each as long as it served it
-    assert slots.free("b") == 1
+    # It served half of them at once; one more waits in its queue.
+    assert limiter.found == 8 and slots.free("b") == 9
 
 
 def test_a_server_failure_halves_it_and_a_bad_answer_does_not() -> None:
@@ -56,3 +58,23 @@ def test_a_server_failure_halves_it_and_a_bad_answer_does_not() -> None:
     with pytest.raises(ServiceDown), slots.held("b"):
         raise ServiceDown("no answer within 3s")
     assert slots.free("b") == 4
+
+
+def test_limiters_kept_for_the_next_run_and_answers_counted_per_run() -> None:
+    """A daemon's engines keep each service's limiter: the next job's slots resume it, and
+    report only the services that answered in that job."""
+    kept: dict[str, Limiter] = {}
+    first = ServiceSlots([_info("b", 16, auto=True), _info("c", 16, auto=True)], kept)
+    for _ in range(3):
+        first.limiters["b"].wanted()
+        _answer(first, "b")
+    assert set(first.measured()) == {"b"}
+    assert set(kept) == {"b", "c"}
+    second = ServiceSlots([_info("b", 16, auto=True)], kept)
+    assert second.limiters["b"] is kept["b"] and second.free("b") == 1
+    assert second.measured() == {}
+    _answer(second, "b")
+    assert set(second.measured()) == {"b"}
+    # Other settings for the service (a reloaded config): a limiter of its own.
+    third = ServiceSlots([_info("b", 8, auto=True)], kept)
+    assert third.limiters["b"] is not second.limiters["b"]

@@ -96,3 +96,27 @@ def test_an_openai_model_missing_at_one_job_is_asked_for_again_at_the_next(
         server.models.append("vision-1")  # served before the next job
         second = job(daemon, library, ("caption",))
     assert second.summary.counts["done"] == 3 and second.summary.failed == 0
+
+
+def test_parallel_auto_resumes_at_the_next_job_and_reports_only_what_the_job_asked(
+        tmp_path: Path, daemon_at: list[Daemon]) -> None:
+    """The first job finds the server's two slots; the next job, a few new photos, meets the
+    server with one request and then goes no further than two and one waiting (a fresh
+    limiter would send as many as the read timeout allows)."""
+    with OllamaServer(models=[MODEL], latency=0.2, parallel=2) as server:
+        daemon = make_daemon(tmp_path, daemon_at, (
+            f"  - {{Type: caption, Engine: ollama, Model: {MODEL},"
+            f" Service: {{Uri: '{server.url}'}}}}\n"))
+        library = tmp_path / "library"
+        photos(library, 24)
+        first = job(daemon, library, ("caption",))
+        key = f"ollama {server.url}"
+        assert first.summary.parallel == {key: 2}
+        limiter = daemon._runtime.engines.limiters[key]
+        assert server.max_arrived > 3  # the first job's climb sent more than it serves
+        server.clear()
+        photos(library, 8, start=100)
+        second = job(daemon, library, ("caption",))
+        assert daemon._runtime.engines.limiters[key] is limiter
+    assert second.summary.counts["done"] == 8 and second.summary.parallel == {key: 2}
+    assert server.max_arrived <= 3

@@ -30,7 +30,10 @@ def test_sigterm_mid_job_costs_at_most_the_photos_in_flight_again(
     library = tmp_path / "library"
     paths = photos(library, 30)
     with OllamaServer(models=["gemma3:latest"], latency=0.15) as server:
-        daemon = daemon_factory(config(server.url, f"Daemon:\n  Paths: [{library}]\n")).start()
+        # One request in flight, so that the photos in flight at the signal are one.
+        vision = config(server.url, f"Daemon:\n  Paths: [{library}]\n").replace(
+            "ConnectTimeout: 2s}", "ConnectTimeout: 2s, Parallel: 1}")
+        daemon = daemon_factory(vision).start()
         wait_for(lambda: len(server.generate_requests()) >= 21, 60, "a third of the job")
         assert daemon.stop() == 0
         first = len(server.generate_requests())

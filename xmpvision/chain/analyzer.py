@@ -258,10 +258,11 @@ def build_analyzer(
     generators = [m for m in runnable_models(config, "generate", wanted)
                   if any(t in requested for t in generated_types(m))]
     every = [*generators, *(m for chain in models.values() for m in chain)]
-    slots = ServiceSlots(describe(part) for m in every for part in m.endpoint_models())
     owned = Engines(config.thresholds) if engines is None else None
     source = engines or owned
     assert source is not None
+    slots = ServiceSlots((describe(part) for m in every for part in m.endpoint_models()),
+                         source.limiters)
     fallback = config.fallback
     breakers = Breakers(BreakerPolicy(fallback.failures, fallback.open, fallback.open_max))
     guards: dict[str, list[Breaker]] = {}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 from xmpvision.chain.breaker import Breaker, Breakers
 from xmpvision.chain.dispatch import Dispatch
+from xmpvision.chain.limit import Limiter
 from xmpvision.chain.pool import ServiceSlots, Throttled, engine_key
 from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, HEALTH_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, Thresholds
@@ -48,6 +49,8 @@ class Engines:
         self._make = make or (lambda model: create_engine(model, thresholds))
         self._watcher = watcher
         self._engines: dict[str, Engine] = {}
+        # `Parallel: auto`'s limiters per service, resumed by the next run (chain/pool.py).
+        self.limiters: dict[str, Limiter] = {}
         self._creating: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 

@@ -7,9 +7,9 @@ queue on the server, the model not slower per request) and requests waited in th
 a slot, more are let in flight: until the server first queues, as many times more as could
 queue there without nearing the read timeout (the slots are found in a round or two), then one
 more at a time. When requests queue on the server or each one gets slower, the limit drops to
-what the server served at once in that round (limit x ratio) and one request more. A failure that says the server
-is down or too slow halves it. A request is never let in flight when a request queued behind
-the others could run into the read timeout.
+what the server served at once in that round and one request more, waiting in its queue. A
+failure that says the server is down or too slow halves it. A request is never let in flight
+when a request queued behind the others could run into the read timeout.
 
 The server's own timings are used where it gives them (Ollama: its queue and its model time,
 engines/served.py); elsewhere the whole request as the client saw it stands for both.
@@ -85,6 +85,8 @@ class Limiter:
         self._longest_service = 0.0
         self._saturated = False
         self._climbing = True  # the server has not queued a request yet
+        self._measured = False  # `found` was measured, not where it starts
+        self._known: int | None = None  # what an earlier run found, with one waiting
 
     def wanted(self) -> None:
         """A request found every slot taken: one more slot would have been used."""
@@ -94,7 +96,8 @@ class Limiter:
         served = sample.served
         service = sample.seconds if served is None else served.service
         ratio = self._ratio(sample)
-        self._answers.append((self._clock(), sample.seconds * ratio))
+        took = sample.seconds if served is None else served.service + served.queued
+        self._answers.append((self._clock(), took * ratio))
         if sample.seconds > TIMEOUT_SHARE * self.timeout and self.limit > 1:
             self._set(self.limit - 1)  # queued this long, the next one may time out
             return
@@ -131,6 +134,16 @@ class Limiter:
         """The answers a round takes."""
         return max(CLIMB_ROUND_MIN if self._climbing else ROUND_MIN, self.limit)
 
+    def resume(self) -> None:
+        """A new run on the same service (a daemon's next job): from one request again, so
+        that a server that hangs or a model that cannot load now meets one request first; the
+        climb then goes as far as this service was found to take before at once (with one
+        waiting), and on from there one at a time. Its unloaded times are kept."""
+        if self._measured:
+            self._known = min(self.most, self.found + QUEUED)
+        self._climbing = True
+        self._set(min(START, self.most))
+
     def failed(self) -> None:
         """A request failed as a busy or dead server fails (timed out, refused, 503)."""
         self._climbing = False
@@ -141,6 +154,7 @@ class Limiter:
         log.debug("%d in flight: answers took %.2f of their unloaded time%s", self.limit,
                   1 / ratio if ratio else float("inf"), "" if self._saturated else
                   " (the client did not fill them)")
+        self._measured = True
         if ratio >= RAISE_AT:
             self.found = self.limit
             times = self._times_allowed()
@@ -148,8 +162,13 @@ class Limiter:
                 # Until the server first queues: as many times more as the read timeout
                 # allows (its slots found in a round or two; too many only queue there,
                 # the next round brings it back), then one at a time.
+                if self._climbing and self._known is not None and self.limit >= self._known:
+                    self._climbing = False  # as far as an earlier run found; on with care
                 more = self.limit * (times - 1) if self._climbing else 1
-                self._set(min(self.most, self.limit + more))
+                rise = min(self.most, self.limit + more)
+                if self._climbing and self._known is not None:
+                    rise = min(rise, self._known)
+                self._set(rise)
                 return
         else:
             # What the server served at once in this round (Little's law), and one request

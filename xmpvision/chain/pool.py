@@ -140,7 +140,10 @@ class ServiceSlots:
     Ollama never have more requests in flight together than that Ollama serves at once.
     """
 
-    def __init__(self, infos: Iterable[EngineInfo]) -> None:
+    def __init__(self, infos: Iterable[EngineInfo],
+                 kept: dict[str, Limiter] | None = None) -> None:
+        """`kept`: limiters of earlier runs by key (a daemon's, across its jobs, which take
+        turns), resumed where their service and settings are the same; new ones are added."""
         fixed: dict[str, int] = {}
         auto: dict[str, int] = {}
         timeouts: dict[str, float] = {}
@@ -151,8 +154,18 @@ class ServiceSlots:
             timeouts[key] = min(info.timeout, timeouts.get(key, info.timeout))
         # The most each key may have in flight (a number fixes it).
         self.sizes = {**auto, **fixed}
-        self.limiters = {key: Limiter(most, timeouts[key])
-                         for key, most in auto.items() if key not in fixed}
+        kept = {} if kept is None else kept
+        self.limiters: dict[str, Limiter] = {}
+        for key, most in auto.items():
+            if key in fixed:
+                continue
+            limiter = kept.get(key)
+            if limiter is not None and (limiter.most, limiter.timeout) == (most, timeouts[key]):
+                limiter.resume()
+            else:
+                limiter = kept[key] = Limiter(most, timeouts[key])
+            self.limiters[key] = limiter
+        self._answered = dict.fromkeys(self.limiters, 0)  # answers in this run, per key
         self._busy = dict.fromkeys(self.sizes, 0)
         self._waiting = dict.fromkeys(self.sizes, 0)
         self._changed = threading.Condition()
@@ -215,6 +228,7 @@ class ServiceSlots:
                     limiter.failed()
                 elif sample is not None:
                     limiter.answered(sample)
+                    self._answered[key] += 1
             self._changed.notify_all()
 
     @contextmanager
@@ -246,20 +260,14 @@ class ServiceSlots:
         """The most requests all keys may have in flight at once."""
         return sum(self.sizes.values())
 
-    def found(self) -> dict[str, int]:
-        """Per key under `Parallel: auto`: the most requests in flight its server served at
-        once without queueing them."""
-        with self._changed:
-            return {key: limiter.found for key, limiter in self.limiters.items()}
-
     def measured(self) -> dict[str, tuple[int, int]]:
-        """Per key under `Parallel: auto` that answered at least one request: (found, the most
-        its limiter may allow). A key no answer came from is left out: its `found` is only
-        where its limiter starts, not something its server was seen to serve."""
+        """Per key under `Parallel: auto` that answered a request in this run: (the most
+        requests in flight its server was seen to serve at once, the most its limiter may
+        allow). A key no answer came from is left out: its `found` is only where its limiter
+        starts, or what an earlier run found."""
         with self._changed:
-            # Read-only: a limiter keeps the unloaded time of every answer it compared.
             return {key: (limiter.found, limiter.most) for key, limiter in self.limiters.items()
-                    if any(limiter._unloaded.values())}
+                    if self._answered[key]}
 
 
 class Throttled:
