@@ -47,7 +47,8 @@ def test_building_the_command_tree_loads_no_run_machinery() -> None:
                             "httpx", "rich.progress")) == []
 
 
-def test_a_scan_loads_neither_the_daemon_nor_downloads_nor_classifiers(tmp_path: Path) -> None:
+def test_a_scan_that_asks_nothing_loads_no_daemon_download_classifier_or_http(
+        tmp_path: Path) -> None:
     empty = tmp_path / "photos"
     empty.mkdir()
     # Nothing listens on port 9: a scan of no photo never asks the server anything.
@@ -63,4 +64,6 @@ def test_a_scan_loads_neither_the_daemon_nor_downloads_nor_classifiers(tmp_path:
         "xmpvision.engines.catalog", "xmpvision.engines.downloads",
         "tensorflow", "onnxruntime", "numpy",
         "rich",  # stdout is not a terminal: plain lines, no progress bar
+        # No engine is created: the Ollama models are described, their HTTP stack not loaded.
+        "xmpvision.engines.ollama.engine", "xmpvision.engines.http", "httpx",
     )) == []
