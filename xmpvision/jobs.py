@@ -226,6 +226,7 @@ def test_photo(config: VisionConfig, image: Path, types: Sequence[str]) -> Photo
 
 
 # --- classifier models: `models pull` and `models ls` ------------------------------------------
+# The catalog and the downloader (httpx) are imported by these alone: a scan needs neither.
 
 
 @dataclass(frozen=True)

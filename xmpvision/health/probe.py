@@ -67,8 +67,8 @@ class Probe:
 
     def __init__(self, service: Service, *,
                  generate_timeout: float = DEFAULT_HEALTH_RESTART_TIMEOUT) -> None:
-        # A service is probed once a run has created its engine, which loaded the HTTP stack:
-        # a run that creates none (a rescan of done photos) never loads it.
+        # Here, not at import: a run watches a service once it has created an engine for it
+        # (which loads the HTTP stack), so a run that creates none never loads it.
         from xmpvision.engines.http import HttpService
         from xmpvision.engines.ollama.engine import DIALECT
 
