@@ -12,16 +12,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from xmpvision.chain.analyzer import MANUAL_CONTEXTS, SCAN_CONTEXTS, build_analyzer
 from xmpvision.chain.compose import Engines
 from xmpvision.config.defaults import VOCABULARY_LIBRARY
 from xmpvision.config.models import SUPPORTED_TYPES, VisionConfig
 from xmpvision.discover import DiscoveryError, Photo, discover, photo_kind
-from xmpvision.engines import catalog as _catalog
-from xmpvision.engines import downloads as _downloads
 from xmpvision.errors import (
     EngineUnavailable,
     ImageError,
@@ -39,6 +36,12 @@ from xmpvision.sidecar import existing_sidecar, find_sidecar, reset_sidecar
 from xmpvision.sidecar.paths import Naming
 from xmpvision.state import StateDB, default_state_path
 from xmpvision.text.vocabulary import Vocabulary, vocabulary_from
+
+if TYPE_CHECKING:
+    import httpx
+
+    from xmpvision.engines import catalog as _catalog
+    from xmpvision.engines import downloads as _downloads
 
 __all__ = [
     "MANUAL_CONTEXTS",
@@ -223,6 +226,7 @@ def test_photo(config: VisionConfig, image: Path, types: Sequence[str]) -> Photo
 
 
 # --- classifier models: `models pull` and `models ls` ------------------------------------------
+# The catalog and the downloader (httpx) are imported by these alone: a scan needs neither.
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,9 @@ def pull_model(
     asked wrongly, EngineUnavailable for a download or file that failed; either way nothing
     is left half-installed.
     """
+    from xmpvision.engines import catalog as _catalog
+    from xmpvision.engines import downloads as _downloads
+
     environ = os.environ if env is None else env
     entry = _catalog.find_entry(name)
     if entry is None:
@@ -329,6 +336,8 @@ class ModelStatus:
 
 def list_models(env: Mapping[str, str] | None = None) -> list[ModelStatus]:
     """`models ls`: every catalog model, whether and where it is installed, and its size."""
+    from xmpvision.engines import catalog as _catalog
+
     environ = os.environ if env is None else env
     statuses = []
     for entry in _catalog.CATALOG.values():

@@ -9,7 +9,7 @@ import pytest
 
 from xmpvision.config import parse_config, parse_config_with_warnings
 from xmpvision.config.loader import load_config
-from xmpvision.engines.ollama.engine import effective_options
+from xmpvision.engines.ollama import effective_options
 from xmpvision.errors import ConfigError
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from xmpvision.cli import app
 from xmpvision.config import load_config, parse_config, parse_config_with_warnings
-from xmpvision.engines.ollama.engine import effective_options, endpoint
+from xmpvision.engines.ollama import effective_options, endpoint
 from xmpvision.errors import ConfigError
 from xmpvision.runmodes import RunMode
 

@@ -24,7 +24,7 @@ from xmpvision.config import parse_config
 from xmpvision.config.daemon import HealthConfig
 from xmpvision.config.models import ModelConfig
 from xmpvision.engines.base import TimedEngine
-from xmpvision.engines.ollama.engine import base_url
+from xmpvision.engines.ollama import base_url
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.health.monitor import HealthMonitor
 from xmpvision.health.store import HealthStore, health_path

@@ -2,6 +2,9 @@
 
 `main` is the one error net: every `XmpvisionError` becomes its message and its exit code, and
 nothing else that goes wrong reaches a user as a traceback.
+
+Every process builds the whole command tree, so the command modules import the library's heavy
+parts (the run machinery, the daemon, downloads) inside the commands that use them.
 """
 
 from __future__ import annotations

@@ -12,8 +12,6 @@ import typer
 from xmpvision.cli.daemon import SchedulesOption
 from xmpvision.cli.options import ConfigOption, get_config
 from xmpvision.config.loader import SYSTEM_CONFIG
-from xmpvision.config.sample import sample_config, write_sample
-from xmpvision.config.schedules import find_schedule_dir, load_schedules
 from xmpvision.errors import EXIT_USAGE
 
 app = typer.Typer(help="Write a commented vision.yml, or check one.", no_args_is_help=True)
@@ -31,6 +29,8 @@ def generate(
 ) -> None:
     """Print a vision.yml with every key, its default and what it accepts, generated from the
     configuration schema; the models are those a run without a vision.yml uses."""
+    from xmpvision.config.sample import sample_config, write_sample
+
     if system and output is not None:
         print("xmpvision: give --system or -o FILE, not both", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)
@@ -45,6 +45,8 @@ def generate(
 def check(config: ConfigOption = None, schedules: SchedulesOption = None) -> None:
     """Load vision.yml and the schedules as the daemon would; exit 2 naming every problem
     (what `systemctl reload xmpvision` runs before it signals the daemon)."""
+    from xmpvision.config.schedules import find_schedule_dir, load_schedules
+
     loaded = get_config(config)
     found = load_schedules(find_schedule_dir(schedules))
     where = str(loaded.path) if loaded.path is not None else "built-in defaults (no vision.yml)"

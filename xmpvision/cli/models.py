@@ -6,18 +6,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from xmpvision import jobs
 from xmpvision.cli.options import QuietOption, VerboseOption, setup_logging
 from xmpvision.cli.output import notice
 from xmpvision.cli.render import TableFormat, print_table
 from xmpvision.cli.vision import CsvFlag, JsonFlag, MdFlag, TsvFlag, _format
-from xmpvision.engines.downloads import Progress
 from xmpvision.errors import EngineError
 from xmpvision.text.untrusted import printable
+
+if TYPE_CHECKING:
+    from xmpvision.engines.downloads import Progress
 
 app = typer.Typer(help="Download the local classifier models and list them.",
                   no_args_is_help=True)
@@ -81,6 +82,8 @@ def pull(
     quiet: QuietOption = False,
 ) -> None:
     """Download a classifier, check its checksum and install it in the models directory."""
+    from xmpvision import jobs
+
     setup_logging(verbose, quiet)
     try:
         with _progress_bar(name, sys.stderr.isatty() and not quiet) as progress:
@@ -110,6 +113,8 @@ def ls(
     tsv: TsvFlag = False,
 ) -> None:
     """List the known classifiers, where each is installed, and its size."""
+    from xmpvision import jobs
+
     fmt = _format(json_, md, csv_, tsv)
     statuses = jobs.list_models()
     if fmt is TableFormat.JSON:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from xmpvision.cli.logs import setup_logging
-from xmpvision.config import LoadedConfig, load_config
-from xmpvision.config.warned import STORE_NAME, fresh_warnings
-from xmpvision.state import default_state_path
+
+if TYPE_CHECKING:
+    from xmpvision.config import LoadedConfig
 
 __all__ = ["ConfigOption", "QuietOption", "VerboseOption", "get_config", "setup_logging"]
 
@@ -32,6 +32,10 @@ def get_config(path: Path | None, *, quiet: bool = False) -> LoadedConfig:
     """The effective configuration; a ConfigError reaches the CLI's error net (exit 2).
     Its warnings (keys accepted but not used) go to stderr, one line each, like errors: once
     per config file and content, never with -q."""
+    from xmpvision.config import load_config
+    from xmpvision.config.warned import STORE_NAME, fresh_warnings
+    from xmpvision.state import default_state_path
+
     loaded = load_config(path)
     if quiet:
         return loaded

@@ -11,15 +11,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeAlias
 
 import typer
 
 from xmpvision.cli.output import JsonOutput, PlainOutput, Repeats, notice, progress_bar
 from xmpvision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from xmpvision.pipeline import Reporter, RunOptions, RunResult
-from xmpvision.report import Counted, ServiceReport, Summary, json_line
+from xmpvision.report import json_line
 from xmpvision.text.untrusted import printable
+
+if TYPE_CHECKING:
+    from xmpvision.pipeline import Reporter, RunOptions, RunResult
+    from xmpvision.report import Counted, ServiceReport, Summary
 
 StateOption = Annotated[
     Path | None,
@@ -40,7 +43,7 @@ FollowOption = Annotated[
     bool, typer.Option("--follow-symlinks", help="Follow symlinked folders and files.")
 ]
 
-Job = Callable[[Reporter, threading.Event], RunResult]
+Job: TypeAlias = "Callable[[Reporter, threading.Event], RunResult]"
 
 
 @contextmanager

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xmpvision import jobs
 from xmpvision.cli.options import (
     ConfigOption,
     QuietOption,
@@ -17,7 +16,9 @@ from xmpvision.cli.options import (
     setup_logging,
 )
 from xmpvision.cli.run import FollowOption, JobsOption, JsonOption, StateOption, execute
-from xmpvision.pipeline import Reporter, RunOptions, RunResult
+
+if TYPE_CHECKING:
+    from xmpvision.pipeline import Reporter, RunResult
 
 ForceOption = Annotated[
     bool, typer.Option("--force", "-f", help="Redo photos already done; replace generated "
@@ -52,6 +53,9 @@ def scan(
     Photos already done and unchanged since are not redone (unless --force); a run that was
     killed resumes.
     """
+    from xmpvision import jobs
+    from xmpvision.pipeline import RunOptions
+
     setup_logging(verbose, quiet)
     loaded = get_config(config, quiet=quiet)
     options = RunOptions(force=force, dry_run=dry_run, jobs=jobs_,

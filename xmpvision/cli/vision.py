@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from xmpvision import jobs
 from xmpvision.cli.options import (
     ConfigOption,
     QuietOption,
@@ -31,10 +30,12 @@ from xmpvision.cli.scan import ForceOption, RetryFailedOption
 from xmpvision.cli.types_option import TypesOption, parse_types
 from xmpvision.errors import EXIT_FAILED, EXIT_OK, UnknownSourceError, UsageError
 from xmpvision.listing import COLUMNS, ignored_entries, model_rows, shown_parallel
-from xmpvision.pipeline import Reporter, RunOptions, RunResult
 from xmpvision.report import json_line
 from xmpvision.sources import DEFAULT_SOURCE, SOURCE_PRIORITY, normalize_source
 from xmpvision.state import default_state_path, read_found
+
+if TYPE_CHECKING:
+    from xmpvision.pipeline import Reporter, RunResult
 
 app = typer.Typer(help="Inspect and run the vision models.", no_args_is_help=True)
 
@@ -113,6 +114,8 @@ def test(
     quiet: QuietOption = False,
 ) -> None:
     """Run the chain on one photo and print the result; writes nothing (for prompt tuning)."""
+    from xmpvision import jobs
+
     setup_logging(verbose, quiet)
     types = parse_types(models)
     loaded = get_config(config, quiet=quiet)
@@ -152,6 +155,9 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Run the named model types now (the manual context), bottom-up with fallback."""
+    from xmpvision import jobs
+    from xmpvision.pipeline import RunOptions
+
     setup_logging(verbose, quiet)
     types = parse_types(models)
     try:
@@ -191,6 +197,8 @@ def reset(
 
     The next `vision run` (or a scan of changed photos) generates them again.
     """
+    from xmpvision import jobs
+
     setup_logging(verbose, quiet)
     types = parse_types(models)
     try:

@@ -115,7 +115,7 @@ DEFAULT_OPENAI_MODEL = "gpt-5-mini"  # PhotoPrism's default for its openai engin
 
 ENGINE_DEFAULTS: dict[str, EngineDefaults] = {
     # 720 px: PhotoPrism's thumbnail size for Ollama; ~10 useful keywords per answer.
-    "ollama": EngineDefaults("xmpvision.engines.ollama.engine:KIND", "ollama",
+    "ollama": EngineDefaults("xmpvision.engines.ollama:KIND", "ollama",
                              DEFAULT_OLLAMA_MODEL, 720, 10, service=True, tagged=True,
                              uri=DEFAULT_OLLAMA_URI, uri_env="OLLAMA_HOST",
                              key_env="OLLAMA_API_KEY"),

@@ -19,8 +19,9 @@ from xmpvision.config.defaults import AUTO_PARALLEL_MAX, DOWNLOAD_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, ServiceConfig, Thresholds
 from xmpvision.config.schedules import find_schedule_dir, load_schedules
 from xmpvision.engines import describe
+from xmpvision.engines.ollama import capacity_key
 from xmpvision.engines.ollama.api import ONE_AT_A_TIME_FAMILIES, RunningModel, same_model
-from xmpvision.engines.ollama.engine import DIALECT, capacity_key
+from xmpvision.engines.ollama.engine import DIALECT
 from xmpvision.engines.tensorflow import INSTALL_HINT, missing_packages
 from xmpvision.errors import ConfigError, EngineError
 from xmpvision.health.probe import Probe, Service, find_running, gpu_share, services_of

@@ -16,7 +16,7 @@ from xmpvision.errors import EngineUnavailable
 
 if TYPE_CHECKING:
     from xmpvision.config.models import ModelConfig, Thresholds
-    from xmpvision.engines.http import PauseGate
+    from xmpvision.engines.pause import PauseGate
     from xmpvision.prepare.images import PhotoImage
     from xmpvision.results import PhotoResult
 

@@ -32,6 +32,7 @@ from xmpvision.config.defaults import (
     DEFAULT_READ_TIMEOUT,
 )
 from xmpvision.config.models import ServiceConfig
+from xmpvision.engines.pause import PauseGate
 from xmpvision.engines.reading import (
     ACCEPT_ENCODING,
     MAX_BODY_BYTES,
@@ -55,40 +56,6 @@ from xmpvision.errors import (
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class PauseGate:
-    """Requests to one service wait here while it restarts (the health monitor closes it).
-
-    `generation` counts the restarts begun; an attempt that failed while the generation moved
-    on failed because of the restart, so it is tried again without spending a retry."""
-
-    def __init__(self) -> None:
-        self._open = threading.Event()
-        self._open.set()
-        self._lock = threading.Lock()
-        self.generation = 0
-
-    def close(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self._open.clear()
-
-    def open(self) -> None:
-        self._open.set()
-
-    @property
-    def is_open(self) -> bool:
-        return self._open.is_set()
-
-    def wait(self) -> int:
-        """Block while closed; the generation the next attempt runs in."""
-        self._open.wait()
-        return self.generation
-
-    def disturbed(self, generation: int) -> bool:
-        """A restart began (or is running) since an attempt of `generation` started."""
-        return self.generation != generation or not self._open.is_set()
 
 
 # Attempts that fail because of restarts are free, but not forever: a service restarted again

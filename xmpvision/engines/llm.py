@@ -18,7 +18,8 @@ import httpx
 from xmpvision.config.models import ModelConfig, Thresholds
 from xmpvision.engines.answers import Answering, Kind, Reply
 from xmpvision.engines.base import EngineInfo, TimingObserver
-from xmpvision.engines.http import HttpService, PauseGate, ServerDialect
+from xmpvision.engines.http import HttpService, ServerDialect
+from xmpvision.engines.pause import PauseGate
 from xmpvision.engines.retry import RetryPolicy
 from xmpvision.errors import InvalidPayload
 from xmpvision.prepare.images import PhotoImage

@@ -47,10 +47,10 @@ from xmpvision.config.defaults import (
     HEALTH_PROBE_TIMEOUT,
 )
 from xmpvision.config.models import ModelConfig, VisionConfig
-from xmpvision.engines.http import PauseGate
+from xmpvision.engines.ollama import base_url
 from xmpvision.engines.ollama.api import RunningModel
-from xmpvision.engines.ollama.engine import base_url
 from xmpvision.engines.ollama.timing import Timing
+from xmpvision.engines.pause import PauseGate
 from xmpvision.errors import EngineError, StateError, redact
 from xmpvision.health.budget import Claim, LocalBudget
 from xmpvision.health.drift import DriftDetector

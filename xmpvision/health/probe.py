@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from xmpvision.config.defaults import DEFAULT_HEALTH_RESTART_TIMEOUT, HEALTH_PROBE_TIMEOUT
 from xmpvision.config.models import ModelConfig, ServiceConfig
-from xmpvision.engines.http import HttpService
+from xmpvision.engines.ollama import GENERATE_PATH, base_url
 from xmpvision.engines.ollama.api import (
     GenerateChunk,
     GenerateRequest,
@@ -22,7 +22,6 @@ from xmpvision.engines.ollama.api import (
     VersionResponse,
     same_model,
 )
-from xmpvision.engines.ollama.engine import DIALECT, GENERATE_PATH, base_url
 from xmpvision.engines.ollama.timing import Timing
 from xmpvision.engines.retry import RetryPolicy
 from xmpvision.errors import EngineError, EngineUnavailable, redact
@@ -68,6 +67,11 @@ class Probe:
 
     def __init__(self, service: Service, *,
                  generate_timeout: float = DEFAULT_HEALTH_RESTART_TIMEOUT) -> None:
+        # Here, not at import: a run watches a service once it has created an engine for it
+        # (which loads the HTTP stack), so a run that creates none never loads it.
+        from xmpvision.engines.http import HttpService
+        from xmpvision.engines.ollama.engine import DIALECT
+
         self.service = service
         name = ",".join(service.models)
         quick = min(HEALTH_PROBE_TIMEOUT, service.config.timeout or HEALTH_PROBE_TIMEOUT)

@@ -9,14 +9,14 @@ import pytest
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig
 from xmpvision.engines import prompts
-from xmpvision.engines.ollama.api import GenerateRequest, error_text
-from xmpvision.engines.ollama.engine import (
+from xmpvision.engines.ollama import (
     base_url,
     effective_options,
     endpoint,
     response_format,
     response_format_name,
 )
+from xmpvision.engines.ollama.api import GenerateRequest, error_text
 
 
 def model(**entry: Any) -> ModelConfig:

@@ -11,8 +11,8 @@ import pytest
 from tests.engines.asking import caption_of
 from tests.engines.ollama.test_engine import Recorder, make_engine
 from tests.ollama_server import OllamaServer, RecordedRequest
-from xmpvision.engines.http import PauseGate
 from xmpvision.engines.ollama.timing import Timing
+from xmpvision.engines.pause import PauseGate
 from xmpvision.errors import EngineUnavailable
 from xmpvision.prepare.images import PhotoImage
 
