@@ -86,6 +86,10 @@ class JobRecord:
     summary: dict[str, Any] | None
 
 
+# How long a statement waits for another process's lock on the store.
+BUSY_SECONDS = 30.0
+
+
 class HealthStore:
     """Thread-safe. Writes are queued to a writer thread: a run's state database holds a write
     transaction open while its photos are in flight (a batch), and the monitor must never wait
@@ -96,13 +100,7 @@ class HealthStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._conn = self._connect()
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            for statement in SCHEMA:
-                self._conn.execute(statement)
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(daemon_jobs)")}
-            for column in ADDED_COLUMNS.keys() - columns:  # a store from an older version
-                self._conn.execute(f"ALTER TABLE daemon_jobs ADD COLUMN {column} "
-                                   f"{ADDED_COLUMNS[column]}")
+            self._prepare()
         except (OSError, sqlite3.Error) as exc:
             raise StateError(path, str(exc)) from exc
         self._lock = threading.Lock()
@@ -111,13 +109,37 @@ class HealthStore:
                                         daemon=True)
         self._writer.start()
 
+    def _prepare(self) -> None:
+        """WAL and the tables. Another process opening the store at the same moment can make
+        the switch to WAL report "locked" at once, without sqlite's busy wait: asked again
+        for as long as that wait would have been."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                for statement in SCHEMA:
+                    self._conn.execute(statement)
+                columns = {row[1] for row in
+                           self._conn.execute("PRAGMA table_info(daemon_jobs)")}
+                for column in ADDED_COLUMNS.keys() - columns:  # a store from an older version
+                    self._conn.execute(f"ALTER TABLE daemon_jobs ADD COLUMN {column} "
+                                       f"{ADDED_COLUMNS[column]}")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 0.25)
+
     @classmethod
     def beside(cls, state: Path) -> HealthStore:
         """The store that belongs to the state database `state`."""
         return cls(health_path(state))
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30, isolation_level=None,
+        return sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None,
                                check_same_thread=False)
 
     def _write_loop(self) -> None:
