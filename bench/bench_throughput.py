@@ -19,7 +19,7 @@ The emulator runs with TCP_NODELAY, as Ollama (Go) does; `--nagle` runs it with 
 default instead, where each answer can stall ~40 ms on Nagle + delayed ACK (see common.py).
 
     .venv/bin/python -m bench.bench_throughput [--photos 100 300] [--types caption|both]
-        [--latency 0.5] [--parallel 4] [--repeat 3] [--nagle]
+        [--latency 0.5] [--parallel 4] [--repeat 3] [--nagle] [--auto]
 
 Photos are cached under /tmp/xmpvision-bench-cache (about 7 MB each); every run removes the
 sidecars it wrote and uses a fresh state database.
@@ -100,6 +100,8 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--auto", action="store_true",
+                        help="the scan's Parallel left to auto (the default) instead of P")
     parser.add_argument("--nagle", action="store_true",
                         help="emulator without TCP_NODELAY (Python's default; see common.py)")
     args = parser.parse_args()
@@ -119,7 +121,9 @@ def main() -> int:
               f"({ceiling / ideal:.3f} of ideal)")
         print(f"types: {args.types} ({per_photo} request(s) per photo; ideal "
               f"{ideal / per_photo:.2f} photos/s)")
-        config = write_config(work, emulator.url, types=args.types, parallel=args.parallel)
+        config = write_config(work, emulator.url, types=args.types,
+                              parallel="auto" if args.auto else args.parallel)
+        print(f"scan: Parallel {'auto' if args.auto else args.parallel}")
         rss: dict[int, list[float]] = {}
         for count in args.photos:
             folder = photo_folder(count)

@@ -275,6 +275,23 @@ def test_parallel_auto_does_not_queue_requests_into_the_read_timeout(tmp_path: P
         assert result.summary.parallel == {f"ollama {server.url}": 1}
 
 
+def test_a_later_run_goes_where_an_earlier_one_found_after_its_first_answer(
+        tmp_path: Path) -> None:
+    """The state database's record of the server's slots: the next scan sends one request,
+    then what was found and one waiting, instead of as many as its read timeout allows."""
+    write_photos(tmp_path / "photos", 24)
+    with OllamaServer(models=["gemma3:latest"], parallel=2, latency=0.2) as server:
+        config = _caption_config(tmp_path / "vision.yml", server.url, "")
+        first, _ = run(tmp_path, config, tmp_path / "photos")
+        found = first.summary.parallel[f"ollama {server.url}"]
+        assert server.max_arrived > found + 1  # a first measurement overshoots
+        server.clear()
+        write_photos(tmp_path / "more", 10)
+        later, _ = run(tmp_path, config, tmp_path / "more")
+        assert later.ok and later.summary.counts["done"] == 10
+        assert 1 < server.max_arrived <= found + 1
+
+
 def found_kept(state_path: Path) -> dict[str, FoundParallel]:
     with StateDB.open(state_path) as state:
         return state.parallel_found()

@@ -181,6 +181,7 @@ class Pipeline:
         started = time.monotonic()
         pending: dict[Future[Outcome], _Job] = {}
         self.state.start_walk()
+        self._recall_parallel()
         if self.options.upgrade and not self.options.force:
             self._fallback_answers = self.state.fallback_answers()
         with ThreadPoolExecutor(self.workers, thread_name_prefix="xmpvision") as pool:
@@ -215,6 +216,16 @@ class Pipeline:
             log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),
                          unusable=dict(self.unusable))
+
+    def _recall_parallel(self) -> None:
+        """What `Parallel: auto` found on each service in an earlier run: where it goes after
+        the first answer. Only a hint: an unreadable record is a warning."""
+        try:
+            found = self.state.parallel_found()
+        except StateError as exc:
+            log.warning("Parallel: auto's earlier finding not read: %s", exc)
+            return
+        self.analyzer.slots.recall({key: f.found for key, f in found.items()})
 
     def _keep_parallel(self) -> None:
         """Record, for `vision ls` and `doctor`, what `Parallel: auto` found on each service

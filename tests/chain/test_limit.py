@@ -192,3 +192,13 @@ def test_a_new_run_before_anything_was_measured_climbs_as_the_first() -> None:
     limiter = Limiter(16, timeout=300)
     limiter.resume()
     assert _round(limiter, 8) == 16
+
+
+def test_what_an_earlier_run_found_is_where_the_first_answer_takes_it() -> None:
+    """The state database says the service served 4 at once: after one answer, 5 (one
+    waiting), even where the read timeout would let the climb only double."""
+    limiter = Limiter(16, timeout=3)
+    limiter.recall(4)
+    assert limiter.limit == 1
+    assert _rounds(limiter, 4, 2) == [5, 5]
+    assert limiter.found == 4

@@ -137,12 +137,18 @@ class Limiter:
     def resume(self) -> None:
         """A new run on the same service (a daemon's next job): from one request again, so
         that a server that hangs or a model that cannot load now meets one request first; the
-        climb then goes as far as this service was found to take before at once (with one
-        waiting), and on from there one at a time. Its unloaded times are kept."""
+        first answer takes it to what this service was found to serve at once before (and
+        one waiting), and on from there one at a time. Its unloaded times are kept."""
         if self._measured:
             self._known = min(self.most, self.found + QUEUED)
         self._climbing = True
         self._set(min(START, self.most))
+
+    def recall(self, found: int) -> None:
+        """What an earlier run found this service to serve at once (the state database's
+        record), for a limiter that has measured nothing yet: as `resume`."""
+        if not self._measured:
+            self._known = min(self.most, max(1, found) + QUEUED)
 
     def failed(self) -> None:
         """A request failed as a busy or dead server fails (timed out, refused, 503)."""
@@ -167,7 +173,9 @@ class Limiter:
                 more = self.limit * (times - 1) if self._climbing else 1
                 rise = min(self.most, self.limit + more)
                 if self._climbing and self._known is not None:
-                    rise = min(rise, self._known)
+                    # What the service served before it very likely serves now: there at
+                    # once, and a wrong guess is lowered by the answers that wait too long.
+                    rise = self._known
                 self._set(rise)
                 return
         else:

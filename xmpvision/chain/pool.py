@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Protocol
@@ -259,6 +259,15 @@ class ServiceSlots:
     def total(self) -> int:
         """The most requests all keys may have in flight at once."""
         return sum(self.sizes.values())
+
+    def recall(self, found: Mapping[str, int]) -> None:
+        """What earlier runs found per key (`measured()` as the state database kept it), for
+        the limiters that have measured nothing yet: they go there after their first answer
+        instead of climbing."""
+        with self._changed:
+            for key, limiter in self.limiters.items():
+                if key in found:
+                    limiter.recall(found[key])
 
     def measured(self) -> dict[str, tuple[int, int]]:
         """Per key under `Parallel: auto` that answered a request in this run: (the most
