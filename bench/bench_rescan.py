@@ -76,16 +76,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.common import CACHE, load_average, run_child, scan_command, spread
+from bench.common import load_average, run_child, scan_command, spread
 from xmpvision.cli import app
 from xmpvision.discover import Photo, discover
 from xmpvision.state import FileStatus, StateDB
 
 FILES_PER_DIR = 100
 TARGET = 2.0  # the no-op rescan's wall time, at most this many times find's
-# The scan processes read compiled bytecode, as an installed package's do (its installer
-# compiles it); with PYTHONDONTWRITEBYTECODE set, each would compile every module again.
-BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
 
 
 def median(values: list[float]) -> float:
@@ -273,9 +270,9 @@ def main() -> int:
         small_root, small_state = prepare(args.dir, args.small, config)
         trees.insert(0, (args.small, small_root, small_state))
     rss: dict[int, float] = {}
-    run_child(scan_command(*scan_args(root, state_path, config)), env=BYTECODE)  # compiles
+    run_child(scan_command(*scan_args(root, state_path, config)))  # compiles
     for files, tree, state in trees:
-        runs = [run_child(scan_command(*scan_args(tree, state, config)), env=BYTECODE)
+        runs = [run_child(scan_command(*scan_args(tree, state, config)))
                 for _ in range(max(1, args.repeat // 2))]
         if any(r.returncode != 0 for r in runs):
             print(f"FAIL: scan process exited with {[r.returncode for r in runs]}")
