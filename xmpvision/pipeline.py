@@ -204,14 +204,14 @@ class Pipeline:
                     self._state_error = self._state_error or exc
         if self._state_error is not None:
             raise self._state_error
-        self._keep_parallel()
+        measured = self.analyzer.slots.measured()
+        self._keep_parallel(measured)
         if complete and not self.stop.is_set() and not self.options.dry_run:
             # Every photo under the roots was planned, so moves are recognised already.
             self.state.prune(roots, skip=self._discovery_errors)
         self.summary.seconds = time.monotonic() - started
         self.summary.services = self.analyzer.breakers.reports()
-        self.summary.parallel = {key: found for key, (found, _most)
-                                 in self.analyzer.slots.measured().items()}
+        self.summary.parallel = {key: found for key, (found, _most) in measured.items()}
         for service, found in self.summary.parallel.items():
             log.info("%s: Parallel auto found %d request(s) at once", service, found)
         return RunResult(self.summary, interrupted=self.stop.is_set(),
@@ -227,16 +227,15 @@ class Pipeline:
             return
         self.analyzer.slots.recall({key: f.found for key, f in found.items()})
 
-    def _keep_parallel(self) -> None:
+    def _keep_parallel(self, measured: dict[str, tuple[int, int]]) -> None:
         """Record, for `vision ls` and `doctor`, what `Parallel: auto` found on each service
-        this run got answers from; a service it did not ask keeps what an earlier run found.
-        Only a hint for them: a failure to record it is said, not the run's failure. A dry
-        run records nothing."""
+        this run got answers from (`measured`: ServiceSlots.measured()); a service it did not
+        ask keeps what an earlier run found. Only a hint for them: a failure to record it is
+        said, not the run's failure. A dry run records nothing."""
         if self.options.dry_run:
             return
         now = time.time()
-        found = {key: FoundParallel(limit, most, now)
-                 for key, (limit, most) in self.analyzer.slots.measured().items()}
+        found = {key: FoundParallel(limit, most, now) for key, (limit, most) in measured.items()}
         if not found:
             return
         try:

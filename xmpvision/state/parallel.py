@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class FoundParallel:
     """One service's finding."""
 
-    found: int  # requests in flight it served at once without queueing them
+    found: int  # requests it was seen to serve at once
     most: int  # the most its limiter was allowed to try
     at: float  # when the run that found it ended (seconds since the epoch)
 
