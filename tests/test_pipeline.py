@@ -23,7 +23,7 @@ from tests.library_builder import (
     write_config,
     write_photos,
 )
-from tests.ollama_server import DEFAULT_CAPTION, OllamaServer
+from tests.ollama_server import DEFAULT_CAPTION, OllamaServer, Reply
 from xmpvision.chain.analyzer import SCAN_CONTEXTS, build_analyzer
 from xmpvision.config import SUPPORTED_TYPES, load_config
 from xmpvision.config.defaults import AUTO_PARALLEL_MAX
@@ -236,6 +236,41 @@ def test_deleted_photos_are_forgotten_after_a_complete_run_only(
         str(tmp_path / "photos" / "roll00" / "new.jpg")}
 
 
+def test_the_first_photo_is_decoded_while_the_models_are_checked_and_alone(
+        tmp_path: Path, server: OllamaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first request waits for both its photo's decode and the readiness check: they run
+    at once. The first decode has the CPUs to itself; the others start after it."""
+    from xmpvision.chain.analyzer import Analyzer, ChainCheck
+    from xmpvision.prepare.images import PhotoImage
+
+    write_photos(tmp_path / "photos", 4)
+    config = write_config(tmp_path / "vision.yml", server.url, types=("caption",))
+    decoding = threading.Event()
+    seen_by_check: list[bool] = []
+    events: list[tuple[str, str]] = []
+    check_chain, prefetch = Analyzer.check_chain, Analyzer.prefetch
+
+    def slow_check(self: Analyzer, model_type: str) -> ChainCheck:
+        seen_by_check.append(decoding.wait(5))
+        return check_chain(self, model_type)
+
+    def watched_prefetch(self: Analyzer, photo: PhotoImage, types: Iterable[str]) -> None:
+        events.append(("start", photo.path.name))
+        if not decoding.is_set():
+            decoding.set()
+            time.sleep(0.3)  # a big photo: the others are submitted meanwhile
+        prefetch(self, photo, types)
+        events.append(("end", photo.path.name))
+
+    monkeypatch.setattr(Analyzer, "check_chain", slow_check)
+    monkeypatch.setattr(Analyzer, "prefetch", watched_prefetch)
+    result, _ = run(tmp_path, config, tmp_path / "photos")
+    assert result.ok and result.summary.counts["done"] == 4
+    assert seen_by_check[0]  # the first photo was being decoded while the check waited
+    first = events[0][1]
+    assert events[:2] == [("start", first), ("end", first)]
+
+
 # --- Parallel: auto -------------------------------------------------------------------------
 
 
@@ -273,6 +308,20 @@ def test_parallel_auto_does_not_queue_requests_into_the_read_timeout(tmp_path: P
                         options=RunOptions(force=True))
         assert result.ok and result.summary.failed == 0
         assert result.summary.parallel == {f"ollama {server.url}": 1}
+
+
+def test_parallel_auto_sends_a_second_request_once_the_first_answer_begins(
+        tmp_path: Path) -> None:
+    """One request meets the server first; its first streamed token says the server is up and
+    the model loaded, so the second photo's request goes while the first answer is still
+    being written, not after it."""
+    write_photos(tmp_path / "photos", 2)
+    with OllamaServer(models=["gemma3:latest"], parallel=4, chunk_delay=0.3) as server:
+        server.respond(Reply("A brown dog runs along a sandy beach at sunset."))  # 4 chunks
+        config = _caption_config(tmp_path / "vision.yml", server.url, "")
+        result, _ = run(tmp_path, config, tmp_path / "photos")
+        assert result.ok and result.summary.counts["done"] == 2
+        assert server.max_in_flight == 2
 
 
 def test_a_later_run_goes_where_an_earlier_one_found_after_its_first_answer(

@@ -106,6 +106,8 @@ class _Job:
     # type -> the fallback model that answered it: only better models are asked, and a type
     # none of them answers keeps its values (None: an ordinary job)
     upgrade: dict[str, str] | None = None
+    # The photo already being decoded (the run's first, decoded while the models are checked)
+    opened: Future[PhotoImage] | None = None
 
 
 class Reporter(Protocol):
@@ -167,6 +169,7 @@ class Pipeline:
         self.workers = options.jobs or slots + ahead
         self._max_in_flight = self.workers + PREPARE_AHEAD
         self._decoding = threading.Semaphore(DECODES_PER_CPU * (os.cpu_count() or 1))
+        self._first_decoded = threading.Event()
         self._checked = False
         self.unusable: dict[str, str] = {}  # type -> why no model of it can run
         # Types whose only models are implicit built-in defaults that cannot run here: left
@@ -312,7 +315,10 @@ class Pipeline:
             # Decoding it again would fail again: said, not counted as a failure.
             self._emit(PhotoReport(Path(photo.path), "skipped", error=_skip_reason(plan.bad)))
             return 0
+        opened = None
         if not self._checked:
+            # The first photo's request waits for its decode and for the check: both at once.
+            opened = pool.submit(self._open, photo, todo, first=True)
             # Once, when the first photo needs work: a missing model or a dead service is one
             # clear error, not one request (or retry) per photo.
             self._check_models()
@@ -337,7 +343,7 @@ class Pipeline:
         # A photo whose pixels changed gets fresh values in place of our old ones, as --force
         # would (values the user wrote still win).
         job = _Job(photo, todo, regenerate=plan.status is FileStatus.CHANGED,
-                   bad=plan.bad is not None, upgrade=upgrade)
+                   bad=plan.bad is not None, upgrade=upgrade, opened=opened)
         pending[pool.submit(self._work, job)] = job
         self._collect(pending, block=False)
         return 1
@@ -392,13 +398,31 @@ class Pipeline:
 
     # -- workers ---------------------------------------------------------------------------
 
+    def _open(self, photo: Photo, todo: tuple[str, ...], *, first: bool = False) -> PhotoImage:
+        """The photo, decoded for the first model of each type's chain: before its request
+        queues for a service slot, so that a slot is not spent decoding."""
+        image = PhotoImage(Path(photo.path), vocabulary=self.options.vocabulary,
+                           people=named_people)
+        if not first:
+            # The first photo's decode has the CPUs to itself: its request is the one that
+            # meets the services (Parallel auto lets the others go once it is answered).
+            self._first_decoded.wait()
+        try:
+            with self._decoding:
+                self.analyzer.prefetch(image, todo)
+        except BaseException:
+            image.close()
+            raise
+        finally:
+            if first:
+                self._first_decoded.set()
+        return image
+
     def _work(self, job: _Job) -> Outcome:
         try:
-            with PhotoImage(Path(job.photo.path), vocabulary=self.options.vocabulary,
-                            people=named_people) as image:
-                # Decode before queueing for a service slot, so the slot is not spent decoding.
-                with self._decoding:
-                    self.analyzer.prefetch(image, job.todo)
+            opened = job.opened
+            with (self._open(job.photo, job.todo) if opened is None
+                  else opened.result()) as image:
                 if job.upgrade is not None:
                     return self.analyzer.upgrade(image, job.upgrade)
                 return self.analyzer.analyze(image, job.todo)

@@ -202,3 +202,53 @@ def test_what_an_earlier_run_found_is_where_the_first_answer_takes_it() -> None:
     assert limiter.limit == 1
     assert _rounds(limiter, 4, 2) == [5, 5]
     assert limiter.found == 4
+
+
+def test_the_first_token_of_the_first_answer_lets_a_second_request_go() -> None:
+    """The first streamed token says the server is up and the model loaded: one more request
+    goes at once. The first answer then ends the first round as before (not two answers)."""
+    limiter = Limiter(16, timeout=300)
+    assert limiter.started(limiter.epoch)
+    assert (limiter.limit, limiter.allowed) == (1, 2)
+    assert not limiter.started(limiter.epoch)  # once: the second's token changes nothing
+    assert limiter.allowed == 2
+    limiter.wanted()
+    limiter.answered(Sample(SERVICE, "caption", Served(SERVICE, 0.0), limiter.epoch))
+    assert limiter.limit == limiter.allowed == 16
+
+
+def test_the_first_token_goes_to_what_an_earlier_run_found() -> None:
+    limiter = Limiter(16, timeout=3)
+    limiter.recall(4)
+    assert limiter.started(limiter.epoch)
+    assert limiter.allowed == 5
+    assert _round(limiter, 4) == 5
+
+
+def test_a_first_token_after_the_first_answer_changes_nothing() -> None:
+    """Once answers came (a server that does not stream, or a later token), the answers'
+    timings alone move the limit; a token of a request sent under an earlier limit neither."""
+    limiter = Limiter(16, timeout=300)
+    first_epoch = limiter.epoch
+    limiter.answered(Sample(SERVICE, "caption", Served(SERVICE, 0.0), limiter.epoch))
+    assert not limiter.started(limiter.epoch)
+    assert limiter.allowed == limiter.limit == 1  # nothing waited: no rise
+    limiter.resume()
+    assert limiter.epoch != first_epoch
+    assert not limiter.started(first_epoch)
+    assert limiter.allowed == 1
+
+
+def test_a_new_run_meets_the_server_again_and_its_first_token_lets_more_go() -> None:
+    limiter = Limiter(16, timeout=300)
+    _rounds(limiter, 4, 3)
+    limiter.resume()
+    assert limiter.allowed == 1
+    assert limiter.started(limiter.epoch)
+    assert limiter.allowed == 5
+
+
+def test_a_first_token_never_lets_more_than_the_most() -> None:
+    limiter = Limiter(1, timeout=300)
+    assert not limiter.started(limiter.epoch)
+    assert limiter.allowed == 1

@@ -78,3 +78,37 @@ def test_limiters_kept_for_the_next_run_and_answers_counted_per_run() -> None:
     # Other settings for the service (a reloaded config): a limiter of its own.
     third = ServiceSlots([_info("b", 8, auto=True)], kept)
     assert third.limiters["b"] is not second.limiters["b"]
+
+
+def test_the_first_token_of_a_request_in_flight_frees_a_second_slot() -> None:
+    """A worker waiting for the lone first request's slot goes once that request's answer
+    begins to arrive (the engine's served.started()), not when it ends."""
+    import threading
+
+    slots = ServiceSlots([_info("b", 16, auto=True)])
+    second_went = threading.Event()
+    limits: list[int] = []
+
+    def second() -> None:
+        with slots.held("b", "caption"):
+            limits.append(slots.limiters["b"].limit)
+            second_went.set()
+
+    with slots.held("b", "caption"):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert not second_went.wait(0.2)  # one request meets the server first
+        served.started()
+        assert second_went.wait(5)
+    waiter.join()
+    assert limits == [1]  # let in beside the first, before any answer moved the limit
+
+
+def test_a_first_token_outside_a_request_changes_nothing() -> None:
+    """A request that ended before its first token (a bad answer) leaves nothing behind for
+    the thread's next use of the engine outside a slot."""
+    slots = ServiceSlots([_info("b", 16, auto=True)])
+    with pytest.raises(InvalidPayload), slots.held("b"):
+        raise InvalidPayload("not JSON")
+    served.started()
+    assert slots.free("b") == 1

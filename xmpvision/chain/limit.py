@@ -41,7 +41,8 @@ TIMEOUT_SHARE = 0.75
 # for good (another client, a hotter GPU) is followed after this many.
 BASELINE_SAMPLES = 50
 # Where it starts: one request, so that a server that hangs, or a model that cannot load,
-# is met by one request before the others are sent.
+# is met by one request before the others are sent. Its first streamed token says neither is
+# so: then a second goes (or what an earlier run found), without waiting for the whole answer.
 START = 1
 # Requests let in flight beyond what the server serves at once, once that is known: they wait
 # in its queue while the client handles an answer, instead of a slot waiting for the client.
@@ -87,12 +88,32 @@ class Limiter:
         self._climbing = True  # the server has not queued a request yet
         self._measured = False  # `found` was measured, not where it starts
         self._known: int | None = None  # what an earlier run found, with one waiting
+        self._meeting = True  # no answer and no first token yet: one request meets the server
+        self._early = 0  # let in flight at the first token, until the first answer
+
+    @property
+    def allowed(self) -> int:
+        """The requests that may be in flight now."""
+        return max(self.limit, self._early)
+
+    def started(self, epoch: int) -> bool:
+        """An answer began to arrive (its first streamed token). The first one tells what the
+        lone first request was waiting to learn: the server is up and the model loaded. So a
+        second request goes now (or as many as an earlier run found, with one waiting), not
+        once the whole answer is in; the first answer then moves the limit as usual. True if
+        more may be in flight now."""
+        if not self._meeting or epoch != self.epoch:
+            return False
+        self._meeting = False
+        self._early = min(self.most, self._known or 2 * self.limit)
+        return self._early > self.limit
 
     def wanted(self) -> None:
         """A request found every slot taken: one more slot would have been used."""
         self._saturated = True
 
     def answered(self, sample: Sample) -> None:
+        self._meeting = False
         served = sample.served
         service = sample.seconds if served is None else served.service
         ratio = self._ratio(sample)
@@ -142,6 +163,7 @@ class Limiter:
         if self._measured:
             self._known = min(self.most, self.found + QUEUED)
         self._climbing = True
+        self._meeting = True
         self._set(min(START, self.most))
 
     def recall(self, found: int) -> None:
@@ -221,6 +243,7 @@ class Limiter:
         self._new_round()
 
     def _new_round(self) -> None:
+        self._early = 0
         self._ratios = []
         self._answers = []
         self._slowest = 0.0

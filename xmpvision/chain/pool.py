@@ -173,7 +173,7 @@ class ServiceSlots:
 
     def _size(self, key: str) -> int:
         limiter = self.limiters.get(key)
-        return self.sizes[key] if limiter is None else limiter.limit
+        return self.sizes[key] if limiter is None else limiter.allowed
 
     def free(self, key: str) -> int:
         with self._changed:
@@ -239,6 +239,8 @@ class ServiceSlots:
         with self._changed:
             limiter = self.limiters.get(key)
             epoch = 0 if limiter is None else limiter.epoch
+        if limiter is not None:
+            served.on_start(partial(self._started, limiter, epoch))
         started = time.monotonic()
         try:
             yield
@@ -248,7 +250,15 @@ class ServiceSlots:
         except BaseException:
             self.release(key)
             raise
+        finally:
+            served.on_start(None)
         self.release(key, Sample(time.monotonic() - started, kind, served.take(), epoch))
+
+    def _started(self, limiter: Limiter, epoch: int) -> None:
+        """A request's answer began to arrive (Limiter.started)."""
+        with self._changed:
+            if limiter.started(epoch):
+                self._changed.notify_all()
 
     @contextmanager
     def held(self, key: str, kind: str = "") -> Iterator[None]:

@@ -33,7 +33,7 @@ import httpx
 
 from xmpvision.config.defaults import DEFAULT_READ_TIMEOUT, DEFAULT_TEMPERATURE, ENGINE_DEFAULTS
 from xmpvision.config.models import SUPPORTED_TYPES, ModelConfig, Thresholds
-from xmpvision.engines import prompts
+from xmpvision.engines import prompts, served
 from xmpvision.engines.answers import MAX_ANSWER_CHARS, Kind, Reply, finished_answer
 from xmpvision.engines.base import Abilities, EngineInfo, ModuleKind
 from xmpvision.engines.http import Retry, ServerDialect, cannot_load
@@ -455,6 +455,7 @@ class OpenAIEngine(LanguageModelEngine):
             elif not line and data:
                 if stream.event(data):
                     return stream.reply()
+                served.started()
                 data = []
             # Anything else: comments (": keep-alive"), `event:`/`id:` fields.
         if data and stream.event(data):

@@ -1,10 +1,11 @@
 """What the server said about its own time on the last answer a thread received (Ollama's
-final-chunk durations), for the limiter of its service's slots (chain/limit.py). Per thread: the
-worker that holds the slot is the one that asked."""
+final-chunk durations), and when that answer began to arrive, for the limiter of its service's
+slots (chain/limit.py). Per thread: the worker that holds the slot is the one that asked."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 NS = 1e-9
@@ -40,3 +41,18 @@ def take() -> Served | None:
     served: Served | None = getattr(_last, "served", None)
     _last.served = None
     return served
+
+
+def on_start(callback: Callable[[], None] | None) -> None:
+    """What this thread's next `started()` calls, once (None: nothing)."""
+    _last.on_start = callback
+
+
+def started() -> None:
+    """A streamed answer's first part arrived: the server has the model loaded, gave the
+    request a slot and evaluated its prompt (Ollama and OpenAI-compatible servers send
+    nothing before the first generated token)."""
+    callback: Callable[[], None] | None = getattr(_last, "on_start", None)
+    if callback is not None:
+        _last.on_start = None
+        callback()

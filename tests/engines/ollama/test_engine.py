@@ -646,3 +646,31 @@ def test_parallel_workers_share_one_engine(tmp_path: Path) -> None:
         # The connection pool is sized to Parallel: never more requests than that at once.
         assert 1 <= server.max_in_flight <= 3
         assert [r.path for r in server.requests].count("/api/show") == 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_streamed_answer_says_when_it_began(
+    ollama_server: OllamaServer, photo: PhotoImage, stream: bool
+) -> None:
+    """The first chunk tells the service's limiter that the server is up and the model loaded
+    (served.started), while the rest of the answer is still being written; once per answer.
+    A whole answer at once tells nothing before it is complete."""
+    import time
+
+    from xmpvision.engines import served
+
+    ollama_server.chunk_delay = 0.25  # the server sleeps before each of the chunks
+    ollama_server.respond(Reply("A dog runs along a sandy beach at sunset."))  # 4 chunks
+    began: list[float] = []
+    with make_engine(ollama_server, stream=stream, Type="caption") as engine:
+        engine.check_ready()
+        served.on_start(lambda: began.append(time.monotonic()))
+        caption = caption_of(engine, photo)
+        ended = time.monotonic()
+    served.on_start(None)
+    assert caption.text.startswith("A dog runs")
+    if stream:
+        assert len(began) == 1
+        assert ended - began[0] >= 0.5  # three more chunks, 0.25 s apart, came after it
+    else:
+        assert began == []

@@ -219,6 +219,8 @@ class OllamaEngine(LanguageModelEngine):
             if not line.strip():
                 continue
             chunk = self._chunk(line, "stream line")
+            if not texts:
+                served.started()
             texts.append(chunk.response)
             thoughts.append(chunk.thinking)
             size += len(chunk.response) + len(chunk.thinking)
