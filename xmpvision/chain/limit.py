@@ -1,7 +1,8 @@
 """`Parallel: auto`: how many requests one service gets in flight, found by measuring it.
 
-A gradient limiter, as concurrency-limit libraries have: it starts at one request and, round by
-round (a round is as many answers as requests in flight), compares what each answer took with
+A gradient limiter, as concurrency-limit libraries have: it starts at one request (a second
+goes once the first answer begins to stream) and, round by round (a round is as many answers
+as requests in flight), compares what each answer took with
 the least the same kind of request takes on that service unloaded. While that ratio holds (no
 queue on the server, the model not slower per request) and requests waited in the client for
 a slot, more are let in flight: until the server first queues, as many times more as could
