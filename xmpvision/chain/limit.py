@@ -2,15 +2,15 @@
 
 A gradient limiter, as concurrency-limit libraries have: it starts at one request (a second
 goes once the first answer begins to stream) and, round by round (a round is as many answers
-as requests in flight), compares what each answer took with
-the least the same kind of request takes on that service unloaded. While that ratio holds (no
-queue on the server, the model not slower per request) and requests waited in the client for
-a slot, more are let in flight: until the server first queues, as many times more as could
-queue there without nearing the read timeout (the slots are found in a round or two), then one
-more at a time. When requests queue on the server or each one gets slower, the limit drops to
-what the server served at once in that round and one request more, waiting in its queue. A
-failure that says the server is down or too slow halves it. A request is never let in flight
-when a request queued behind the others could run into the read timeout.
+as requests in flight), compares what each answer took with the least the same kind of
+request takes on that service unloaded. While that ratio holds (no queue on the server, the
+model not slower per request) and requests waited in the client for a slot, more are let in
+flight: until the server first queues, as many times more as could queue there without
+nearing the read timeout (the slots are found in a round or two), then one more at a time.
+When requests queue on the server or each one gets slower, the limit drops to what the server
+served at once in that round and one request more, waiting in its queue. A failure that says
+the server is down or too slow halves it. A request is never let in flight when a request
+queued behind the others could run into the read timeout.
 
 The server's own timings are used where it gives them (Ollama: its queue and its model time,
 engines/served.py); elsewhere the whole request as the client saw it stands for both.
