@@ -101,8 +101,9 @@ class Limiter:
         """An answer began to arrive (its first streamed token). The first one tells what the
         lone first request was waiting to learn: the server is up and the model loaded. So a
         second request goes now (or as many as an earlier run found, with one waiting), not
-        once the whole answer is in; the first answer then moves the limit as usual. True if
-        more may be in flight now."""
+        once the whole answer is in; the first answer then moves the limit as usual. (How
+        long an answer takes is not known yet: as where a climb has no timings, twice what is
+        in flight is taken to fit within the read timeout.) True if more may go now."""
         if not self._meeting or epoch != self.epoch:
             return False
         self._meeting = False
