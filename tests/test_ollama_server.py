@@ -7,6 +7,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -302,21 +303,27 @@ def test_a_stream_with_a_gpu_cost_starts_after_the_prompt_is_evaluated() -> None
     assert lines[-2][0] >= prefill + 0.9 * decode and lines[-1][0] >= prefill + decode
 
 
+def one_behind_another(stream: Callable[[float], Timed]) -> tuple[Timed, Timed]:
+    """Two streams on a server with one slot, the second sent while the first holds it; each
+    line timed from the first's start."""
+    start = time.monotonic()
+    first: list[Timed] = []
+    thread = threading.Thread(target=lambda: first.append(stream(start)))
+    thread.start()
+    time.sleep(0.1)  # the first request holds the slot
+    second = stream(start)
+    thread.join()
+    return first[0], second
+
+
 def test_a_queued_stream_gets_nothing_until_a_slot_frees() -> None:
     latency = 1.0
     with OllamaServer(latency=latency, parallel=1) as server:
         server.respond(LONG)
-        start = time.monotonic()
-        queued: list[Timed] = []
-        first = threading.Thread(target=lambda: queued.append(_timed_stream(server, start)))
-        first.start()
-        time.sleep(0.1)  # the first request holds the slot
-        second = _timed_stream(server, start)
-        first.join()
-        done = queued[0][-1][0]
+        first, second = one_behind_another(lambda start: _timed_stream(server, start))
+    done = first[-1][0]
     # the second request's headers and first chunk come once the first one's slot is free
     # (its final chunk written) and its own prefill is done, long before its own end
     assert done + 0.2 * latency <= second[0][0] < done + 0.7 * latency
     assert second[-1][0] >= 2 * latency
     assert server.max_in_flight == 1
-

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from typing import Any
 
 import httpx
 
 from tests.openai_server import OpenAIServer
-
-LONG = "A brown dog runs along a sandy beach at sunset, chasing gulls by the water."
-Timed = list[tuple[float, dict[str, Any]]]
+from tests.test_ollama_server import LONG, Timed, one_behind_another
 
 
 def _timed_stream(server: OpenAIServer, start: float) -> Timed:
@@ -53,14 +49,8 @@ def test_a_queued_stream_gets_nothing_until_a_slot_frees() -> None:
     latency = 1.0
     with OpenAIServer(["m"], latency=latency, parallel=1) as server:
         server.respond(LONG)
-        start = time.monotonic()
-        first: list[Timed] = []
-        thread = threading.Thread(target=lambda: first.append(_timed_stream(server, start)))
-        thread.start()
-        time.sleep(0.1)  # the first request holds the slot
-        second = _timed_stream(server, start)
-        thread.join()
-    done = first[0][-1][0]
+        first, second = one_behind_another(lambda start: _timed_stream(server, start))
+    done = first[-1][0]
     # the second's headers and first event come once the first's slot is free and its own
     # prefill is done, long before its own end
     assert done + 0.2 * latency <= second[0][0] < done + 0.7 * latency
