@@ -11,10 +11,10 @@ Latency and parallel semantics (like OLLAMA_NUM_PARALLEL): every /api/generate o
 request holds one of `parallel` slots for `latency` seconds (plus `chunk_delay` per streamed
 chunk); requests beyond the capacity queue for a slot. The ideal throughput of a saturated
 server is therefore parallel / latency requests per second. Other endpoints answer at once.
-The final chunk's durations say so as Ollama's do: prompt_eval_duration (0.3 of the latency)
-+ eval_duration are the slot's latency, and total_duration runs from the request's arrival,
-its wait for a slot included (after load_duration, as Ollama queues for a runner's slot once
-the model is loaded).
+The final chunk's durations say so as Ollama's do: prompt_eval_duration (PREFILL_SHARE of the
+latency) and eval_duration add up to the slot's latency, and total_duration runs from the
+request's arrival, its wait for a slot included (after load_duration, as Ollama queues for a
+runner's slot once the model is loaded).
 A streamed answer is timed as Ollama sends it: nothing (not even the headers) while the
 request waits for a slot or its prompt is evaluated; the headers come with the first chunk
 once the prefill and the first decoding step are done, then one chunk per step until the
@@ -94,6 +94,7 @@ from PIL import Image
 VERSION = "0.12.6"
 GIB = 1024**3
 LOAD_SECONDS = 0.05  # load_duration of a model already loaded
+PREFILL_SHARE = 0.3  # of a request's latency, spent on its prompt before the first token
 
 Kind = Literal["labels", "caption"]
 FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow", "trickle",
@@ -878,7 +879,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         # The slot's latency is the model's: a share of prefill, then decoding (the
         # constrained slowdown lengthens decoding only, as grammar sampling does).
-        prompt_s = 0.3 * latency
+        prompt_s = PREFILL_SHARE * latency
         return prompt_s, latency * self._constrained(body) - prompt_s
 
     def _slot_time(self, body: dict[str, Any], reply: Reply,

@@ -9,9 +9,9 @@ events `data: {...}` chunks with `choices[0].delta`, then `data: [DONE]`). Error
 error object `{"error": {"message", "type", "param", "code"}}`. Each completion holds one of
 `parallel` slots for `latency` seconds, as a server with that many concurrent sequences would.
 A streamed completion is timed as the servers send it: nothing while it waits for a slot or
-its prompt is evaluated (0.3 of the latency), then the headers, the role chunk and the first
-piece once the first token is out, then a piece per decoding step until the latency is spent;
-the slot is free before the finishing chunk. llama.cpp's server (tools/server,
+its prompt is evaluated (PREFILL_SHARE of the latency), then the headers, the role chunk and
+the first piece once the first token is out, then a piece per decoding step until the latency
+is spent; the slot is free before the finishing chunk. llama.cpp's server (tools/server,
 handle_completions_impl) waits for the first token's result before it writes the headers and
 sends the role with that first result; vLLM (entrypoints/openai/serving_chat.py,
 chat_completion_stream_generator) sends the role chunk on its first engine output, which comes
@@ -55,12 +55,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
 
-from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_LABELS, gzip_bomb, request_kind
+from tests.ollama_server import (
+    DEFAULT_CAPTION,
+    DEFAULT_LABELS,
+    PREFILL_SHARE,
+    gzip_bomb,
+    request_kind,
+)
 
 # The shapes that stream events token by token (the others answer once the latency is over).
 _TOKEN_SHAPES = ("sse", "no_done", "multiline", "sse_error", "data_error")
-# The share of a completion's latency spent on the prompt (prefill) before the first token.
-PREFILL_SHARE = 0.3
 
 Shape = Literal["sse", "no_done", "plain_json", "multiline", "sse_error", "data_error",
                 "error_body", "pings", "trickle", "gzip_bomb"]
