@@ -11,9 +11,17 @@ Latency and parallel semantics (like OLLAMA_NUM_PARALLEL): every /api/generate o
 request holds one of `parallel` slots for `latency` seconds (plus `chunk_delay` per streamed
 chunk); requests beyond the capacity queue for a slot. The ideal throughput of a saturated
 server is therefore parallel / latency requests per second. Other endpoints answer at once.
-The final chunk's durations say so as Ollama's do: prompt_eval_duration + eval_duration are the
-slot's latency, and total_duration runs from the request's arrival, its wait for a slot
-included (after load_duration, as Ollama queues for a runner's slot once the model is loaded).
+The final chunk's durations say so as Ollama's do: prompt_eval_duration (PREFILL_SHARE of the
+latency) and eval_duration add up to the slot's latency, and total_duration runs from the
+request's arrival, its wait for a slot included (after load_duration, as Ollama queues for a
+runner's slot once the model is loaded).
+A streamed answer is timed as Ollama sends it: nothing (not even the headers) while the
+request waits for a slot or its prompt is evaluated; the headers come with the first chunk
+once the prefill and the first decoding step are done, then one chunk per step until the
+eval time is spent, then the slot is freed and the final chunk sent. Ollama writes each piece
+its runner generates as it comes (llm/llama_server.go Completion's callback feeds the channel
+that server/routes.go streamResponse writes; gin sends the headers with the first write). A
+non-streamed answer comes whole at the end, as GenerateHandler collects the channel first.
 
 Endpoints: GET /api/version, GET /api/tags, POST /api/show, GET /api/ps, POST /api/generate,
 POST /api/chat; stream (application/x-ndjson chunks, then a final `done: true` object with
@@ -28,7 +36,8 @@ while /api/ps still claims the GPU; `noise` (lognormal sigma) and `outlier_rate`
 make healthy latencies noisy, from a seeded RNG. `constrained_slowdown` makes the decoding of
 schema-constrained answers (a request with `format`) that many times slower per token than free
 text, as Ollama's grammar sampling often is; `--prefill S --decode S` (seconds per prompt and per
-answer token, a `GpuCost`) make every answer's time and reported timings per token;
+answer token, a `GpuCost`) make every answer's time and reported timings per token (a
+stream's first chunk after the prefill);
 `prompt_cached` leaves `prompt_eval_count` out, as Ollama did for a prompt it had cached.
 `python -m tests.ollama_server serve --port P` runs it as a process, and
 `python -m tests.ollama_server restart --pidfile F -- serve ...` kills that process and starts
@@ -85,6 +94,7 @@ from PIL import Image
 VERSION = "0.12.6"
 GIB = 1024**3
 LOAD_SECONDS = 0.05  # load_duration of a model already loaded
+PREFILL_SHARE = 0.3  # of a request's latency, spent on its prompt before the first token
 
 Kind = Literal["labels", "caption"]
 FaultKind = Literal["status", "hang", "reset", "stream_error", "garbage", "slow", "trickle",
@@ -136,10 +146,11 @@ class Fault:
     status: answer `status` with {"error": error} (429 adds Retry-After: retry_after).
     hang: never answer until the client gives up (or the server stops); holds no slot.
     reset: stream `after_chunks` chunks (0 for a non-stream request), then drop the
-        connection with a TCP reset.
+        connection with a TCP reset (after 0 chunks of a stream: before its headers, as a
+        crash during the prefill would).
     stream_error: stream `after_chunks` chunks, then an {"error": ...} line (status stays 200).
     garbage: answer 200 with a body that is not JSON.
-    slow: stream with `delay` seconds between chunks.
+    slow: stream with `delay` seconds between chunks (on top of the decoding steps).
     trickle: answer 200 and send the answer one byte per `delay` seconds, for ever.
     gzip_bomb: answer 200 with a gzip body (~1 MB) that unpacks to 1 GiB of zeros.
     """
@@ -588,6 +599,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     emulator: OllamaServer
+    _stream_open = False  # this request's stream has sent its headers
     protocol_version = "HTTP/1.1"  # keep-alive and chunked streaming, as Ollama (Go) does
     # Go's net/http sets TCP_NODELAY; with Nagle on, small NDJSON chunks would stall ~40 ms.
     disable_nagle_algorithm = True
@@ -623,13 +635,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+        self._stream_open = True
 
     def _write_chunk(self, payload: Any) -> None:
+        # The headers go with the first chunk, as gin writes them on a stream's first write.
+        if not self._stream_open:
+            self._start_stream()
         data = (json.dumps(payload) + "\n").encode()
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
     def _end_stream(self) -> None:
+        if not self._stream_open:
+            self._start_stream()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -825,14 +843,19 @@ class _Handler(BaseHTTPRequestHandler):
             reply = self.emulator._answer(request, model)
             if not thinks(body, entry):
                 reply = Reply(reply.response, "", reply.end)
-            time.sleep(self._gpu_time(body, reply, factor))
-            with self.emulator._lock:
-                entry.loaded = True
+            prefill, decode = self._slot_time(body, reply, factor)
+            if stream and (fault is None or fault.kind != "garbage"):
+                # Nothing is written until the prompt is evaluated: the first chunk (headers
+                # with it) follows the prefill and the first token, then one per decoding step.
+                time.sleep(prefill)
+                self._loaded(entry)
+                self._stream(body, reply, chat, fault, release, factor, decode)
+                return
+            time.sleep(prefill + decode)
+            self._loaded(entry)
             if fault is not None and fault.kind == "garbage":
                 release()
                 self._send_bytes(200, b'{"model": "broken', "application/json")
-            elif stream:
-                self._stream(body, reply, chat, fault, release, factor)
             elif fault is not None and fault.kind == "reset":
                 self._reset_connection()
             else:
@@ -841,23 +864,49 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             release()
 
-    def _gpu_time(self, body: dict[str, Any], reply: Reply, factor: float) -> float:
-        cost = self.emulator.cost
-        if cost is None:
-            return self.emulator.latency * factor * self._constrained(body)
-        seconds = sum(cost.seconds(body, reply, self.emulator.constrained_slowdown)) * factor
+    def _loaded(self, entry: ModelEntry) -> None:
         with self.emulator._lock:
-            self.emulator.gpu_seconds += seconds
-        return seconds
+            entry.loaded = True
+
+    def _model_seconds(self, body: dict[str, Any], reply: Reply) -> tuple[float, float] | None:
+        """The model's (prefill, decoding) seconds for this answer before the request's
+        slowdown factor; None when the emulator answers at once (no latency, no cost)."""
+        cost = self.emulator.cost
+        if cost is not None:
+            return cost.seconds(body, reply, self.emulator.constrained_slowdown)
+        latency = self.emulator.latency
+        if latency <= 0:
+            return None
+        # The slot's latency is the model's: a share of prefill, then decoding (the
+        # constrained slowdown lengthens decoding only, as grammar sampling does).
+        prompt_s = PREFILL_SHARE * latency
+        return prompt_s, latency * self._constrained(body) - prompt_s
+
+    def _slot_time(self, body: dict[str, Any], reply: Reply,
+                   factor: float) -> tuple[float, float]:
+        """The (prefill, decoding) seconds this request holds its slot for."""
+        seconds = self._model_seconds(body, reply)
+        if seconds is None:
+            return 0.0, 0.0
+        prefill, decode = seconds[0] * factor, seconds[1] * factor
+        if self.emulator.cost is not None:
+            with self.emulator._lock:
+                self.emulator.gpu_seconds += prefill + decode
+        return prefill, decode
 
     def _stream(self, body: dict[str, Any], reply: Reply, chat: bool, fault: Fault | None,
-                release: Callable[[], None], factor: float = 1.0) -> None:
-        self._start_stream()
+                release: Callable[[], None], factor: float, decode: float) -> None:
+        """The chunks, one per decoding step of `decode / chunks` seconds (as Ollama relays
+        each piece its runner generates: llm/llama_server.go Completion's callback, written
+        by server/routes.go streamResponse as it comes), then the final chunk."""
+        self._stream_open = False
         delay = fault.delay if fault is not None and fault.kind == "slow" else 0.0
         delay = delay or self.emulator.chunk_delay
         parts = [("thinking", c) for c in _chunks(reply.thinking)]
         parts += [("response", c) for c in _chunks(reply.response)]
+        step = decode / len(parts) if parts else 0.0
         for index, (field_name, text) in enumerate(parts):
+            time.sleep(step)
             if fault is not None and index == fault.after_chunks:
                 if fault.kind == "reset":
                     self._reset_connection()
@@ -869,6 +918,8 @@ class _Handler(BaseHTTPRequestHandler):
             if delay:
                 time.sleep(delay)
             self._write_chunk(self._chunk(body, field_name, text, chat))
+        if not parts:
+            time.sleep(decode)
         if fault is not None and fault.kind in ("reset", "stream_error") and (
             fault.after_chunks >= len(parts)
         ):
@@ -947,19 +998,17 @@ class _Handler(BaseHTTPRequestHandler):
                 payload["thinking"] = thinking
         tokens = max(1, len(reply.response + reply.thinking) // 4)
         prompt_tokens, prompt_s, eval_s = 300, 0.4, 1.0 * self._constrained(body)
-        latency = self.emulator.latency
         cost = self.emulator.cost
         if cost is not None:
             prompt_tokens, tokens = cost.tokens(body, reply)
-            prompt_s, eval_s = cost.seconds(body, reply, self.emulator.constrained_slowdown)
-        elif latency > 0:
-            # The slot's time (as _gpu_time sleeps it) is the model's: prefill, then decoding.
-            prompt_s = 0.3 * latency
-            eval_s = latency * self._constrained(body) - prompt_s
+        # The slot's time, as _slot_time sleeps it: prefill, then decoding.
+        seconds = self._model_seconds(body, reply)
+        if seconds is not None:
+            prompt_s, eval_s = seconds
         model_s = (prompt_s + eval_s) * factor
         # As Ollama measures it (load_duration ends once the model is loaded: a request
         # queued for a slot waits after that); with no latency, a fixed tenth of a second.
-        total_s = (time.monotonic() - self._arrived + LOAD_SECONDS if latency > 0 or cost
+        total_s = (time.monotonic() - self._arrived + LOAD_SECONDS if seconds is not None
                    else model_s + 0.1 * factor)
         payload.update({
             "done": True,

@@ -8,6 +8,14 @@ Endpoints: GET /v1/models, POST /v1/chat/completions (non-streaming JSON, or ser
 events `data: {...}` chunks with `choices[0].delta`, then `data: [DONE]`). Errors are OpenAI's
 error object `{"error": {"message", "type", "param", "code"}}`. Each completion holds one of
 `parallel` slots for `latency` seconds, as a server with that many concurrent sequences would.
+A streamed completion is timed as the servers send it: nothing while it waits for a slot or
+its prompt is evaluated (PREFILL_SHARE of the latency), then the headers, the role chunk and
+the first piece once the first token is out, then a piece per decoding step until the latency
+is spent; the slot is free before the finishing chunk. llama.cpp's server (tools/server,
+handle_completions_impl) waits for the first token's result before it writes the headers and
+sends the role with that first result; vLLM (entrypoints/openai/serving_chat.py,
+chat_completion_stream_generator) sends the role chunk on its first engine output, which comes
+after the prefill and the first token. A non-streamed completion comes whole at the end.
 Switches: `reject_response_format` (400 for a request carrying response_format, as older
 servers answer), `require_key`, and queued faults: `fail(status)`, `rate_limit(...)` with
 Retry-After and x-ratelimit-reset-* headers, `garbage()`.
@@ -47,7 +55,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self
 
-from tests.ollama_server import DEFAULT_CAPTION, DEFAULT_LABELS, gzip_bomb, request_kind
+from tests.ollama_server import (
+    DEFAULT_CAPTION,
+    DEFAULT_LABELS,
+    PREFILL_SHARE,
+    gzip_bomb,
+    request_kind,
+)
+
+# The shapes that stream events token by token (the others answer once the latency is over).
+_TOKEN_SHAPES = ("sse", "no_done", "multiline", "sse_error", "data_error")
 
 Shape = Literal["sse", "no_done", "plain_json", "multiline", "sse_error", "data_error",
                 "error_body", "pings", "trickle", "gzip_bomb"]
@@ -321,13 +338,25 @@ class _Handler(BaseHTTPRequestHandler):
         with emulator._lock:
             emulator._in_flight += 1
             emulator.max_in_flight = max(emulator.max_in_flight, emulator._in_flight)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                with emulator._lock:
+                    emulator._in_flight -= 1
+                emulator._slots.release()
+
         try:
-            time.sleep(emulator.latency)
             answer = emulator._answer(request)
+            if body.get("stream") and not garbage and emulator.shape in _TOKEN_SHAPES:
+                time.sleep(PREFILL_SHARE * emulator.latency)
+                self._stream(body, answer, release, (1 - PREFILL_SHARE) * emulator.latency)
+                return
+            time.sleep(emulator.latency)
         finally:
-            with emulator._lock:
-                emulator._in_flight -= 1
-            emulator._slots.release()
+            release()
         if garbage:
             data = b"<html>502 Bad Gateway</html>"
             self.send_response(200)
@@ -348,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif not body.get("stream") or shape == "plain_json":
             self._json(200, self._whole(body, answer))
         else:
-            self._stream(body, answer)
+            self._pings()
 
     def _whole(self, body: dict[str, Any], answer: Completion) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": answer.content or None}
@@ -358,22 +387,33 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": _usage(body, answer),
                 "choices": [{"index": 0, "message": message, "finish_reason": answer.finish}]}
 
-    def _stream(self, body: dict[str, Any], answer: Completion) -> None:
-        emulator = self.emulator
-        shape = emulator.shape
+    def _start(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        if shape == "pings":
-            while not emulator._stopping.wait(0.2):
-                if not self._event(": ping"):
-                    return
-            return
+
+    def _pings(self) -> None:
+        """`: ping` comments for ever (until the client leaves or the server stops)."""
+        self._start()
+        while not self.emulator._stopping.wait(0.2):
+            if not self._event(": ping"):
+                return
+
+    def _stream(self, body: dict[str, Any], answer: Completion, release: Callable[[], None],
+                decode: float) -> None:
+        """The events, one per decoding step of `decode / pieces` seconds: the headers, the
+        role and the first piece once the first token is out, then a piece a step; the slot
+        is free before the finishing chunk."""
+        emulator = self.emulator
+        shape = emulator.shape
         field_name = emulator.reasoning_field
         pieces = [{field_name: answer.reasoning}] if answer.reasoning else []
         text = answer.content
         pieces += [{"content": text[i : i + 16]} for i in range(0, len(text), 16)]
+        step = decode / len(pieces) if pieces else decode
+        time.sleep(step)
+        self._start()
         self._event(": keep-alive")
         for index, delta in enumerate([{"role": "assistant"}, *pieces]):
             if index == 1 and shape == "sse_error":
@@ -387,8 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._data({"error": error})
                 self._end()
                 return
+            if index >= 2:
+                time.sleep(step)
             self._data({"object": "chat.completion.chunk",
                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+        release()
         self._data({"choices": [{"index": 0, "delta": {}, "finish_reason": answer.finish}]})
         options = body.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):

@@ -6,13 +6,15 @@ import base64
 import io
 import json
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
-from tests.ollama_server import OllamaServer, Reply
+from tests.ollama_server import GpuCost, OllamaServer, Reply
 
 
 def _image_b64(size: tuple[int, int] = (64, 32)) -> str:
@@ -243,3 +245,85 @@ def test_a_model_that_cannot_load_and_one_that_can(ollama_server: OllamaServer) 
 
 def test_model_names_match_case_insensitively(ollama_server: OllamaServer) -> None:
     assert _ask(ollama_server, model="Gemma3:LATEST").status_code == 200
+
+
+Timed = list[tuple[float, dict[str, Any]]]
+
+
+def _timed_stream(server: OllamaServer, start: float, **body: Any) -> Timed:
+    """Each streamed line with the seconds since `start` when it arrived; the first line's
+    time is also when the headers came (they come with it)."""
+    payload = {"model": "gemma3", "prompt": "Describe.", **body}
+    lines: Timed = []
+    with httpx.stream("POST", f"{server.url}/api/generate", json=payload,
+                      timeout=30) as response:
+        headers_at = time.monotonic() - start
+        for line in response.iter_lines():
+            if line:
+                lines.append((time.monotonic() - start, json.loads(line)))
+    assert lines[0][0] - headers_at < 0.2, "the headers come with the first chunk"
+    return lines
+
+
+LONG = "A brown dog runs along a sandy beach at sunset, chasing gulls by the water."
+
+
+def test_a_stream_starts_after_the_prefill_and_spreads_over_the_latency() -> None:
+    latency = 1.0
+    with OllamaServer(latency=latency) as server:
+        server.respond(LONG)
+        lines = _timed_stream(server, time.monotonic())
+        start = time.monotonic()
+        whole = _generate(server).json()  # not streamed: the whole answer at the end
+        assert time.monotonic() - start >= latency and whole["response"] == LONG
+    chunks, final = lines[:-1], lines[-1]
+    assert len(chunks) >= 5
+    # the first chunk after the prefill share (0.3 of the latency), well before the end
+    assert 0.25 * latency <= chunks[0][0] < 0.7 * latency
+    # then one chunk per decoding step until the latency is spent
+    assert chunks[len(chunks) // 2][0] > chunks[0][0]
+    assert chunks[-1][0] >= 0.9 * latency
+    assert final[0] >= latency and final[1]["done"] is True
+    # the durations it reports are the slot's split, as before
+    assert final[1]["prompt_eval_duration"] == round(0.3 * latency * 1e9)
+    assert final[1]["eval_duration"] == round(0.7 * latency * 1e9)
+    assert "".join(chunk["response"] for _, chunk in chunks) == LONG
+
+
+def test_a_stream_with_a_gpu_cost_starts_after_the_prompt_is_evaluated() -> None:
+    # one image of 600 tokens: 0.3 s of prefill; 19 answer tokens: 1.9 s of decoding
+    cost = GpuCost(image_tokens=600, prefill=0.0005, decode=0.1)
+    with OllamaServer(cost=cost) as server:
+        server.respond(LONG)
+        lines = _timed_stream(server, time.monotonic(), images=[_image_b64()])
+    prefill_ns, eval_ns = lines[-1][1]["prompt_eval_duration"], lines[-1][1]["eval_duration"]
+    prefill, decode = prefill_ns / 1e9, eval_ns / 1e9
+    assert prefill >= 0.3 and decode >= 1.8
+    assert prefill <= lines[0][0] < prefill + 0.5 * decode
+    assert lines[-2][0] >= prefill + 0.9 * decode and lines[-1][0] >= prefill + decode
+
+
+def one_behind_another(stream: Callable[[float], Timed]) -> tuple[Timed, Timed]:
+    """Two streams on a server with one slot, the second sent while the first holds it; each
+    line timed from the first's start."""
+    start = time.monotonic()
+    first: list[Timed] = []
+    thread = threading.Thread(target=lambda: first.append(stream(start)))
+    thread.start()
+    time.sleep(0.1)  # the first request holds the slot
+    second = stream(start)
+    thread.join()
+    return first[0], second
+
+
+def test_a_queued_stream_gets_nothing_until_a_slot_frees() -> None:
+    latency = 1.0
+    with OllamaServer(latency=latency, parallel=1) as server:
+        server.respond(LONG)
+        first, second = one_behind_another(lambda start: _timed_stream(server, start))
+    done = first[-1][0]
+    # the second request's headers and first chunk come once the first one's slot is free
+    # (its final chunk written) and its own prefill is done, long before its own end
+    assert done + 0.2 * latency <= second[0][0] < done + 0.7 * latency
+    assert second[-1][0] >= 2 * latency
+    assert server.max_in_flight == 1
