@@ -286,6 +286,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+def sleep_until(due: float) -> None:
+    """Sleep to a time.monotonic() instant: a stream's decoding steps keep the model's pace
+    instead of adding up every sleep's overshoot (with ~25 chunks, ~1.5% of the latency)."""
+    left = due - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
 def _chunks(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] if text else []
 
@@ -905,8 +913,10 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [("thinking", c) for c in _chunks(reply.thinking)]
         parts += [("response", c) for c in _chunks(reply.response)]
         step = decode / len(parts) if parts else 0.0
+        due = time.monotonic()
         for index, (field_name, text) in enumerate(parts):
-            time.sleep(step)
+            due += step
+            sleep_until(due)
             if fault is not None and index == fault.after_chunks:
                 if fault.kind == "reset":
                     self._reset_connection()
@@ -917,6 +927,7 @@ class _Handler(BaseHTTPRequestHandler):
                     return
             if delay:
                 time.sleep(delay)
+                due += delay
             self._write_chunk(self._chunk(body, field_name, text, chat))
         if not parts:
             time.sleep(decode)

@@ -61,6 +61,7 @@ from tests.ollama_server import (
     PREFILL_SHARE,
     gzip_bomb,
     request_kind,
+    sleep_until,
 )
 
 # The shapes that stream events token by token (the others answer once the latency is over).
@@ -412,7 +413,8 @@ class _Handler(BaseHTTPRequestHandler):
         text = answer.content
         pieces += [{"content": text[i : i + 16]} for i in range(0, len(text), 16)]
         step = decode / len(pieces) if pieces else decode
-        time.sleep(step)
+        due = time.monotonic() + step
+        sleep_until(due)
         self._start()
         self._event(": keep-alive")
         for index, delta in enumerate([{"role": "assistant"}, *pieces]):
@@ -428,7 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._end()
                 return
             if index >= 2:
-                time.sleep(step)
+                due += step
+                sleep_until(due)
             self._data({"object": "chat.completion.chunk",
                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
         release()
