@@ -204,24 +204,94 @@ def test_what_an_earlier_run_found_is_where_the_first_answer_takes_it() -> None:
     assert limiter.found == 4
 
 
+TOKEN = 0.3  # seconds from a request to its first streamed token, unqueued
+
+
+def _answer(limiter: Limiter, seconds: float = SERVICE, epoch: int = 0) -> None:
+    limiter.wanted()  # photos waited for a slot
+    limiter.answered(Sample(seconds, "caption", Served(seconds, 0.0), epoch))
+
+
 def test_the_first_token_of_the_first_answer_lets_a_second_request_go() -> None:
     """The first streamed token says the server is up and the model loaded: one more request
-    goes at once. The first answer then ends the first round as before (not two answers)."""
+    goes at once. The first answer then ends the first round, as before."""
     limiter = Limiter(16, timeout=300)
-    assert limiter.started(limiter.epoch)
+    assert limiter.started(limiter.epoch, TOKEN)
     assert (limiter.limit, limiter.allowed) == (1, 2)
-    assert not limiter.started(limiter.epoch)  # once: the second's token changes nothing
-    assert limiter.allowed == 2
-    limiter.wanted()
-    limiter.answered(Sample(SERVICE, "caption", Served(SERVICE, 0.0), limiter.epoch))
+    _answer(limiter)
     assert limiter.limit == limiter.allowed == 16
+
+
+def test_first_tokens_that_came_unqueued_double_it_before_any_answer() -> None:
+    """Each time all the requests let in flight had their first token as quickly as the
+    first (the server served them at once), twice as many go."""
+    limiter = Limiter(16, timeout=300)
+    allowed = []
+    for _ in range(7):
+        limiter.started(0, TOKEN)
+        allowed.append(limiter.allowed)
+    assert allowed == [2, 4, 4, 8, 8, 8, 8]
+    assert limiter.limit == 1 and limiter.epoch == 0  # the answers' rounds are untouched
+
+
+def test_a_first_token_that_waited_ends_the_doubling() -> None:
+    limiter = Limiter(16, timeout=300)
+    limiter.started(0, TOKEN)
+    limiter.started(0, TOKEN)
+    assert limiter.allowed == 4
+    assert not limiter.started(0, TOKEN + SERVICE)  # queued behind a whole answer
+    assert not limiter.started(0, TOKEN)
+    assert limiter.allowed == 4
+
+
+def test_a_cold_first_token_is_no_measure_of_the_others() -> None:
+    """The first request may wait for the model to load: the quickest first token is the
+    measure, so the later ones are not taken as queued."""
+    limiter = Limiter(16, timeout=300)
+    limiter.started(0, 20.0)
+    assert limiter.started(0, TOKEN)
+    assert limiter.allowed == 4
+
+
+def test_the_first_answer_climbs_from_what_first_tokens_showed() -> None:
+    """Two first tokens came unqueued, the next two waited: the server served two at once.
+    With a read timeout that lets the climb only double, the first answer takes it to four
+    (from the two shown), not to eight (from the four let in flight)."""
+    limiter = Limiter(16, timeout=3)
+    limiter.started(0, TOKEN)
+    limiter.started(0, TOKEN)
+    limiter.started(0, TOKEN + SERVICE)
+    assert limiter.allowed == 4
+    _answer(limiter)
+    assert limiter.limit == 4
+
+
+def test_first_tokens_and_a_short_read_timeout_reach_eight_slots_in_one_answer() -> None:
+    limiter = Limiter(16, timeout=3)
+    for _ in range(4):
+        limiter.started(0, TOKEN)
+    assert limiter.allowed == 8
+    _answer(limiter)
+    assert limiter.limit == 8  # four shown at once, doubled
+
+
+def test_what_first_tokens_let_go_stays_when_the_read_timeout_allows_no_climb() -> None:
+    """An answer that leaves no room for a queued request within the read timeout: no more,
+    but what first tokens showed the server serving at once stays."""
+    limiter = Limiter(16, timeout=3)
+    limiter.started(0, TOKEN)
+    limiter.started(0, TOKEN)
+    assert limiter.allowed == 4
+    _answer(limiter, seconds=2.0)
+    assert limiter.limit == 2
 
 
 def test_the_first_token_goes_to_what_an_earlier_run_found() -> None:
     limiter = Limiter(16, timeout=3)
     limiter.recall(4)
-    assert limiter.started(limiter.epoch)
+    assert limiter.started(limiter.epoch, TOKEN)
     assert limiter.allowed == 5
+    assert not limiter.started(limiter.epoch, TOKEN)  # there, and no further before an answer
     assert _round(limiter, 4) == 5
 
 
@@ -231,11 +301,11 @@ def test_a_first_token_after_the_first_answer_changes_nothing() -> None:
     limiter = Limiter(16, timeout=300)
     first_epoch = limiter.epoch
     limiter.answered(Sample(SERVICE, "caption", Served(SERVICE, 0.0), limiter.epoch))
-    assert not limiter.started(limiter.epoch)
+    assert not limiter.started(limiter.epoch, TOKEN)
     assert limiter.allowed == limiter.limit == 1  # nothing waited: no rise
     limiter.resume()
     assert limiter.epoch != first_epoch
-    assert not limiter.started(first_epoch)
+    assert not limiter.started(first_epoch, TOKEN)
     assert limiter.allowed == 1
 
 
@@ -244,11 +314,15 @@ def test_a_new_run_meets_the_server_again_and_its_first_token_lets_more_go() -> 
     _rounds(limiter, 4, 3)
     limiter.resume()
     assert limiter.allowed == 1
-    assert limiter.started(limiter.epoch)
+    assert limiter.started(limiter.epoch, TOKEN)
     assert limiter.allowed == 5
 
 
 def test_a_first_token_never_lets_more_than_the_most() -> None:
     limiter = Limiter(1, timeout=300)
-    assert not limiter.started(limiter.epoch)
+    assert not limiter.started(limiter.epoch, TOKEN)
     assert limiter.allowed == 1
+    limiter = Limiter(3, timeout=300)
+    for _ in range(3):
+        limiter.started(0, TOKEN)
+    assert limiter.allowed == 3

@@ -213,3 +213,29 @@ def test_strict_schema_closes_objects() -> None:
     assert "minimum" not in strict["properties"]["a"]
     assert strict["properties"]["b"]["items"]["additionalProperties"] is False
     assert json.dumps(schema).count("minimum") == 1  # the original is left as it was
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_a_streamed_answer_says_when_it_began(server: OpenAIServer, photo: PhotoImage,
+                                              stream: bool) -> None:
+    """The first event of the stream (after the server's prefill and first token) tells the
+    service's limiter that the server is up and the model loaded (served.started), while the
+    rest of the answer is still coming; once per answer. A whole answer tells nothing early."""
+    import time
+
+    from xmpvision.engines import served
+
+    server.latency = 1.0  # 0.3 s of prefill, then the pieces spread over the other 0.7 s
+    began: list[float] = []
+    with engine(server, stream=stream, Type="caption") as caption_engine:
+        caption_engine.check_ready()
+        served.on_start(lambda: began.append(time.monotonic()))
+        caption = caption_of(caption_engine, photo)
+        ended = time.monotonic()
+    served.on_start(None)
+    assert caption.text == "A brown dog runs along a sandy beach at sunset."
+    if stream:
+        assert len(began) == 1
+        assert ended - began[0] >= 0.3  # pieces still came 0.23 s apart after it
+    else:
+        assert began == []

@@ -89,26 +89,43 @@ class Limiter:
         self._climbing = True  # the server has not queued a request yet
         self._measured = False  # `found` was measured, not where it starts
         self._known: int | None = None  # what an earlier run found, with one waiting
-        self._meeting = True  # no answer and no first token yet: one request meets the server
-        self._early = 0  # let in flight at the first token, until the first answer
+        self._meeting = True  # before the first answer, while first tokens come unqueued
+        self._early = 0  # let in flight on first tokens, until the first answer
+        self._first_token = math.inf  # the least time to a first token (seconds)
+        self._unqueued = 0  # first tokens no slower than that, before the first answer
 
     @property
     def allowed(self) -> int:
         """The requests that may be in flight now."""
         return max(self.limit, self._early)
 
-    def started(self, epoch: int) -> bool:
-        """An answer began to arrive (its first streamed token). The first one tells what the
-        lone first request was waiting to learn: the server is up and the model loaded. So a
-        second request goes now (or as many as an earlier run found, with one waiting), not
-        once the whole answer is in; the first answer then moves the limit as usual. (How
-        long an answer takes is not known yet: as where a climb has no timings, twice what is
-        in flight is taken to fit within the read timeout.) True if more may go now."""
+    def started(self, epoch: int, seconds: float) -> bool:
+        """A request's answer began to arrive (its first streamed token), `seconds` after it
+        was sent. Before the first answer, first tokens stand in for answers. The first one
+        says what the lone first request was waiting to learn: the server is up and the
+        model loaded; a second request goes. Each time as many requests as are let in flight
+        have had their first token without waiting in the server's queue (none slower than
+        the quickest), the server served that many at once, and twice as many go (or, at
+        the first, what an earlier run found). A slower first token ends it: the answers
+        tell. (How long an answer takes is not known yet: as where a climb has no timings,
+        twice what the server was seen to serve is taken to fit within the read timeout.)
+        True if more may go now."""
         if not self._meeting or epoch != self.epoch:
             return False
-        self._meeting = False
-        self._early = min(self.most, self._known or 2 * self.limit)
-        return self._early > self.limit
+        self._first_token = min(self._first_token, seconds)
+        if seconds * RAISE_AT > self._first_token:
+            self._meeting = False  # it waited in the server's queue, or each got slower
+            return False
+        self._unqueued += 1
+        allowed = self.allowed
+        if self._unqueued < allowed:
+            return False
+        if self._known is not None:
+            self._meeting = False  # what the service served before: there at once
+            self._early = min(self.most, max(allowed, self._known))
+        else:
+            self._early = min(self.most, 2 * allowed)
+        return self._early > allowed
 
     def wanted(self) -> None:
         """A request found every slot taken: one more slot would have been used."""
@@ -188,19 +205,25 @@ class Limiter:
         if ratio >= RAISE_AT:
             self.found = self.limit
             times = self._times_allowed()
-            if self._saturated and times >= 2 and self.limit < self.most:
+            # Before the first answer, first tokens may have shown the server serving more
+            # at once than the limit: the climb goes on from there.
+            base = max(self.limit, min(self._early, self._unqueued))
+            if self._saturated and times >= 2 and base < self.most:
                 # Until the server first queues: as many times more as the read timeout
                 # allows (its slots found in a round or two; too many only queue there,
                 # the next round brings it back), then one at a time.
                 if self._climbing and self._known is not None and self.limit >= self._known:
                     self._climbing = False  # as far as an earlier run found; on with care
-                more = self.limit * (times - 1) if self._climbing else 1
-                rise = min(self.most, self.limit + more)
+                more = base * (times - 1) if self._climbing else 1
+                rise = min(self.most, base + more)
                 if self._climbing and self._known is not None:
                     # What the service served before it very likely serves now: there at
                     # once, and a wrong guess is lowered by the answers that wait too long.
                     rise = self._known
                 self._set(rise)
+                return
+            if base > self.limit:
+                self._set(base)
                 return
         else:
             # What the server served at once in this round (Little's law), and one request
@@ -246,6 +269,7 @@ class Limiter:
 
     def _new_round(self) -> None:
         self._early = 0
+        self._unqueued = 0
         self._ratios = []
         self._answers = []
         self._slowest = 0.0

@@ -239,9 +239,9 @@ class ServiceSlots:
         with self._changed:
             limiter = self.limiters.get(key)
             epoch = 0 if limiter is None else limiter.epoch
-        if limiter is not None:
-            served.on_start(partial(self._started, limiter, epoch))
         started = time.monotonic()
+        if limiter is not None:
+            served.on_start(partial(self._started, limiter, epoch, started))
         try:
             yield
         except ServiceDown:
@@ -254,10 +254,11 @@ class ServiceSlots:
             served.on_start(None)
         self.release(key, Sample(time.monotonic() - started, kind, served.take(), epoch))
 
-    def _started(self, limiter: Limiter, epoch: int) -> None:
-        """A request's answer began to arrive (Limiter.started)."""
+    def _started(self, limiter: Limiter, epoch: int, sent: float) -> None:
+        """A request sent at `sent` began to get its answer (Limiter.started)."""
+        seconds = time.monotonic() - sent
         with self._changed:
-            if limiter.started(epoch):
+            if limiter.started(epoch, seconds):
                 self._changed.notify_all()
 
     @contextmanager

@@ -9,6 +9,7 @@ parts (the run machinery, the daemon, downloads) inside the commands that use th
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -118,6 +119,9 @@ def _configure_process() -> None:
 
 def main() -> None:
     _configure_process()
+    # What is loaded by now lives as long as the process: no garbage collection need walk it
+    # again (a full one walks every object).
+    gc.freeze()
     try:
         app()
     except BrokenPipeError:
@@ -126,3 +130,7 @@ def main() -> None:
     except KeyboardInterrupt:
         print("xmpvision: aborted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
+    finally:
+        # The process ends: the full collection Python makes at exit would walk everything
+        # the command loaded and made, to free memory the exit frees anyway (~60 ms).
+        gc.freeze()
