@@ -326,3 +326,15 @@ def test_a_first_token_never_lets_more_than_the_most() -> None:
     for _ in range(3):
         limiter.started(0, TOKEN)
     assert limiter.allowed == 3
+
+
+def test_a_new_runs_first_token_after_a_model_load_still_says_the_server_answers() -> None:
+    """A daemon's next job, after the server unloaded the model: the first token waited for
+    the load, far slower than any token before. It says the server answers all the same:
+    what the service served before goes at once."""
+    limiter = Limiter(16, timeout=300)
+    limiter.started(limiter.epoch, TOKEN)
+    _rounds(limiter, 4, 3)
+    limiter.resume()
+    assert limiter.started(limiter.epoch, 20.0)
+    assert limiter.allowed == 5

@@ -1,11 +1,13 @@
 """`Parallel: auto`: how many requests one service gets in flight, found by measuring it.
 
-A gradient limiter, as concurrency-limit libraries have: it starts at one request (a second
-goes once the first answer begins to stream) and, round by round (a round is as many answers
-as requests in flight), compares what each answer took with the least the same kind of
-request takes on that service unloaded. While that ratio holds (no queue on the server, the
-model not slower per request) and requests waited in the client for a slot, more are let in
-flight: until the server first queues, as many times more as could queue there without
+A gradient limiter, as concurrency-limit libraries have: it starts at one request. Until the
+first answer is in, streamed first tokens lead: the first says the server is up and the model
+loaded, and each time every request in flight got its first token without queueing, twice as
+many go. Then, round by round (a round is as many answers as requests in flight), it
+compares what each answer took with the least the same kind of request takes on that service
+unloaded. While that ratio holds (no queue on the server, the model not slower per request)
+and requests waited in the client for a slot, more are let in flight: until the server first
+queues, as many times more as could queue there without
 nearing the read timeout (the slots are found in a round or two), then one more at a time.
 When requests queue on the server or each one gets slower, the limit drops to what the server
 served at once in that round and one request more, waiting in its queue. A failure that says
@@ -112,8 +114,11 @@ class Limiter:
         True if more may go now."""
         if not self._meeting or epoch != self.epoch:
             return False
+        first = self._unqueued == 0 and self._early == 0
         self._first_token = min(self._first_token, seconds)
-        if seconds * RAISE_AT > self._first_token:
+        # The first may have waited for the model to load (a daemon's job after the server
+        # unloaded it): it only says that the server answers.
+        if not first and seconds * RAISE_AT > self._first_token:
             self._meeting = False  # it waited in the server's queue, or each got slower
             return False
         self._unqueued += 1
