@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.engines.asking import caption_of, labels_of
+from tests.engines.asking import caption_began, caption_of, labels_of
 from tests.engines.conftest import OPENAI_MODEL
 from tests.openai_server import IMAGE_TOKENS, Completion, OpenAIServer
 from xmpvision.config.builtin import resolve_model
@@ -221,18 +221,10 @@ def test_a_streamed_answer_says_when_it_began(server: OpenAIServer, photo: Photo
     """The first event of the stream (after the server's prefill and first token) tells the
     service's limiter that the server is up and the model loaded (served.started), while the
     rest of the answer is still coming; once per answer. A whole answer tells nothing early."""
-    import time
-
-    from xmpvision.engines import served
-
     server.latency = 1.0  # 0.3 s of prefill, then the pieces spread over the other 0.7 s
-    began: list[float] = []
     with engine(server, stream=stream, Type="caption") as caption_engine:
         caption_engine.check_ready()
-        served.on_start(lambda: began.append(time.monotonic()))
-        caption = caption_of(caption_engine, photo)
-        ended = time.monotonic()
-    served.on_start(None)
+        caption, began, ended = caption_began(caption_engine, photo)
     assert caption.text == "A brown dog runs along a sandy beach at sunset."
     if stream:
         assert len(began) == 1

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.engines.asking import caption_of, labels_of
+from tests.engines.asking import caption_began, caption_of, labels_of
 from tests.ollama_server import OllamaServer, Reply
 from xmpvision.config.builtin import resolve_model
 from xmpvision.config.models import ModelConfig, Thresholds
@@ -655,19 +655,11 @@ def test_a_streamed_answer_says_when_it_began(
     """The first chunk tells the service's limiter that the server is up and the model loaded
     (served.started), while the rest of the answer is still being written; once per answer.
     A whole answer at once tells nothing before it is complete."""
-    import time
-
-    from xmpvision.engines import served
-
     ollama_server.chunk_delay = 0.25  # the server sleeps before each of the chunks
     ollama_server.respond(Reply("A dog runs along a sandy beach at sunset."))  # 4 chunks
-    began: list[float] = []
     with make_engine(ollama_server, stream=stream, Type="caption") as engine:
         engine.check_ready()
-        served.on_start(lambda: began.append(time.monotonic()))
-        caption = caption_of(engine, photo)
-        ended = time.monotonic()
-    served.on_start(None)
+        caption, began, ended = caption_began(engine, photo)
     assert caption.text.startswith("A dog runs")
     if stream:
         assert len(began) == 1
