@@ -405,7 +405,7 @@ class Pipeline:
                            people=named_people)
         if not first:
             # The first photo's decode has the CPUs to itself: its request is the one that
-            # meets the services (Parallel auto lets the others go once it is answered).
+            # meets the services (Parallel auto lets others go once its answer begins).
             self._first_decoded.wait()
         try:
             with self._decoding:
