@@ -324,7 +324,7 @@ def test_parallel_auto_sends_a_second_request_once_the_first_answer_begins(
         assert server.max_in_flight == 2
 
 
-def test_a_later_run_goes_where_an_earlier_one_found_after_its_first_answer(
+def test_a_later_run_goes_where_an_earlier_one_found_once_its_first_answer_begins(
         tmp_path: Path) -> None:
     """The state database's record of the server's slots: the next scan sends one request,
     then what was found and one waiting, instead of as many as its read timeout allows."""

@@ -221,8 +221,8 @@ class Pipeline:
                          unusable=dict(self.unusable))
 
     def _recall_parallel(self) -> None:
-        """What `Parallel: auto` found on each service in an earlier run: where it goes after
-        the first answer. Only a hint: an unreadable record is a warning."""
+        """What `Parallel: auto` found on each service in an earlier run: where it goes once
+        the first answer begins. Only a hint: an unreadable record is a warning."""
         try:
             found = self.state.parallel_found()
         except StateError as exc:

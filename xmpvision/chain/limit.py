@@ -181,9 +181,10 @@ class Limiter:
 
     def resume(self) -> None:
         """A new run on the same service (a daemon's next job): from one request again, so
-        that a server that hangs or a model that cannot load now meets one request first; the
-        first answer takes it to what this service was found to serve at once before (and
-        one waiting), and on from there one at a time. Its unloaded times are kept."""
+        that a server that hangs or a model that cannot load now meets one request first; its
+        first token (or, unstreamed, its answer) takes it to what this service was found to
+        serve at once before (and one waiting), and on from there one at a time. Its unloaded
+        times are kept."""
         if self._measured:
             self._known = min(self.most, self.found + QUEUED)
         self._climbing = True

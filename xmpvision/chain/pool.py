@@ -273,8 +273,8 @@ class ServiceSlots:
 
     def recall(self, found: Mapping[str, int]) -> None:
         """What earlier runs found per key (`measured()` as the state database kept it), for
-        the limiters that have measured nothing yet: they go there after their first answer
-        instead of climbing."""
+        the limiters that have measured nothing yet: they go there once their first answer
+        begins (or ends, unstreamed) instead of climbing."""
         with self._changed:
             for key, limiter in self.limiters.items():
                 if key in found:
